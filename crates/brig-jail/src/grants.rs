@@ -1,0 +1,230 @@
+//! The grant phase: the one module that opens host paths.
+//!
+//! The `Plan`'s grants and the default system view become a sorted list of `Entry`s. Every host
+//! path is resolved here, once, with `openat2(RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)` on its
+//! canonical form, and kept as an `O_PATH` fd plus its (dev, inode). Inside the prison the child
+//! re-opens the same path in its copy of the mount namespace and refuses to mount it unless the
+//! identity matches, so a path swapped between plan and mount is caught.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use brig_policy::{Plan, Rights};
+use brig_sys::fs::{self, resolve, Ident};
+
+use crate::error::JailError;
+
+/// What one entry of the view is.
+#[derive(Debug)]
+pub enum Kind {
+    /// A host file or directory bind-mounted at `dest`.
+    Bind { source: PathBuf, fd: OwnedFd, ident: Ident, rights: Rights, origin: String },
+    /// A symlink created on the root tmpfs (merged-/usr links such as `/bin -> usr/bin`).
+    Symlink { target: PathBuf },
+    /// A small file written on the root tmpfs (`/etc/passwd` stub and friends).
+    File { data: Vec<u8> },
+    /// A private tmpfs.
+    Tmpfs { size: u64, exec: bool },
+    /// A fresh procfs for the prison's pid namespace.
+    Proc,
+}
+
+/// One mount, link or file of the prison's filesystem view.
+#[derive(Debug)]
+pub struct Entry {
+    /// Absolute path inside the prison.
+    pub dest: PathBuf,
+    pub kind: Kind,
+    /// True if `dest` lies inside a directory bind mount: its mountpoint must already exist there
+    /// (brig never creates anything on a host filesystem).
+    pub inside_bind: bool,
+}
+
+impl Entry {
+    /// `dest` without its leading `/`, for `*at()` calls relative to the new root.
+    pub fn rel(&self) -> &Path {
+        self.dest.strip_prefix("/").unwrap_or(&self.dest)
+    }
+
+    /// What to show in messages: the grant's origin or the inside path.
+    pub fn operand(&self) -> String {
+        match &self.kind {
+            Kind::Bind { origin, source, .. } => {
+                format!("{} ({} -> {})", origin, source.display(), self.dest.display())
+            }
+            _ => self.dest.display().to_string(),
+        }
+    }
+}
+
+/// The OS runtime granted read+exec by default (see DESIGN.md, "Default policy").
+const SYSTEM_PATHS: &[&str] =
+    &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/alternatives"];
+const SYSTEM_FILES: &[&str] = &["/etc/ld.so.cache", "/etc/localtime"];
+const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
+const DEV_LINKS: &[(&str, &str)] = &[
+    ("/dev/fd", "/proc/self/fd"),
+    ("/dev/stdin", "/proc/self/fd/0"),
+    ("/dev/stdout", "/proc/self/fd/1"),
+    ("/dev/stderr", "/proc/self/fd/2"),
+    ("/dev/shm", "/tmp"),
+];
+
+/// Resolves the plan into the ordered view, opening every host path.
+pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailError> {
+    let mut v = Vec::new();
+    if plan.system {
+        for p in SYSTEM_PATHS.iter().chain(SYSTEM_FILES) {
+            system_entry(&mut v, Path::new(p), Rights::RX)?;
+        }
+        for (name, data) in etc_stubs(uid, gid) {
+            v.push(entry(name, Kind::File { data: data.into_bytes() }));
+        }
+    }
+    for d in DEVICES {
+        let rw = Rights { read: true, write: true, exec: false, create: false };
+        let origin = "minimal /dev".to_string();
+        v.push(entry(d, open_bind(Path::new(d), rw, origin)?));
+    }
+    for (link, target) in DEV_LINKS {
+        v.push(entry(link, Kind::Symlink { target: target.into() }));
+    }
+    v.push(entry("/proc", Kind::Proc));
+    v.push(entry("/tmp", Kind::Tmpfs { size: plan.limits.tmp_size, exec: false }));
+    // The user's own entries replace a default one at the same place (`--rw /tmp`).
+    for t in &plan.tmpfs {
+        v.retain(|e| e.dest != *t);
+        let kind = Kind::Tmpfs { size: plan.limits.tmp_size, exec: false };
+        v.push(Entry { dest: t.clone(), kind, inside_bind: false });
+    }
+    for g in &plan.grants {
+        let source = std::fs::canonicalize(&g.source).map_err(|source| JailError::OpenGrant {
+            origin: g.origin.clone(),
+            path: g.source.clone(),
+            source,
+        })?;
+        let kind = open_bind(&source, g.rights, g.origin.clone())?;
+        v.retain(|e| e.dest != g.dest);
+        v.push(Entry { dest: g.dest.clone(), kind, inside_bind: false });
+    }
+    order(v)
+}
+
+fn entry(dest: &str, kind: Kind) -> Entry {
+    Entry { dest: PathBuf::from(dest), kind, inside_bind: false }
+}
+
+/// A system path: recreated as a symlink if it is one on the host, bound if it exists, skipped
+/// if this distribution does not have it.
+fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights) -> Result<(), JailError> {
+    match std::fs::symlink_metadata(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(JailError::SystemPath { path: p.into(), source }),
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = fs::readlink(p)
+                .map_err(|source| JailError::SystemPath { path: p.into(), source })?;
+            v.push(Entry { dest: p.into(), kind: Kind::Symlink { target }, inside_bind: false });
+            Ok(())
+        }
+        Ok(_) => {
+            let kind = open_bind(p, rights, "system view".into())?;
+            v.push(Entry { dest: p.into(), kind, inside_bind: false });
+            Ok(())
+        }
+    }
+}
+
+/// Opens a canonical host path as an `O_PATH` capability, refusing any symlink on the way.
+fn open_bind(source: &Path, rights: Rights, origin: String) -> Result<Kind, JailError> {
+    let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+    let fd = fs::openat2(None, source, libc::O_PATH | libc::O_NOFOLLOW, 0, how).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            JailError::GrantIsSymlink { origin: origin.clone(), path: source.into() }
+        } else {
+            JailError::OpenGrant { origin: origin.clone(), path: source.into(), source: e }
+        }
+    })?;
+    let ident = fs::ident(std::os::fd::AsFd::as_fd(&fd)).map_err(|e| JailError::OpenGrant {
+        origin: origin.clone(),
+        path: source.into(),
+        source: e,
+    })?;
+    Ok(Kind::Bind { source: source.into(), fd, ident, rights, origin })
+}
+
+/// Sorts parents before children, rejects duplicate destinations, marks entries inside binds,
+/// and drops generated files or links that a user grant shadows.
+fn order(mut v: Vec<Entry>) -> Result<Vec<Entry>, JailError> {
+    v.sort_by(|a, b| a.dest.cmp(&b.dest));
+    for w in v.windows(2) {
+        if w[0].dest == w[1].dest {
+            return Err(JailError::DuplicateDest { path: w[0].dest.clone() });
+        }
+    }
+    let binds: Vec<PathBuf> = v
+        .iter()
+        .filter(|e| matches!(&e.kind, Kind::Bind { ident, .. } if ident.is_dir))
+        .map(|e| e.dest.clone())
+        .collect();
+    for e in &mut v {
+        e.inside_bind = binds.iter().any(|b| e.dest != *b && e.dest.starts_with(b));
+    }
+    v.retain(|e| !(e.inside_bind && matches!(e.kind, Kind::File { .. } | Kind::Symlink { .. })));
+    Ok(v)
+}
+
+/// Minimal `/etc` files a dynamic program expects: its own user and group, files-only NSS, and
+/// `localhost`.
+fn etc_stubs(uid: u32, gid: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("/etc/passwd", format!("brig:x:{uid}:{gid}:brig prisoner:/tmp:/bin/sh\n")),
+        ("/etc/group", format!("brig:x:{gid}:\n")),
+        ("/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n".into()),
+        ("/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n".into()),
+        ("/etc/hostname", "brig\n".into()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            command: vec!["/bin/true".into()],
+            grants: vec![],
+            system: true,
+            tmpfs: vec![],
+            chdir: None,
+            env: vec![],
+            limits: Default::default(),
+            syscalls: Default::default(),
+            best_effort: false,
+        }
+    }
+
+    #[test]
+    fn default_view_is_sorted_and_has_no_home() {
+        let v = open_view(&plan(), 1000, 1000).expect("view");
+        assert!(v.windows(2).all(|w| w[0].dest < w[1].dest));
+        for forbidden in ["/home", "/root", "/run", "/var", "/sys", "/etc/shadow"] {
+            assert!(v.iter().all(|e| e.dest != Path::new(forbidden)), "{forbidden} in view");
+        }
+        assert!(v.iter().any(|e| e.dest == Path::new("/proc")));
+    }
+
+    #[test]
+    fn grant_shadows_generated_files() {
+        let mut p = plan();
+        p.grants.push(brig_policy::Grant {
+            source: "/etc".into(),
+            dest: "/etc".into(),
+            rights: Rights::R,
+            origin: "--ro /etc".into(),
+        });
+        let v = open_view(&p, 1000, 1000).expect("view");
+        assert!(v.iter().all(|e| e.dest != Path::new("/etc/passwd")));
+        let cache = v.iter().find(|e| e.dest == Path::new("/etc/ld.so.cache")).expect("cache");
+        assert!(cache.inside_bind);
+    }
+}

@@ -1,0 +1,301 @@
+//! Inside the prison: pid 1 builds the view, locks itself down, then forks the program and
+//! reaps. Runs in a fork-like clone of the runner: it never returns, never panics on purpose,
+//! and reports every failure to the supervisor as a `msg::Msg` naming the step and operand.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use brig_policy::Rights;
+use brig_sys::fs::{self, resolve};
+use brig_sys::mount::{self, attr};
+use brig_sys::process::{self, SigSet};
+use brig_sys::seccomp::SockFilter;
+
+use crate::grants::{Entry, Kind};
+use crate::landlock::Prepared;
+use crate::msg::{self, Msg};
+
+/// Everything pid 1 needs, prepared by the runner before clone.
+#[derive(Debug)]
+pub struct Inside {
+    pub view: Vec<Entry>,
+    pub landlock: Option<Prepared>,
+    pub landlock_inside: Vec<(PathBuf, Rights, bool)>,
+    pub filter: Option<Vec<SockFilter>>,
+    pub rlimits: Vec<crate::limits::Rlimit>,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    /// Directories to search for argv[0] (empty if argv[0] contains a `/`).
+    pub search: Vec<PathBuf>,
+    pub chdir: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    /// true when the caller is unprivileged: setgroups is denied in the user namespace
+    pub keep_groups: bool,
+    pub new_net: bool,
+    pub new_uts: bool,
+    pub best_effort: bool,
+    pub report: OwnedFd,
+    pub go: OwnedFd,
+    pub signals: SigSet,
+}
+
+/// A failed step: (step index, error, operand index into the view or u32::MAX).
+type Fail = (u32, io::Error, u32);
+
+fn at(step: u32) -> impl Fn(io::Error) -> Fail {
+    move |e| (step, e, u32::MAX)
+}
+
+fn send(fd: BorrowedFd<'_>, m: Msg) {
+    // A lost record only makes the supervisor's message less precise; nothing to do about it.
+    let _ = fs::write(fd, &m.encode());
+}
+
+fn fail(fd: BorrowedFd<'_>, (step, e, operand): Fail) {
+    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+    send(fd, Msg { kind: msg::ERROR, step, errno, operand, value: 0 });
+}
+
+/// pid 1 of the prison. Never returns.
+pub fn pid1(mut p: Inside) -> ! {
+    match setup(&mut p) {
+        Ok(()) => {}
+        Err(f) => {
+            fail(p.report.as_fd(), f);
+            process::exit_now(125);
+        }
+    }
+    let report = p.report.as_fd();
+    send(report, Msg { kind: msg::READY, step: 0, errno: 0, operand: 0, value: process::monotonic_ns() });
+    let child = match process::fork() {
+        Ok(c) => c,
+        Err(e) => {
+            fail(report, (22, e, u32::MAX));
+            process::exit_now(125);
+        }
+    };
+    match child {
+        None => program(&p),
+        Some(pid) => reap(report, pid, &p.signals),
+    }
+}
+
+/// Builds the view and locks pid 1 down: every step of docs/launch-sequence.md "inside".
+fn setup(p: &mut Inside) -> Result<(), Fail> {
+    // Die with the runner; then wait for its go (uid/gid maps written, cgroup joined). If the
+    // runner died before we set PDEATHSIG, its end of `go` is closed and the read sees EOF.
+    process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64).map_err(at(0))?;
+    let mut b = [0u8; 1];
+    if fs::read(p.go.as_fd(), &mut b).map_err(at(0))? != 1 {
+        process::exit_now(125);
+    }
+    // Keep capabilities across the uid change, then become the prison's unprivileged ids.
+    process::prctl(libc::PR_SET_SECUREBITS, libc::SECBIT_NO_SETUID_FIXUP as u64).map_err(at(1))?;
+    process::become_ids(p.uid, p.gid, p.keep_groups).map_err(at(1))?;
+    // The cgroup namespace is made now, after the runner moved us into our cgroup, so that the
+    // prison sees its own cgroup as the root.
+    if let Err(e) = process::unshare(libc::CLONE_NEWCGROUP) {
+        degrade_or_fail(p, msg::STEP_CGROUP_NS, e)?;
+    }
+    mount::make_all_private().map_err(at(3))?;
+    let root = mount::new_fs("tmpfs", &[("size", "4m"), ("mode", "0755")], attr::NOSUID | attr::NODEV)
+        .map_err(at(4))?;
+    mount::attach_at_path(root.as_fd(), Path::new("/tmp")).map_err(at(4))?;
+    for (i, e) in p.view.iter().enumerate() {
+        build(root.as_fd(), e).map_err(|(s, err)| (s, err, i as u32))?;
+    }
+    mount::set_attr(root.as_fd(), attr::RDONLY, 0, false).map_err(at(13))?;
+    fs::fchdir(root.as_fd()).map_err(at(14))?;
+    mount::pivot_to_cwd().map_err(at(14))?;
+    fs::chdir(Path::new("/")).map_err(at(14))?;
+    if p.new_uts {
+        process::sethostname("brig").map_err(at(15))?;
+    }
+    if p.new_net {
+        brig_sys::net::loopback_up().map_err(at(16))?;
+    }
+    for &(res, soft, hard) in &p.rlimits {
+        process::setrlimit(res, soft, hard).map_err(|e| (17, e, res))?;
+    }
+    process::prctl(libc::PR_SET_DUMPABLE, 0).map_err(at(18))?;
+    brig_sys::caps::drop_all().map_err(at(18))?;
+    process::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(at(19))?;
+    if let Some(ll) = p.landlock.take() {
+        match ll.restrict(&p.landlock_inside) {
+            Ok(true) => {}
+            Ok(false) => degrade_or_fail(p, msg::STEP_LANDLOCK, io::Error::from_raw_os_error(libc::EOPNOTSUPP))?,
+            Err(e) => degrade_or_fail(p, msg::STEP_LANDLOCK, io::Error::other(e))?,
+        }
+    }
+    if let Some(f) = p.filter.as_ref() {
+        if let Err(e) = brig_sys::seccomp::install(f) {
+            degrade_or_fail(p, msg::STEP_SECCOMP, e)?;
+        }
+    }
+    Ok(())
+}
+
+fn degrade_or_fail(p: &Inside, step: u32, e: io::Error) -> Result<(), Fail> {
+    if !p.best_effort {
+        return Err((step, e, u32::MAX));
+    }
+    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+    send(p.report.as_fd(), Msg { kind: msg::DEGRADED, step, errno, operand: 0, value: 0 });
+    Ok(())
+}
+
+/// Creates one entry of the view under `root` (still attached at the staging point).
+fn build(root: BorrowedFd<'_>, e: &Entry) -> Result<(), (u32, io::Error)> {
+    let rel = e.rel();
+    match &e.kind {
+        Kind::Bind { source, ident, rights, .. } => {
+            let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+            let src = fs::openat2(None, source, libc::O_PATH | libc::O_NOFOLLOW, 0, how)
+                .map_err(|e| (5, e))?;
+            if fs::ident(src.as_fd()).map_err(|e| (5, e))? != *ident {
+                return Err((6, io::Error::from_raw_os_error(libc::ESTALE)));
+            }
+            let tree = mount::clone_tree(src.as_fd()).map_err(|e| (8, e))?;
+            let mut set = attr::NOSUID | attr::NODEV;
+            if rights.read_only() {
+                set |= attr::RDONLY;
+            }
+            if !rights.exec {
+                set |= attr::NOEXEC;
+            }
+            mount::set_attr(tree.as_fd(), set, 0, true).map_err(|e| (8, e))?;
+            let target = mountpoint(root, rel, ident.is_dir, !e.inside_bind).map_err(|e| (7, e))?;
+            mount::attach(tree.as_fd(), target.as_fd()).map_err(|e| (8, e))
+        }
+        Kind::Symlink { target } => {
+            let parent = mkdirs(root, rel.parent().unwrap_or(Path::new(""))).map_err(|e| (11, e))?;
+            let name = Path::new(rel.file_name().unwrap_or_default());
+            fs::symlinkat(target, parent.as_fd(), name).map_err(|e| (11, e))
+        }
+        Kind::File { data } => {
+            let parent = mkdirs(root, rel.parent().unwrap_or(Path::new(""))).map_err(|e| (12, e))?;
+            let name = Path::new(rel.file_name().unwrap_or_default());
+            fs::write_file_at(parent.as_fd(), name, 0o444, data).map_err(|e| (12, e))
+        }
+        Kind::Tmpfs { size, exec } => {
+            let mut a = attr::NOSUID | attr::NODEV;
+            if !exec {
+                a |= attr::NOEXEC;
+            }
+            let size = size.to_string();
+            let m = mount::new_fs("tmpfs", &[("size", &size), ("mode", "1777")], a)
+                .map_err(|e| (10, e))?;
+            let target = mountpoint(root, rel, true, !e.inside_bind).map_err(|e| (7, e))?;
+            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (10, e))
+        }
+        Kind::Proc => {
+            let m = mount::new_fs("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
+                .map_err(|e| (9, e))?;
+            let target = mountpoint(root, rel, true, !e.inside_bind).map_err(|e| (7, e))?;
+            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (9, e))
+        }
+    }
+}
+
+/// Opens (creating on our tmpfs unless `must_exist`) the mountpoint `rel` under `root`, one
+/// component at a time and never following a symlink, so nothing can redirect it.
+fn mountpoint(root: BorrowedFd<'_>, rel: &Path, dir: bool, create: bool) -> io::Result<OwnedFd> {
+    let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+    if create {
+        let parent = mkdirs(root, rel.parent().unwrap_or(Path::new("")))?;
+        let name = Path::new(rel.file_name().unwrap_or_default());
+        if dir {
+            fs::mkdirat(parent.as_fd(), name, 0o755)?;
+        } else {
+            match fs::openat2(Some(parent.as_fd()), name, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o444, how) {
+                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    let flags = libc::O_PATH | libc::O_NOFOLLOW | if dir { libc::O_DIRECTORY } else { 0 };
+    fs::openat2(Some(root), rel, flags, 0, how)
+}
+
+/// `mkdir -p` of `rel` under `root`, one component at a time, refusing symlinks.
+fn mkdirs(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+    let mut dir = fs::openat2(Some(root), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
+    for c in rel.components() {
+        let name = Path::new(c.as_os_str());
+        fs::mkdirat(dir.as_fd(), name, 0o755)?;
+        dir = fs::openat2(Some(dir.as_fd()), name, libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
+    }
+    Ok(dir)
+}
+
+/// pid 1 after the fork: forward signals to the program, reap everything, report the program's
+/// status and exit (which kills whatever else is left in the pid namespace).
+fn reap(report: BorrowedFd<'_>, prog: i32, signals: &SigSet) -> ! {
+    loop {
+        let sig = match signals.wait(None) {
+            Ok(Some(s)) => s,
+            _ => continue,
+        };
+        if sig != libc::SIGCHLD {
+            let _ = process::kill(prog, sig);
+            continue;
+        }
+        while let Ok(Some((pid, st))) = process::wait(-1, true) {
+            if pid == prog {
+                send(report, Msg { kind: msg::EXIT, step: 0, errno: 0, operand: 0, value: st as u32 as u64 });
+                process::exit_now(0);
+            }
+        }
+    }
+}
+
+/// The program's process: new session, clean fd table and signal state, exec.
+fn program(p: &Inside) -> ! {
+    let report = p.report.as_fd();
+    let r: Result<(), Fail> = (|| {
+        process::setsid().map_err(at(23))?;
+        fs::chdir(&p.chdir).map_err(at(msg::STEP_CHDIR))?;
+        let keep = process::raw(report) as u32;
+        fs::close_range(3, keep.saturating_sub(1)).map_err(at(23))?;
+        fs::close_range(keep + 1, u32::MAX).map_err(at(23))?;
+        process::default_signals().map_err(at(23))?;
+        SigSet::of(&[]).set_mask().map_err(at(23))?;
+        Ok(())
+    })();
+    if let Err(f) = r {
+        fail(report, f);
+        process::exit_now(125);
+    }
+    send(report, Msg { kind: msg::PREEXEC, step: 0, errno: 0, operand: 0, value: process::monotonic_ns() });
+    let e = exec_search(p);
+    let errno = e.raw_os_error().unwrap_or(libc::ENOENT);
+    send(report, Msg { kind: msg::ERROR, step: msg::STEP_EXEC, errno, operand: u32::MAX, value: 0 });
+    process::exit_now(if errno == libc::ENOENT { 127 } else { 126 })
+}
+
+/// execvp: try each PATH directory; ENOENT moves on, EACCES is remembered, anything else stops.
+fn exec_search(p: &Inside) -> io::Error {
+    let Some(name) = p.argv.first() else { return io::Error::from_raw_os_error(libc::ENOENT) };
+    if p.search.is_empty() {
+        return process::execve(name, &p.argv, &p.envp);
+    }
+    let mut seen_eacces = None;
+    for dir in &p.search {
+        use std::os::unix::ffi::OsStrExt;
+        let mut path = dir.as_os_str().as_bytes().to_vec();
+        path.push(b'/');
+        path.extend_from_slice(name.as_bytes());
+        let Ok(c) = CString::new(path) else { continue };
+        let e = process::execve(&c, &p.argv, &p.envp);
+        match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => {}
+            Some(libc::EACCES) => seen_eacces = Some(e),
+            _ => return e,
+        }
+    }
+    seen_eacces.unwrap_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+}

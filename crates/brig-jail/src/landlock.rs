@@ -1,0 +1,119 @@
+//! Landlock: a ruleset matching the view, handling every right of the kernel's ABI, with the
+//! abstract-unix-socket and signal scopes.
+//!
+//! The ruleset is created in the runner from the grant fds (host inodes are the same inodes the
+//! prison sees through its bind mounts). The child adds the few rules for what only exists inside
+//! (its /proc, its tmpfs mounts, the generated /etc files) and restricts itself.
+
+use std::os::fd::AsFd;
+
+use brig_policy::Rights;
+use landlock::{
+    Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+};
+
+use crate::error::JailError;
+use crate::grants::{Entry, Kind};
+
+/// The oldest ABI that gives every layer the default policy needs (scopes arrived in ABI 6).
+pub const REQUIRED_ABI: i32 = 6;
+
+/// A ruleset created in the runner, finished inside the prison.
+#[derive(Debug)]
+pub struct Prepared {
+    ruleset: RulesetCreated,
+    abi: ABI,
+}
+
+fn abi_of(v: i32) -> ABI {
+    ABI::from(v)
+}
+
+/// Maps unveil-style rights to Landlock access rights for a file or a directory.
+pub fn access(rights: Rights, is_dir: bool, abi: ABI) -> landlock::BitFlags<AccessFs> {
+    let mut a = landlock::BitFlags::<AccessFs>::empty();
+    if rights.read {
+        a |= AccessFs::ReadFile | AccessFs::ReadDir;
+    }
+    if rights.write {
+        a |= AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev;
+    }
+    if rights.exec {
+        a |= AccessFs::Execute;
+    }
+    if rights.create {
+        a |= AccessFs::MakeReg
+            | AccessFs::MakeDir
+            | AccessFs::MakeSym
+            | AccessFs::MakeFifo
+            | AccessFs::MakeSock
+            | AccessFs::RemoveFile
+            | AccessFs::RemoveDir
+            | AccessFs::Refer;
+    }
+    let supported = if is_dir { AccessFs::from_all(abi) } else { AccessFs::from_file(abi) };
+    a & supported
+}
+
+/// Creates the ruleset for `view` at the kernel's ABI `abi_version` (from the probe).
+pub fn prepare(view: &[Entry], abi_version: i32) -> Result<Prepared, JailError> {
+    let abi = abi_of(abi_version);
+    let err = |e: landlock::RulesetError| JailError::Landlock(e.to_string());
+    let mut rs = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::from_all(abi))
+        .map_err(err)?
+        .handle_access(AccessNet::from_all(abi))
+        .map_err(err)?
+        .scope(Scope::from_all(abi))
+        .map_err(err)?
+        .create()
+        .map_err(err)?;
+    for e in view {
+        if let Kind::Bind { fd, ident, rights, .. } = &e.kind {
+            let a = access(*rights, ident.is_dir, abi);
+            if a.is_empty() {
+                continue;
+            }
+            rs = rs.add_rule(PathBeneath::new(fd.as_fd(), a)).map_err(err)?;
+        }
+    }
+    Ok(Prepared { ruleset: rs, abi })
+}
+
+/// What the child adds for things that exist only inside: `(inside path, rights, is_dir)`.
+pub fn inside_rules(view: &[Entry]) -> Vec<(std::path::PathBuf, Rights, bool)> {
+    // "/" gets ReadDir only (see `restrict`): listing the view is harmless, it holds only grants.
+    let mut out = vec![("/".into(), Rights::R, true)];
+    for e in view {
+        match &e.kind {
+            Kind::Proc => out.push((e.dest.clone(), Rights::R, true)),
+            Kind::Tmpfs { exec, .. } => {
+                let r = if *exec { Rights::RWXC } else { Rights::RWC };
+                out.push((e.dest.clone(), r, true));
+            }
+            Kind::File { .. } => out.push((e.dest.clone(), Rights::R, false)),
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Prepared {
+    /// Inside the prison, after pivot_root: adds the inside rules and restricts this process.
+    /// Returns whether the kernel enforced the whole ruleset.
+    pub fn restrict(self, inside: &[(std::path::PathBuf, Rights, bool)]) -> Result<bool, String> {
+        let mut rs = self.ruleset;
+        for (path, rights, is_dir) in inside {
+            let mut a = access(*rights, *is_dir, self.abi);
+            if path.as_os_str() == "/" {
+                a = AccessFs::ReadDir.into();
+            }
+            let fd = PathFd::new(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            rs = rs.add_rule(PathBeneath::new(fd, a)).map_err(|e| e.to_string())?;
+        }
+        let st = rs.restrict_self().map_err(|e| e.to_string())?;
+        Ok(st.ruleset == RulesetStatus::FullyEnforced)
+    }
+}

@@ -1,0 +1,243 @@
+//! The launch sequence, top to bottom. `docs/launch-sequence.md` lists the same steps in the
+//! same order; change both or neither.
+
+use std::ffi::CString;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use brig_policy::Plan;
+use brig_sys::fs;
+use brig_sys::process::{self, Forked, SigSet};
+
+use crate::error::JailError;
+use crate::grants;
+use crate::inside::{self, Inside};
+use crate::landlock;
+use crate::namespaces;
+use crate::limits::{self, Cgroup};
+use crate::report::{LayerState, Report};
+use crate::seccomp;
+use crate::supervise;
+
+/// The uid and gid the program has on the host (and inside): the caller's own when brig is
+/// unprivileged; `nobody` when brig runs as root, so the program is never host root.
+pub const ROOT_RUNS_AS: u32 = 65534;
+
+/// Signals the supervisor and pid 1 take over (blocked, then read synchronously).
+pub const FORWARDED: &[i32] = &[
+    libc::SIGCHLD,
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
+
+/// Runs `plan` and returns the report; `report.exit.status` is brig's exit status.
+pub fn run(plan: &Plan) -> Report {
+    let mut report = Report {
+        brig_version: env!("CARGO_PKG_VERSION"),
+        command: plan.command.clone(),
+        ..Default::default()
+    };
+    if let Err(e) = launch(plan, &mut report) {
+        report.exit = crate::report::Exit {
+            cause: "refused".into(),
+            status: 125,
+            message: format!("brig: {e}"),
+            ..Default::default()
+        };
+    }
+    report
+}
+
+fn us(since: Instant) -> u64 {
+    since.elapsed().as_micros() as u64
+}
+
+/// The runner's side of the launch. Each step names what it protects against.
+fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
+    let t0 = Instant::now();
+    // 1. Identity: the program must never be host root.
+    let (host_uid, host_gid) = process::ids();
+    let unprivileged = host_uid != 0;
+    let (uid, gid) = if unprivileged { (host_uid, host_gid) } else { (ROOT_RUNS_AS, ROOT_RUNS_AS) };
+    report.host_uid = uid;
+    report.prison_uid = uid;
+
+    // 1. Grants: resolve and open every host path once; from here on they are fds.
+    let view = grants::open_view(plan, uid, gid)?;
+    let operands: Vec<String> = view.iter().map(grants::Entry::operand).collect();
+    report.timings.grants_us = us(t0);
+
+    // 2. Compile ahead of clone: seccomp filter, Landlock ruleset, argv/envp, rlimits, cgroup.
+    let t1 = Instant::now();
+    let filter = compile_seccomp(plan, report)?;
+    let landlock = prepare_landlock(&view, plan.best_effort, report)?;
+    let landlock_inside = landlock::inside_rules(&view);
+    let (argv, envp, search) = exec_args(plan)?;
+    let rlimits = limits::rlimits(&plan.limits);
+    let cgroup = if limits::wanted(&plan.limits) { Cgroup::create(&plan.limits)? } else { None };
+    report.limits = limits::describe(&plan.limits, cgroup.as_ref());
+    let chdir = plan.chdir.clone().unwrap_or_else(|| PathBuf::from("/"));
+    report.timings.compile_us = us(t1);
+
+    // 3. Namespaces: user, mount, pid always; net, ipc, uts unless missing under --best-effort.
+    let mut ns = namespaces::ALL;
+    let signals = SigSet::of(FORWARDED);
+    let old_mask = signals.block().map_err(JailError::setup("block signals"))?;
+    let (report_r, report_w) = fs::pipe().map_err(JailError::setup("report pipe"))?;
+    let (go_r, go_w) = fs::pipe().map_err(JailError::setup("go pipe"))?;
+    let mut inside = Inside {
+        view,
+        landlock,
+        landlock_inside,
+        filter,
+        rlimits,
+        argv,
+        envp,
+        search,
+        chdir,
+        uid,
+        gid,
+        keep_groups: unprivileged,
+        new_net: ns & libc::CLONE_NEWNET != 0,
+        new_uts: ns & libc::CLONE_NEWUTS != 0,
+        best_effort: plan.best_effort,
+        report: report_w,
+        go: go_r,
+        signals,
+    };
+    let t2 = Instant::now();
+    let t2_ns = process::monotonic_ns();
+    let (pid, pidfd) = loop {
+        match process::clone_namespaces(ns) {
+            Ok(Forked::Child) => inside::pid1(inside),
+            Ok(Forked::Parent { pid, pidfd }) => break (pid, pidfd),
+            Err(e) => match namespaces::fallback(ns, e, plan.best_effort, report) {
+                Ok(fewer) => {
+                    ns = fewer;
+                    inside.new_net = ns & libc::CLONE_NEWNET != 0;
+                    inside.new_uts = ns & libc::CLONE_NEWUTS != 0;
+                }
+                Err(e) => {
+                    let _ = old_mask.set_mask();
+                    return Err(e);
+                }
+            },
+        }
+    };
+    namespaces::record(ns, report);
+    report.layer("capabilities", LayerState::Enforced, "all sets empty, bounding set too, securebits locked");
+    report.layer("no_new_privs", LayerState::Enforced, "");
+    report.layer("rlimits", LayerState::Enforced, "");
+    drop(inside); // our copies of the child's ends (and the view's fds) close here
+
+    // 3b. Map the prison's uid/gid, join the cgroup, then let pid 1 go. If any of this fails,
+    // dropping `go_w` makes pid 1 exit, and the supervisor below still reaps it.
+    let ready = write_id_maps(pid, uid, gid, host_uid, host_gid)
+        .and_then(|()| cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)));
+    if ready.is_ok() {
+        let _ = fs::write(go_w.as_fd(), b"g");
+    }
+    drop(go_w);
+    report.timings.clone_us = us(t2);
+
+    // 4-8 happen inside (inside.rs); the supervisor waits, enforces wall time, forwards signals.
+    let out = supervise::supervise(plan, pid, pidfd, report_r, cgroup.as_ref(), report, t2_ns, &operands);
+    let _ = old_mask.set_mask();
+    drop(cgroup);
+    report.timings.total_us = us(t0);
+    ready?;
+    out
+}
+
+fn compile_seccomp(
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<Option<Vec<brig_sys::seccomp::SockFilter>>, JailError> {
+    let mut policy = seccomp::Policy::default_deny();
+    for name in &plan.syscalls.allow {
+        policy.allow(name).map_err(JailError::Seccomp)?;
+        report.warnings.push(format!("seccomp loosened: {name} is allowed"));
+    }
+    for name in &plan.syscalls.deny {
+        policy.deny(name).map_err(JailError::Seccomp)?;
+    }
+    report.layer("seccomp", LayerState::Enforced, format!("deny-list: {} rules", policy.denied_names().len()));
+    Ok(Some(policy.compile()))
+}
+
+fn prepare_landlock(
+    view: &[grants::Entry],
+    best_effort: bool,
+    report: &mut Report,
+) -> Result<Option<landlock::Prepared>, JailError> {
+    let abi = brig_sys::seccomp::landlock_abi();
+    let why = match abi {
+        Ok(v) if v >= landlock::REQUIRED_ABI => match landlock::prepare(view, v) {
+            Ok(p) => {
+                report.layer("landlock", LayerState::Enforced, format!("ABI {v}, fs + net + scopes"));
+                return Ok(Some(p));
+            }
+            Err(e) => e.to_string(),
+        },
+        Ok(v) => format!("kernel offers ABI {v}, brig needs {} (scopes)", landlock::REQUIRED_ABI),
+        Err(e) => format!("landlock_create_ruleset: {e}"),
+    };
+    if !best_effort {
+        return Err(JailError::LayerUnavailable { layer: "landlock", why });
+    }
+    report.layer("landlock", LayerState::Unavailable, why.clone());
+    report.warnings.push(format!("running without landlock: {why}"));
+    Ok(None)
+}
+
+type ExecArgs = (Vec<CString>, Vec<CString>, Vec<PathBuf>);
+
+/// argv, envp and the PATH search list, as C strings made before clone.
+fn exec_args(plan: &Plan) -> Result<ExecArgs, JailError> {
+    let bad = |what: &str| JailError::Setup {
+        step: "prepare exec",
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what} contains a NUL byte")),
+    };
+    let argv = plan
+        .command
+        .iter()
+        .map(|a| fs::cstring(a).map_err(|_| bad("an argument")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = plan
+        .env
+        .iter()
+        .map(|(k, v)| fs::cstring(&format!("{k}={v}")).map_err(|_| bad("an environment value")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cmd = plan.command.first().map(String::as_str).unwrap_or_default();
+    let search = if cmd.contains('/') {
+        Vec::new()
+    } else {
+        let path = plan.env.iter().find(|(k, _)| k == "PATH").map_or("/usr/bin:/bin", |(_, v)| v);
+        path.split(':').filter(|d| d.starts_with('/')).map(PathBuf::from).collect()
+    };
+    Ok((argv, envp, search))
+}
+
+/// Writes the single-line uid/gid maps: inside id = outside id (the caller's, or nobody's when
+/// brig is root). An unprivileged caller must deny setgroups first.
+fn write_id_maps(pid: i32, uid: u32, gid: u32, host_uid: u32, host_gid: u32) -> Result<(), JailError> {
+    let dir = Path::new("/proc").join(pid.to_string());
+    let put = |file: &str, text: String| {
+        std::fs::write(dir.join(file), text).map_err(|source| JailError::Setup { step: "uid/gid map", source })
+    };
+    if host_uid != 0 {
+        put("setgroups", "deny".into())?;
+        put("uid_map", format!("{uid} {host_uid} 1\n"))?;
+        put("gid_map", format!("{gid} {host_gid} 1\n"))?;
+    } else {
+        put("uid_map", format!("{uid} {uid} 1\n"))?;
+        put("gid_map", format!("{gid} {gid} 1\n"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! brig-jail: the trusted core. Opens the grants, compiles the filters, clones the prison, builds
+//! its view, locks it down, execs the program, and supervises it. `launch::run` is the entry.
+#![forbid(unsafe_code)]
+
+pub mod doctor;
+pub mod error;
+pub mod grants;
+mod inside;
+pub mod landlock;
+pub mod launch;
+pub mod limits;
+mod msg;
+pub mod namespaces;
+pub mod report;
+pub mod seccomp;
+mod supervise;
+
+pub use error::JailError;
+pub use launch::run;
+pub use report::Report;

@@ -1,0 +1,70 @@
+//! Which namespaces to clone into, and what to do when the kernel refuses one.
+
+use brig_sys::process::{self, Forked};
+
+use crate::error::JailError;
+use crate::report::{LayerState, Report};
+
+/// Without these brig has no prison at all; --best-effort cannot drop them.
+pub const REQUIRED: i32 = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID;
+
+/// Dropped (and reported) under --best-effort if the kernel refuses them.
+pub const OPTIONAL: &[(i32, &str)] = &[
+    (libc::CLONE_NEWNET, "network namespace"),
+    (libc::CLONE_NEWIPC, "ipc namespace"),
+    (libc::CLONE_NEWUTS, "uts namespace"),
+];
+
+pub const ALL: i32 = REQUIRED | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+
+/// Records the namespaces of a successful clone as enforced.
+pub fn record(flags: i32, report: &mut Report) {
+    report.layer("user namespace", LayerState::Enforced, "");
+    report.layer("mount namespace", LayerState::Enforced, "fresh tmpfs root, pivot_root, old root detached");
+    report.layer("pid namespace", LayerState::Enforced, "");
+    for &(f, name) in OPTIONAL {
+        if flags & f != 0 {
+            report.layer(name, LayerState::Enforced, "");
+        }
+    }
+    report.layer("cgroup namespace", LayerState::Enforced, "");
+}
+
+/// Tries a throwaway child in `flags`; true if the kernel allowed it.
+fn can_clone(flags: i32) -> bool {
+    match process::clone_namespaces(flags) {
+        Ok(Forked::Child) => process::exit_now(0),
+        Ok(Forked::Parent { pid, .. }) => {
+            let _ = process::wait(pid, false);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// After clone with `flags` failed with `err`: find which namespace the kernel refuses. Without
+/// --best-effort that is a refusal naming the layer; with it, the namespace is dropped, reported
+/// and the remaining flags returned.
+pub fn fallback(flags: i32, err: std::io::Error, best_effort: bool, report: &mut Report) -> Result<i32, JailError> {
+    if !can_clone(REQUIRED) {
+        return Err(JailError::LayerUnavailable {
+            layer: "user, mount and pid namespaces",
+            why: format!("clone: {err} (check kernel.unprivileged_userns_clone and user.max_user_namespaces)"),
+        });
+    }
+    let mut out = flags;
+    for &(f, name) in OPTIONAL {
+        if flags & f != 0 && !can_clone(REQUIRED | f) {
+            if !best_effort {
+                return Err(JailError::LayerUnavailable { layer: name, why: format!("clone: {err}") });
+            }
+            out &= !f;
+            report.layer(name, LayerState::Unavailable, format!("clone: {err}"));
+            report.warnings.push(format!("running without a {name}: the kernel refused it ({err})"));
+        }
+    }
+    if out == flags {
+        return Err(JailError::Setup { step: "clone into namespaces", source: err });
+    }
+    Ok(out)
+}

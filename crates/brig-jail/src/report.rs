@@ -1,0 +1,75 @@
+//! The launch report: what each layer enforced, the limits and how, why the program ended.
+
+use serde::Serialize;
+
+/// State of one protection layer in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerState {
+    Enforced,
+    Degraded,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Layer {
+    pub name: &'static str,
+    pub state: LayerState,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitReport {
+    pub name: &'static str,
+    pub value: String,
+    /// "rlimit", "cgroup v1", "cgroup v2", "supervisor", or several joined with " + "
+    pub enforced_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Exit {
+    /// "exited", "signaled", "wall", "cpu", "fsize", "memory", "not-found", "not-executable",
+    /// "setup-failed", "refused"
+    pub cause: String,
+    /// brig's own exit status
+    pub status: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// Microseconds spent in each phase, measured by the supervisor (and by pid 1 inside).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Timings {
+    pub grants_us: u64,
+    pub compile_us: u64,
+    pub clone_us: u64,
+    pub inside_setup_us: u64,
+    pub exec_us: u64,
+    pub run_us: u64,
+    pub total_us: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    pub brig_version: &'static str,
+    pub command: Vec<String>,
+    pub host_uid: u32,
+    pub prison_uid: u32,
+    pub layers: Vec<Layer>,
+    pub limits: Vec<LimitReport>,
+    pub warnings: Vec<String>,
+    pub exit: Exit,
+    pub timings: Timings,
+}
+
+impl Report {
+    pub fn layer(&mut self, name: &'static str, state: LayerState, detail: impl Into<String>) {
+        self.layers.retain(|l| l.name != name);
+        self.layers.push(Layer { name, state, detail: detail.into() });
+    }
+}

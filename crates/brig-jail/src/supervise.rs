@@ -1,0 +1,181 @@
+//! The supervisor: waits for pid 1, enforces wall time, forwards signals, and turns what the
+//! prison reported into brig's exit status and message.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use brig_policy::Plan;
+use brig_sys::fs;
+use brig_sys::process::{self, SigSet, Status};
+
+use crate::error::JailError;
+use crate::limits::Cgroup;
+use crate::msg::{self, Msg};
+use crate::report::{Exit, LayerState, Report};
+
+/// Waits for the prison to end and fills `report.exit` and the inside timings.
+pub fn supervise(
+    plan: &Plan,
+    pid: i32,
+    pidfd: OwnedFd,
+    pipe: OwnedFd,
+    cgroup: Option<&Cgroup>,
+    report: &mut Report,
+    clone_ns: u64,
+    operands: &[String],
+) -> Result<(), JailError> {
+    let sigfd = SigSet::of(&crate::launch::FORWARDED[1..])
+        .signalfd()
+        .map_err(JailError::setup("signalfd"))?;
+    let deadline = plan.limits.wall.map(|w| Instant::now() + w);
+    let mut msgs = Vec::new();
+    let mut buf = Vec::new();
+    let mut pipe_open = true;
+    let mut timed_out = false;
+    loop {
+        let timeout = match deadline {
+            Some(d) if !timed_out => Some(d.saturating_duration_since(Instant::now())),
+            _ => None,
+        };
+        let mut fds = vec![pidfd.as_fd(), sigfd.as_fd()];
+        if pipe_open {
+            fds.push(pipe.as_fd());
+        }
+        let ready = process::poll_readable(&fds, timeout).map_err(JailError::setup("poll"))?;
+        if pipe_open && ready[2] {
+            pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);
+        }
+        if ready[1] {
+            while let Ok(Some(sig)) = process::read_signalfd(sigfd.as_fd()) {
+                let _ = process::pidfd_kill(pidfd.as_fd(), sig);
+            }
+        }
+        if ready[0] {
+            break;
+        }
+        if !ready.iter().any(|&r| r) && timeout.is_some() {
+            // Wall time is up: SIGKILL to pid 1 ends the whole pid namespace, grandchildren too.
+            let _ = process::pidfd_kill(pidfd.as_fd(), libc::SIGKILL);
+            timed_out = true;
+        }
+    }
+    let pid1 = process::wait(pid, false).map_err(JailError::setup("wait for pid 1"))?;
+    while pipe_open {
+        pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);
+    }
+    report.exit = decide(plan, &msgs, pid1.map(|(_, st)| st), timed_out, cgroup, report, operands);
+    for m in &msgs {
+        match m.kind {
+            msg::READY => report.timings.inside_setup_us = m.value.saturating_sub(clone_ns) / 1000,
+            msg::PREEXEC => {
+                report.timings.exec_us = m.value.saturating_sub(clone_ns) / 1000;
+                report.timings.run_us = process::monotonic_ns().saturating_sub(m.value) / 1000;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads what is available; false at end of file. Records are fixed-size; junk is ignored.
+fn read_msgs(pipe: &OwnedFd, buf: &mut Vec<u8>, out: &mut Vec<Msg>) -> bool {
+    let mut chunk = [0u8; 512];
+    let n = match fs::read(pipe.as_fd(), &mut chunk) {
+        Ok(0) | Err(_) => return false,
+        Ok(n) => n,
+    };
+    buf.extend_from_slice(&chunk[..n]);
+    // The prison writes at most a handful of records; a flood is cut off, not buffered.
+    if out.len() > 64 {
+        buf.clear();
+        return true;
+    }
+    while buf.len() >= msg::SIZE {
+        let mut rec = [0u8; msg::SIZE];
+        rec.copy_from_slice(&buf[..msg::SIZE]);
+        buf.drain(..msg::SIZE);
+        out.push(Msg::decode(&rec));
+    }
+    true
+}
+
+fn layer_of(step: u32) -> &'static str {
+    match step {
+        msg::STEP_LANDLOCK => "landlock",
+        msg::STEP_SECCOMP => "seccomp",
+        msg::STEP_CGROUP_NS => "cgroup namespace",
+        _ => "unknown layer",
+    }
+}
+
+fn decide(
+    plan: &Plan,
+    msgs: &[Msg],
+    pid1: Option<i32>,
+    timed_out: bool,
+    cgroup: Option<&Cgroup>,
+    report: &mut Report,
+    operands: &[String],
+) -> Exit {
+    let errno_text = |e: i32| std::io::Error::from_raw_os_error(e).to_string();
+    for m in msgs.iter().filter(|m| m.kind == msg::DEGRADED) {
+        let name = layer_of(m.step);
+        report.layer(name, LayerState::Unavailable, errno_text(m.errno));
+        report.warnings.push(format!("running without {name}: {}", errno_text(m.errno)));
+    }
+    let cmd = plan.command.first().cloned().unwrap_or_default();
+    if timed_out {
+        let w = plan.limits.wall.unwrap_or_default();
+        return exit("wall", 124, format!("brig: wall-time limit ({}) reached; the prison was killed", secs(w)));
+    }
+    if let Some(m) = msgs.iter().find(|m| m.kind == msg::ERROR) {
+        if m.step == msg::STEP_EXEC {
+            return if m.errno == libc::ENOENT {
+                exit("not-found", 127, format!("brig: {cmd}: not found inside the prison (grant it with --rx, or check PATH)"))
+            } else {
+                exit("not-executable", 126, format!("brig: {cmd}: cannot execute inside the prison: {}", errno_text(m.errno)))
+            };
+        }
+        let operand = operand(operands, m);
+        return exit(
+            "setup-failed",
+            125,
+            format!("brig: inside the prison, step `{}`{operand} failed: {}", m.step_name(), errno_text(m.errno)),
+        );
+    }
+    let Some(st) = msgs.iter().rev().find(|m| m.kind == msg::EXIT).map(|m| m.value as u32 as i32) else {
+        let how = pid1.map_or("vanished".to_string(), |st| format!("{:?}", Status::from_raw(st)));
+        return exit("setup-failed", 125, format!("brig: pid 1 of the prison ended without a report ({how})"));
+    };
+    match Status::from_raw(st) {
+        Status::Exited(c) => Exit { cause: "exited".into(), status: c, code: Some(c), ..Default::default() },
+        Status::Signaled(s) => {
+            let (cause, message) = match s {
+                libc::SIGXCPU => ("cpu", format!("brig: cpu-time limit ({}) reached", secs(plan.limits.cpu.unwrap_or_default()))),
+                libc::SIGXFSZ => ("fsize", "brig: file-size limit reached".to_string()),
+                libc::SIGKILL if cgroup.is_some_and(|c| c.oom_killed()) => {
+                    ("memory", "brig: memory limit reached; the program was killed".to_string())
+                }
+                _ => ("signaled", String::new()),
+            };
+            Exit { cause: cause.into(), status: 128 + s, signal: Some(s), message, ..Default::default() }
+        }
+    }
+}
+
+/// Names the operand of a failed step from the supervisor's own records, never from the prison.
+fn operand(operands: &[String], m: &Msg) -> String {
+    match (m.step, operands.get(m.operand as usize)) {
+        (17, _) => format!(" for rlimit resource {}", m.operand),
+        (_, Some(o)) => format!(" for {o}"),
+        _ => String::new(),
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+fn exit(cause: &str, status: i32, message: String) -> Exit {
+    Exit { cause: cause.into(), status, message, ..Default::default() }
+}

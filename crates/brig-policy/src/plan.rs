@@ -1,0 +1,140 @@
+//! The immutable `Plan`: everything the runner will do, decided before any syscall.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// unveil-style rights on a granted path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rights {
+    /// read files, list directories
+    pub read: bool,
+    /// write and truncate existing files
+    pub write: bool,
+    /// execute files
+    pub exec: bool,
+    /// create, rename and remove entries (directories only)
+    pub create: bool,
+}
+
+impl Rights {
+    pub const R: Rights = Rights { read: true, write: false, exec: false, create: false };
+    pub const RX: Rights = Rights { read: true, write: false, exec: true, create: false };
+    pub const RWC: Rights = Rights { read: true, write: true, exec: false, create: true };
+    pub const RWXC: Rights = Rights { read: true, write: true, exec: true, create: true };
+
+    /// Parses "r", "rw", "rwc", "rx", "rwxc"... Letters may come in any order, each at most once.
+    pub fn parse(s: &str) -> Result<Rights, String> {
+        let mut r = Rights::default();
+        if s.is_empty() {
+            return Err("empty rights; use letters from r, w, x, c (e.g. \"r\" or \"rwc\")".into());
+        }
+        for ch in s.chars() {
+            let slot = match ch {
+                'r' => &mut r.read,
+                'w' => &mut r.write,
+                'x' => &mut r.exec,
+                'c' => &mut r.create,
+                other => {
+                    return Err(format!(
+                        "unknown right `{other}` in \"{s}\"; use letters from r, w, x, c"
+                    ))
+                }
+            };
+            if *slot {
+                return Err(format!("right `{ch}` given twice in \"{s}\""));
+            }
+            *slot = true;
+        }
+        Ok(r)
+    }
+
+    /// True if the mount for this grant must be read-only.
+    pub fn read_only(self) -> bool {
+        !self.write && !self.create
+    }
+}
+
+impl std::fmt::Display for Rights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (on, ch) in [(self.read, 'r'), (self.write, 'w'), (self.exec, 'x'), (self.create, 'c')] {
+            if on {
+                write!(f, "{ch}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A host path made visible inside the prison at `dest` with `rights`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Absolute host path, as the user wrote it made absolute (symlinks are resolved by the runner).
+    pub source: PathBuf,
+    /// Absolute path inside the prison.
+    pub dest: PathBuf,
+    pub rights: Rights,
+    /// Where the grant came from, for messages: `--rw` or `manifest.toml:7`.
+    pub origin: String,
+}
+
+/// Resource limits. `None` means "not limited by brig" (the caller's own limit stays).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub wall: Option<Duration>,
+    pub cpu: Option<Duration>,
+    /// bytes of memory (address space as rlimit, memory cgroup where usable)
+    pub mem: Option<u64>,
+    /// processes (threads included) the prison may have
+    pub procs: u64,
+    /// largest file the program may write, bytes
+    pub fsize: Option<u64>,
+    /// open files per process
+    pub nofile: u64,
+    /// size of the private /tmp, bytes
+    pub tmp_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            wall: None,
+            cpu: None,
+            mem: None,
+            procs: DEFAULT_PROCS,
+            fsize: None,
+            nofile: DEFAULT_NOFILE,
+            tmp_size: DEFAULT_TMP_SIZE,
+        }
+    }
+}
+
+pub const DEFAULT_PROCS: u64 = 1024;
+pub const DEFAULT_NOFILE: u64 = 1024;
+pub const DEFAULT_TMP_SIZE: u64 = 256 << 20;
+
+/// Changes to the default seccomp deny-list, by group (`@debug`) or syscall name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyscallChanges {
+    /// removed from the deny-list (each one is a loosening and is warned about)
+    pub allow: Vec<String>,
+    /// added to the deny-list
+    pub deny: Vec<String>,
+}
+
+/// Everything brig will do for one run, fixed before the first syscall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// argv; argv[0] is resolved inside the prison with PATH.
+    pub command: Vec<String>,
+    pub grants: Vec<Grant>,
+    /// Mount the OS runtime read+exec (`--no-system` turns it off).
+    pub system: bool,
+    /// Extra private tmpfs mounts (inside paths).
+    pub tmpfs: Vec<PathBuf>,
+    pub chdir: Option<PathBuf>,
+    /// The program's whole environment, in order.
+    pub env: Vec<(String, String)>,
+    pub limits: Limits,
+    pub syscalls: SyscallChanges,
+    pub best_effort: bool,
+}

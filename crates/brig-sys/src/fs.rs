@@ -1,0 +1,180 @@
+//! File-descriptor based filesystem calls: openat2 with RESOLVE_* flags, *at() helpers, pipes.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use crate::{check, check_int, cstr};
+
+/// Flags for [`openat2`]'s `resolve` field.
+pub mod resolve {
+    pub const NO_XDEV: u64 = libc::RESOLVE_NO_XDEV;
+    pub const NO_MAGICLINKS: u64 = libc::RESOLVE_NO_MAGICLINKS;
+    pub const NO_SYMLINKS: u64 = libc::RESOLVE_NO_SYMLINKS;
+    pub const BENEATH: u64 = libc::RESOLVE_BENEATH;
+}
+
+/// `struct open_how` (libc's is non-exhaustive).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2(dirfd, path, {flags, mode, resolve})`; `dirfd` None means the current directory.
+/// O_CLOEXEC is always added.
+pub fn openat2(
+    dirfd: Option<BorrowedFd<'_>>,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let path = cstr(path)?;
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    let dfd = dirfd.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: `path` is NUL-terminated and outlives the call; `how` is a fully initialised
+    // open_how and we pass its exact size, so the kernel reads only that struct.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dfd,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Device and inode of an open file, plus whether it is a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ident {
+    pub dev: u64,
+    pub ino: u64,
+    pub is_dir: bool,
+}
+
+/// `fstat` reduced to what brig compares: the file's identity and kind.
+pub fn ident(fd: BorrowedFd<'_>) -> io::Result<Ident> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is a properly sized, writable stat buffer; the fd is valid while borrowed.
+    check_int(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so the kernel filled the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok(Ident { dev: st.st_dev, ino: st.st_ino, is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR })
+}
+
+/// `mkdirat(dirfd, path, mode)`; an existing entry is not an error.
+pub fn mkdirat(dirfd: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<()> {
+    let p = cstr(path)?;
+    // SAFETY: `p` is NUL-terminated and lives across the call.
+    match check_int(unsafe { libc::mkdirat(dirfd.as_raw_fd(), p.as_ptr(), mode) }) {
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+        r => r.map(drop),
+    }
+}
+
+/// Creates (or truncates) a regular file at `dirfd/path` and writes `data`.
+pub fn write_file_at(dirfd: BorrowedFd<'_>, path: &Path, mode: u32, data: &[u8]) -> io::Result<()> {
+    let fd = openat2(
+        Some(dirfd),
+        path,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW,
+        mode,
+        resolve::BENEATH | resolve::NO_SYMLINKS,
+    )?;
+    let mut done = 0;
+    while done < data.len() {
+        done += write(fd.as_fd(), &data[done..])?;
+    }
+    Ok(())
+}
+
+/// `symlinkat(target, dirfd, path)`.
+pub fn symlinkat(target: &Path, dirfd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    let t = cstr(target)?;
+    let p = cstr(path)?;
+    // SAFETY: both strings are NUL-terminated and live across the call.
+    check_int(unsafe { libc::symlinkat(t.as_ptr(), dirfd.as_raw_fd(), p.as_ptr()) }).map(drop)
+}
+
+/// `fchdir(fd)`.
+pub fn fchdir(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain syscall on a borrowed, open fd.
+    check_int(unsafe { libc::fchdir(fd.as_raw_fd()) }).map(drop)
+}
+
+/// `chdir(path)`.
+pub fn chdir(path: &Path) -> io::Result<()> {
+    let p = cstr(path)?;
+    // SAFETY: `p` is NUL-terminated and lives across the call.
+    check_int(unsafe { libc::chdir(p.as_ptr()) }).map(drop)
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` has room for the two fds pipe2 writes.
+    check_int(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded and returned two fresh fds that we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `read(2)`, retried on EINTR. Returns 0 at end of file.
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is a valid writable region of `buf.len()` bytes.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        match check(n as libc::c_long) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map(|n| n as usize),
+        }
+    }
+}
+
+/// `write(2)`, retried on EINTR.
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is a valid readable region of `buf.len()` bytes.
+        let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        match check(n as libc::c_long) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map(|n| n as usize),
+        }
+    }
+}
+
+/// Closes every fd in `first..=last` (`close_range(2)`); used right before exec.
+pub fn close_range(first: u32, last: u32) -> io::Result<()> {
+    if first > last {
+        return Ok(());
+    }
+    // SAFETY: closing fds we may still hold as `OwnedFd` would make those owners close a
+    // recycled number later; callers use this only in a child that is about to exec or exit.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }).map(drop)
+}
+
+/// Duplicates `fd` onto exactly `target` (no CLOEXEC), for fds handed to the program.
+pub fn dup_to(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    if fd.as_raw_fd() == target {
+        // SAFETY: clearing FD_CLOEXEC on an fd we borrow changes no memory.
+        return check_int(unsafe { libc::fcntl(target, libc::F_SETFD, 0) }).map(drop);
+    }
+    // SAFETY: dup3 onto `target` atomically replaces whatever was there; callers own the
+    // numbering of the child's fd table at this point (single-threaded child before exec).
+    check_int(unsafe { libc::dup3(fd.as_raw_fd(), target, 0) }).map(drop)
+}
+
+/// `readlink` into an owned path.
+pub fn readlink(path: &Path) -> io::Result<std::path::PathBuf> {
+    std::fs::read_link(path)
+}
+
+/// Builds a NUL-terminated string from bytes (used for argv/envp prepared before fork).
+pub fn cstring(s: &str) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "string contains NUL"))
+}

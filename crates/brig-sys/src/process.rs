@@ -1,0 +1,352 @@
+//! Processes: clone into new namespaces, fork, wait, signals, prctl, rlimits, exec.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use crate::{check, check_int};
+
+/// Which side of a fork-like clone we are on.
+#[derive(Debug)]
+pub enum Forked {
+    Child,
+    Parent { pid: i32, pidfd: OwnedFd },
+}
+
+/// Fork-like `clone(flags | CLONE_PIDFD | SIGCHLD)`: the child gets a copy of the address space
+/// and continues from here; the parent gets the child's pid and a pidfd.
+///
+/// Refuses (`EDEADLK`) unless this process has exactly one thread: a fork of a multi-threaded
+/// process may inherit a lock held by a thread that does not exist in the child. The child must
+/// end with [`exit_now`] or an exec and must never unwind or abort through `raise()` (raw clone
+/// does not update glibc's cached thread id).
+pub fn clone_namespaces(ns_flags: i32) -> io::Result<Forked> {
+    require_single_thread()?;
+    let mut pidfd: libc::c_int = -1;
+    let flags = (ns_flags | libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: a NULL stack makes clone fork-like (the child runs on a copy of our stack); the
+    // parent_tid slot receives the pidfd with CLONE_PIDFD and points at a live c_int; we are
+    // the only thread (checked above), so the child inherits no lock held elsewhere.
+    let ret = check(unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<u8>(),
+            &mut pidfd as *mut libc::c_int,
+            std::ptr::null_mut::<u8>(),
+            0,
+        )
+    })?;
+    if ret == 0 {
+        return Ok(Forked::Child);
+    }
+    // SAFETY: with CLONE_PIDFD the kernel stored a fresh pidfd that only we own.
+    Ok(Forked::Parent { pid: ret as i32, pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) } })
+}
+
+/// Plain `fork()`. Returns `None` in the child, `Some(pid)` in the parent.
+///
+/// Refuses unless single-threaded, as [`clone_namespaces`].
+pub fn fork() -> io::Result<Option<i32>> {
+    require_single_thread()?;
+    // SAFETY: we are the only thread (checked above), so the child inherits no held lock.
+    let pid = check_int(unsafe { libc::fork() })?;
+    Ok(if pid == 0 { None } else { Some(pid) })
+}
+
+/// The fork-safety check: exactly one entry in /proc/self/task.
+fn require_single_thread() -> io::Result<()> {
+    let n = std::fs::read_dir("/proc/self/task")?.take(2).count();
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(libc::EDEADLK))
+    }
+}
+
+/// Resets every catchable signal to its default action (the runtime ignores SIGPIPE, and an
+/// ignored disposition would survive exec).
+pub fn default_signals() -> io::Result<()> {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is a valid disposition for every signal; the old value is discarded.
+        let r = unsafe { libc::signal(sig, libc::SIG_DFL) };
+        if r == libc::SIG_ERR && sig < 32 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Ends this process at once, without running destructors or atexit handlers.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// How a waited-for process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl Status {
+    pub fn from_raw(st: i32) -> Status {
+        if libc::WIFSIGNALED(st) {
+            Status::Signaled(libc::WTERMSIG(st))
+        } else {
+            Status::Exited(libc::WEXITSTATUS(st))
+        }
+    }
+}
+
+/// `waitpid(pid, 0)` (or any child with pid -1); `nohang` returns `Ok(None)` if none ended.
+pub fn wait(pid: i32, nohang: bool) -> io::Result<Option<(i32, i32)>> {
+    let mut st = 0;
+    loop {
+        // SAFETY: `st` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut st, if nohang { libc::WNOHANG } else { 0 }) };
+        match check_int(r) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(0) => return Ok(None),
+            Ok(p) => return Ok(Some((p, st))),
+        }
+    }
+}
+
+/// Sends `sig` to the process behind `pidfd` (immune to pid reuse).
+pub fn pidfd_kill(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: a NULL siginfo and 0 flags are the documented "like kill(2)" form.
+    check(unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0)
+    })
+    .map(drop)
+}
+
+/// `kill(pid, sig)`.
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    check_int(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// `setsid()`: a new session without a controlling terminal.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: plain syscall.
+    check_int(unsafe { libc::setsid() }).map(drop)
+}
+
+/// `prctl(option, arg2, 0, 0, 0)`.
+pub fn prctl(option: i32, arg2: u64) -> io::Result<i32> {
+    // SAFETY: every option brig uses takes integer arguments only (no pointers).
+    check_int(unsafe { libc::prctl(option, arg2 as libc::c_ulong, 0, 0, 0) })
+}
+
+/// `setrlimit(resource, {soft, hard})`.
+pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: `lim` is a valid rlimit struct read by the kernel.
+    check_int(unsafe { libc::setrlimit(resource as _, &lim) }).map(drop)
+}
+
+/// `getrlimit(resource)` as (soft, hard).
+pub fn getrlimit(resource: u32) -> io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid, writable rlimit struct.
+    check_int(unsafe { libc::getrlimit(resource as _, &mut lim) })?;
+    Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+/// `sethostname(name)` for this UTS namespace.
+pub fn sethostname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length describe `name`'s bytes exactly.
+    check_int(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
+/// `unshare(flags)`.
+pub fn unshare(flags: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with an integer argument.
+    check_int(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+/// `execve(path, argv, envp)`; returns only on failure.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: `a` and `e` are NULL-terminated arrays of pointers into CStrings that outlive the
+    // call; on success execve does not return.
+    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// A set of signals.
+#[derive(Clone, Copy)]
+pub struct SigSet(libc::sigset_t);
+
+impl std::fmt::Debug for SigSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigSet")
+    }
+}
+
+impl SigSet {
+    pub fn of(signals: &[i32]) -> SigSet {
+        let mut s = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the whole set; sigaddset only writes into it.
+        unsafe {
+            libc::sigemptyset(s.as_mut_ptr());
+            for &sig in signals {
+                libc::sigaddset(s.as_mut_ptr(), sig);
+            }
+            SigSet(s.assume_init())
+        }
+    }
+
+    /// Blocks these signals for the calling thread; returns the previous mask.
+    pub fn block(&self) -> io::Result<SigSet> {
+        let mut old = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: both pointers refer to sigset_t storage that lives across the call.
+        let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.0, old.as_mut_ptr()) };
+        if r != 0 {
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        // SAFETY: pthread_sigmask succeeded and filled `old`.
+        Ok(SigSet(unsafe { old.assume_init() }))
+    }
+
+    /// Replaces the signal mask with this set.
+    pub fn set_mask(&self) -> io::Result<()> {
+        // SAFETY: `self.0` is an initialised sigset; the old-mask pointer may be NULL.
+        let r = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(r))
+        }
+    }
+
+    /// Waits for one of these (blocked) signals; `None` on timeout.
+    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<i32>> {
+        let ts = timeout.map(|d| libc::timespec {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        });
+        loop {
+            let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: the set is initialised; the siginfo pointer may be NULL; `tsp` is NULL or
+            // points at `ts`, alive across the call.
+            let r = unsafe { libc::sigtimedwait(&self.0, std::ptr::null_mut(), tsp) };
+            match check_int(r) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return Ok(None),
+                r => return r.map(Some),
+            }
+        }
+    }
+
+    /// A signalfd for these signals (they must be blocked).
+    pub fn signalfd(&self) -> io::Result<OwnedFd> {
+        // SAFETY: -1 asks for a new fd; the set is initialised.
+        let fd = check_int(unsafe {
+            libc::signalfd(-1, &self.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+        })?;
+        // SAFETY: fresh fd from the kernel, owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// Reads one pending signal number from a signalfd, if any.
+pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+    let mut info = std::mem::MaybeUninit::<libc::signalfd_siginfo>::uninit();
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: `info` is a writable buffer of exactly `size` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), size) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(e) };
+    }
+    if n as usize != size {
+        return Ok(None);
+    }
+    // SAFETY: the kernel wrote a whole signalfd_siginfo.
+    Ok(Some(unsafe { info.assume_init() }.ssi_signo as i32))
+}
+
+/// Waits until one of `fds` is readable or `timeout` passes. Returns a readiness flag per fd.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .collect();
+    let ms = timeout.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as i32);
+    loop {
+        // SAFETY: `p` is a valid array of `p.len()` pollfd structs.
+        let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
+        match check_int(r) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(p.iter().map(|x| x.revents != 0).collect()),
+        }
+    }
+}
+
+/// Real uid and gid of the caller.
+pub fn ids() -> (u32, u32) {
+    // SAFETY: getuid/getgid cannot fail.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+/// Raw number of a borrowed fd, for messages and for the child's fd-table layout.
+pub fn raw(fd: BorrowedFd<'_>) -> RawFd {
+    fd.as_raw_fd()
+}
+
+/// Monotonic clock in nanoseconds (comparable across processes on this machine).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Sets real, effective and saved uid and gid, and empties the supplementary groups unless
+/// `keep_groups` (an unprivileged user namespace forbids setgroups).
+pub fn become_ids(uid: u32, gid: u32, keep_groups: bool) -> io::Result<()> {
+    if !keep_groups {
+        // SAFETY: a zero-length list with a NULL pointer is the documented "no groups" form.
+        check_int(unsafe { libc::setgroups(0, std::ptr::null()) })?;
+    }
+    // SAFETY: plain syscalls with integer arguments (raw syscalls: glibc's wrappers would try
+    // to broadcast to threads, of which a fork-like clone child has none it knows of).
+    check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })?;
+    // SAFETY: as above.
+    check(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) })?;
+    Ok(())
+}
+
+/// `pidfd_open(getpid())`, to see whether pidfds work.
+pub fn pidfd_self() -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments; the returned fd is wrapped and closed.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) })?;
+    // SAFETY: fresh fd from the kernel.
+    drop(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+    Ok(())
+}
+
+/// Calls clone3 with a too-small argument: EINVAL means the syscall exists, ENOSYS it does not.
+/// No process is created either way.
+pub fn clone3_probe() -> io::Result<String> {
+    // SAFETY: size 0 is rejected by the kernel before it reads the (NULL) argument pointer.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) };
+    let e = io::Error::last_os_error();
+    match (r, e.raw_os_error()) {
+        (-1, Some(libc::EINVAL)) => Ok("present (brig's filter answers ENOSYS inside)".into()),
+        _ => Err(e),
+    }
+}

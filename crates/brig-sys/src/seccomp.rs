@@ -1,0 +1,55 @@
+//! Installing a classic-BPF seccomp filter.
+
+/// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SockFilter {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+/// Installs `prog` as a seccomp filter on the calling thread. no_new_privs must already be set.
+pub fn install(prog: &[SockFilter]) -> std::io::Result<()> {
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: SockFilter is repr(C) with the layout of struct sock_filter; `fprog` points at
+    // `prog.len()` of them, alive across the call (the kernel copies the program).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    crate::check(r).map(drop)
+}
+
+/// Whether seccomp user notification is available (`SECCOMP_GET_NOTIF_SIZES`).
+pub fn notif_available() -> bool {
+    let mut sizes = [0u16; 3];
+    // SAFETY: SECCOMP_GET_NOTIF_SIZES writes a struct of three u16 into `sizes`.
+    let r = unsafe {
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_GET_NOTIF_SIZES, 0, sizes.as_mut_ptr())
+    };
+    r == 0
+}
+
+/// The Landlock ABI version the kernel offers (`landlock_create_ruleset(NULL, 0, VERSION)`).
+pub fn landlock_abi() -> std::io::Result<i32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
+    // SAFETY: with the VERSION flag the kernel reads no attribute struct (NULL, size 0).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    crate::check(r).map(|v| v as i32)
+}

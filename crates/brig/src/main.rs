@@ -1,0 +1,248 @@
+//! The brig command line: `run`, `check`, `doctor`. Thin: parse, build the Plan, hand it to
+//! brig-jail, print what happened, exit with the contract's status.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use brig_policy::{Flags, GrantFlag, Host, Plan};
+use clap::{Args, Parser, Subcommand};
+
+/// A prison for untrusted code: the program touches only what it was explicitly given.
+#[derive(Parser, Debug)]
+#[command(name = "brig", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run COMMAND in a new prison.
+    ///
+    /// Exit status: the program's own; 128+N if it died of signal N; 124 if the wall-time limit
+    /// ended it; 125 if brig refused or failed before the program ran; 126 found but not
+    /// executable; 127 not found.
+    Run(RunArgs),
+    /// Print in plain words the authority a manifest grants, with warnings for risky grants.
+    Check {
+        /// The manifest (TOML) to describe.
+        manifest: PathBuf,
+    },
+    /// Probe the kernel and say which protection layers brig can enforce here.
+    Doctor,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Policy from a TOML manifest (see docs/manifest.md); flags extend it.
+    #[arg(short = 'm', long, value_name = "MANIFEST")]
+    manifest: Option<PathBuf>,
+    /// Grant PATH read-only (at DEST inside, default the same path).
+    #[arg(long, value_name = "PATH[:DEST]")]
+    ro: Vec<String>,
+    /// Grant PATH read and execute.
+    #[arg(long, value_name = "PATH[:DEST]")]
+    rx: Vec<String>,
+    /// Grant PATH read, write and create.
+    #[arg(long, value_name = "PATH[:DEST]")]
+    rw: Vec<String>,
+    /// Grant PATH read, write, create and execute.
+    #[arg(long, value_name = "PATH[:DEST]")]
+    rwx: Vec<String>,
+    /// A private, size-limited tmpfs at DEST (read, write, create; no exec).
+    #[arg(long, value_name = "DEST")]
+    tmpfs: Vec<String>,
+    /// Do not mount the OS runtime (/usr, /lib*, /bin, /sbin, a few /etc files).
+    #[arg(long)]
+    no_system: bool,
+    /// Working directory inside the prison (default /).
+    #[arg(long, value_name = "DIR")]
+    chdir: Option<String>,
+    /// Pass NAME from the environment, or set NAME=VALUE.
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    env: Vec<String>,
+    /// Network: only `none` (a private namespace with loopback) exists today.
+    #[arg(long, value_name = "MODE")]
+    net: Option<String>,
+    /// Wall-clock limit for the whole prison (e.g. 30s, 500ms, 2m); exit 124 when reached.
+    #[arg(long, value_name = "DUR")]
+    wall: Option<String>,
+    /// CPU-time limit per process (rlimit).
+    #[arg(long, value_name = "DUR")]
+    cpu: Option<String>,
+    /// Memory limit (e.g. 256MiB): address-space rlimit, plus a memory cgroup where usable.
+    #[arg(long, value_name = "SIZE")]
+    mem: Option<String>,
+    /// Process limit (rlimit, plus a pids cgroup where usable). Default 1024.
+    #[arg(long, value_name = "N")]
+    procs: Option<String>,
+    /// Largest file the program may write.
+    #[arg(long, value_name = "SIZE")]
+    fsize: Option<String>,
+    /// Open-file limit. Default 1024.
+    #[arg(long, value_name = "N")]
+    nofile: Option<String>,
+    /// Size of the private /tmp. Default 256MiB.
+    #[arg(long, value_name = "SIZE")]
+    tmp_size: Option<String>,
+    /// Remove a seccomp group or syscall from the deny-list (e.g. @debug). Warned about.
+    #[arg(long, value_name = "@GROUP|NAME", value_delimiter = ',')]
+    allow_syscalls: Vec<String>,
+    /// Add a seccomp group or syscall to the deny-list.
+    #[arg(long, value_name = "@GROUP|NAME", value_delimiter = ',')]
+    deny_syscalls: Vec<String>,
+    /// Run even if a protection layer is unavailable, and report it.
+    #[arg(long)]
+    best_effort: bool,
+    /// Write a JSON report (layers, limits, exit cause, timings) to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// The program and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+const REFUSED: u8 = 125;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { REFUSED } else { 0 });
+        }
+    };
+    let result = match cli.cmd {
+        Cmd::Run(args) => run(args),
+        Cmd::Check { manifest } => check(&manifest),
+        Cmd::Doctor => Ok(doctor()),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("brig: {e:#}");
+            ExitCode::from(REFUSED)
+        }
+    }
+}
+
+fn host() -> anyhow::Result<Host> {
+    Ok(Host {
+        cwd: std::env::current_dir().context("cannot read the current directory")?,
+        env: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+    })
+}
+
+fn read_manifest(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))
+}
+
+fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
+    let mut grants = Vec::new();
+    for (flag, list) in [
+        (GrantFlag::Ro, &args.ro),
+        (GrantFlag::Rx, &args.rx),
+        (GrantFlag::Rw, &args.rw),
+        (GrantFlag::Rwx, &args.rwx),
+    ] {
+        grants.extend(list.iter().map(|s| (flag, s.clone())));
+    }
+    let flags = Flags {
+        grants,
+        tmpfs: args.tmpfs.clone(),
+        no_system: args.no_system,
+        chdir: args.chdir.clone(),
+        env: args.env.clone(),
+        net: args.net.clone(),
+        wall: args.wall.clone(),
+        cpu: args.cpu.clone(),
+        mem: args.mem.clone(),
+        procs: args.procs.clone(),
+        fsize: args.fsize.clone(),
+        nofile: args.nofile.clone(),
+        tmp_size: args.tmp_size.clone(),
+        allow_syscalls: args.allow_syscalls.clone(),
+        deny_syscalls: args.deny_syscalls.clone(),
+        best_effort: args.best_effort,
+        command: args.command.clone(),
+    };
+    let text = args.manifest.as_deref().map(read_manifest).transpose()?;
+    let manifest = args.manifest.as_deref().zip(text.as_deref());
+    Ok(brig_policy::plan(&flags, manifest, &host()?)?)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let plan = build_plan(&args)?;
+    let report = brig_jail::run(&plan);
+    for w in &report.warnings {
+        eprintln!("brig: warning: {w}");
+    }
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report).context("encode report")?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write report {}", path.display()))?;
+    }
+    if !report.exit.message.is_empty() {
+        eprintln!("{}", report.exit.message);
+    }
+    Ok(report.exit.status.clamp(0, 255) as u8)
+}
+
+fn check(manifest: &Path) -> anyhow::Result<u8> {
+    let text = read_manifest(manifest)?;
+    let plan = brig_policy::plan_for_check(Some((manifest, text.as_str())), &host()?)?;
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let summary = brig_policy::check::describe(&plan, home.as_deref());
+    print!("{summary}");
+    let mut denied = brig_jail::seccomp::Policy::default_deny();
+    for name in &plan.syscalls.allow {
+        denied.allow(name).map_err(anyhow::Error::msg)?;
+    }
+    for name in &plan.syscalls.deny {
+        denied.deny(name).map_err(anyhow::Error::msg)?;
+    }
+    println!("Kernel surface refused: {}", denied.denied_names().join(", "));
+    Ok(0)
+}
+
+fn doctor() -> u8 {
+    let findings = brig_jail::doctor::probe();
+    let mut missing_required = false;
+    println!("Kernel features:");
+    for f in &findings {
+        let mark = if f.ok { "ok  " } else if f.required { "MISSING" } else { "no  " };
+        println!("  {mark:7} {:28} {}", f.feature, f.detail);
+        missing_required |= f.required && !f.ok;
+    }
+    // The proof: a real prison with the default policy.
+    let plan = match brig_policy::plan(
+        &Flags { command: vec!["/bin/true".into()], ..Flags::default() },
+        None,
+        &Host { cwd: "/".into(), env: vec![] },
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("cannot build the default plan: {e}");
+            return 1;
+        }
+    };
+    let report = brig_jail::run(&plan);
+    println!("Layers of the default policy, from a real run of /bin/true:");
+    for l in &report.layers {
+        println!("  {:12} {:22} {}", format!("{:?}", l.state).to_lowercase(), l.name, l.detail);
+    }
+    if report.exit.status != 0 {
+        println!("  the default policy cannot be enforced here: {}", report.exit.message);
+        return 1;
+    }
+    if missing_required {
+        println!("some required feature is missing; brig run will refuse (or use --best-effort)");
+        return 1;
+    }
+    println!("brig can enforce its default policy on this machine.");
+    0
+}

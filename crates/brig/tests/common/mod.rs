@@ -1,0 +1,175 @@
+//! Shared helpers for the integration tests: every test drives the real `brig` binary, which
+//! builds a real prison on the real kernel. As root, each scenario runs twice: as root and as an
+//! unprivileged uid (BRIG_TEST_UID, default 1000).
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn brig_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_brig"))
+}
+
+/// The knockout helper (crates/brig/examples/knockout.rs), built by `cargo test`.
+pub fn knockout_bin() -> PathBuf {
+    let exe = brig_bin();
+    let dir = exe.parent().expect("target dir");
+    dir.join("examples/knockout")
+}
+
+/// Who runs brig.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    Root,
+    User(u32),
+}
+
+pub fn test_uid() -> u32 {
+    std::env::var("BRIG_TEST_UID").ok().and_then(|s| s.parse().ok()).unwrap_or(1000)
+}
+
+/// Root and an unprivileged uid when the tests run as root; only ourselves otherwise.
+pub fn everyone() -> Vec<Who> {
+    let me = unsafe_free_uid();
+    if me == 0 {
+        vec![Who::Root, Who::User(test_uid())]
+    } else {
+        vec![Who::User(me)]
+    }
+}
+
+fn unsafe_free_uid() -> u32 {
+    brig_sys::process::ids().0
+}
+
+pub fn command(who: Who, program: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(program);
+    c.args(args).stdin(Stdio::null()).env_remove("BRIG_SECRET");
+    if let Who::User(uid) = who {
+        if unsafe_free_uid() == 0 {
+            c.uid(uid).gid(uid).groups(&[]);
+        }
+    }
+    c.current_dir("/");
+    c
+}
+
+/// `brig ARGS...` as `who`.
+pub fn brig(who: Who, args: &[&str]) -> Output {
+    command(who, &brig_bin(), args).output().expect("spawn brig")
+}
+
+/// `brig run ARGS...` as `who`.
+pub fn run(who: Who, args: &[&str]) -> Output {
+    let mut a = vec!["run"];
+    a.extend_from_slice(args);
+    brig(who, &a)
+}
+
+/// `knockout RULES -- brig run --best-effort ARGS...` as `who`: brig on a kernel without a layer.
+pub fn run_knocked_out(who: Who, rules: &[&str], args: &[&str]) -> Output {
+    let mut a: Vec<&str> = rules.to_vec();
+    let b = brig_bin();
+    a.push("--");
+    a.push(b.to_str().expect("utf-8 path"));
+    a.push("run");
+    a.push("--best-effort");
+    a.extend_from_slice(args);
+    command(who, &knockout_bin(), &a).output().expect("spawn knockout")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// A scratch directory on the host, writable by `who`, removed on drop.
+pub struct Scratch {
+    pub path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(who: Who) -> Scratch {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("brig-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("scratch");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let s = Scratch { path };
+        s.own(who);
+        s
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+
+    pub fn s(&self) -> &str {
+        self.path.to_str().expect("utf-8 scratch path")
+    }
+
+    pub fn sub(&self, p: &str) -> String {
+        self.join(p).to_str().expect("utf-8").to_string()
+    }
+
+    /// Gives the tree to `who` (as root, for the unprivileged runs; to nobody for root's runs,
+    /// since a root-run prison is uid 65534 on the host).
+    pub fn own(&self, who: Who) {
+        let uid = match who {
+            Who::Root => 65534,
+            Who::User(u) => u,
+        };
+        if unsafe_free_uid() == 0 {
+            let _ = Command::new("chown").args(["-R", &format!("{uid}:{uid}"), self.s()]).status();
+        }
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Asserts the probe did not escape, with the whole output on failure.
+#[track_caller]
+pub fn assert_blocked(o: &Output, what: &str) {
+    let out = stdout(o);
+    assert!(
+        !out.contains("ESCAPED"),
+        "{what}: the probe escaped\nstatus {:?}\nstdout:\n{out}\nstderr:\n{}",
+        o.status,
+        stderr(o)
+    );
+}
+
+/// Asserts the probe escaped: used for the control runs with a layer switched off, to show the
+/// negative test can fail.
+#[track_caller]
+pub fn assert_escaped(o: &Output, what: &str) {
+    let out = stdout(o);
+    assert!(
+        out.contains("ESCAPED"),
+        "{what}: the control run did not escape, so the negative test proves nothing\nstatus {:?}\nstdout:\n{out}\nstderr:\n{}",
+        o.status,
+        stderr(o)
+    );
+}

@@ -1,0 +1,127 @@
+//! Real programs run correctly inside, as root and as an unprivileged uid, and the exit-status
+//! contract holds.
+
+mod common;
+use common::*;
+
+#[test]
+fn exit_status_passes_through() {
+    for who in everyone() {
+        assert_eq!(code(&run(who, &["--", "/bin/sh", "-c", "exit 7"])), 7, "{who:?}");
+        assert_eq!(code(&run(who, &["--", "true"])), 0, "{who:?}");
+    }
+}
+
+#[test]
+fn signal_death_is_128_plus_n() {
+    for who in everyone() {
+        let o = run(who, &["--", "/bin/sh", "-c", "kill -TERM $$"]);
+        assert_eq!(code(&o), 128 + 15, "{who:?} {}", stderr(&o));
+    }
+}
+
+#[test]
+fn not_found_is_127_and_not_executable_is_126() {
+    for who in everyone() {
+        let o = run(who, &["--", "no-such-program-brig"]);
+        assert_eq!(code(&o), 127, "{who:?}");
+        assert!(stderr(&o).contains("not found inside the prison"), "{}", stderr(&o));
+        let s = Scratch::new(who);
+        s.write("script", "#!/bin/sh\necho hi\n");
+        let script = s.sub("script");
+        let o = run(who, &["--rx", s.s(), "--", &script]);
+        assert_eq!(code(&o), 126, "{who:?} {}", stderr(&o));
+    }
+}
+
+#[test]
+fn refusal_is_125() {
+    for who in everyone() {
+        let o = run(who, &["--ro", "/definitely/not/here", "--", "true"]);
+        assert_eq!(code(&o), 125, "{who:?}");
+        assert!(stderr(&o).contains("/definitely/not/here"), "{}", stderr(&o));
+        let o = run(who, &["--mem", "12XB", "--", "true"]);
+        assert_eq!(code(&o), 125);
+        assert!(stderr(&o).contains("--mem"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn shell_and_coreutils() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let script = format!(
+            "cd {d} && echo hello > a && cp a b && sort b | uniq | wc -l > n && ls -la >/dev/null && \
+             mkdir sub && mv b sub/ && find . -type f | sort && cat n && head -c 4 /dev/urandom | od >/dev/null && \
+             date >/dev/null && id -u && awk 'BEGIN{{print 6*7}}' && sed -n 1p a",
+            d = s.s()
+        );
+        let o = run(who, &["--rw", s.s(), "--", "/bin/sh", "-c", &script]);
+        assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.contains("./a\n./n\n./sub/b\n1\n"), "{out}");
+        assert!(out.contains("42\nhello"), "{out}");
+    }
+}
+
+#[test]
+fn python3_runs_a_script() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        s.write(
+            "job.py",
+            "import json, os, sys, hashlib, subprocess\n\
+             d = {'sum': sum(range(10)), 'h': hashlib.sha256(b'x').hexdigest()[:8]}\n\
+             open(os.path.join(sys.argv[1], 'out.json'), 'w').write(json.dumps(d))\n\
+             print(subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout.strip())\n",
+        );
+        let job = s.sub("job.py");
+        let o = run(who, &["--rw", s.s(), "--", "python3", &job, s.s()]);
+        assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), "child");
+        let out = std::fs::read_to_string(s.join("out.json")).expect("out.json");
+        assert!(out.contains("\"sum\": 45") && out.contains("2d711642"), "{out}");
+    }
+}
+
+#[test]
+fn git_init_add_commit() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let repo = s.sub("repo");
+        std::fs::create_dir(&repo).expect("mkdir");
+        s.own(who);
+        let script = "git init -q . && echo v1 > f && git add f && \
+             git -c user.name=t -c user.email=t@e commit -q -m first && git log --oneline | wc -l";
+        let o = run(who, &["--rw", &repo, "--chdir", &repo, "--env", "HOME=/tmp", "--", "/bin/sh", "-c", script]);
+        assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), "1");
+        assert!(s.join("repo/.git/HEAD").exists());
+    }
+}
+
+#[test]
+fn gcc_builds_and_runs_hello() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        s.write("hello.c", "#include <stdio.h>\nint main(void){puts(\"hello from gcc\");return 0;}\n");
+        s.own(who);
+        let script = "gcc -O1 -o hello hello.c && ./hello";
+        let o = run(who, &["--rwx", s.s(), "--chdir", s.s(), "--", "/bin/sh", "-c", script]);
+        assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), "hello from gcc");
+    }
+}
+
+#[test]
+fn stdin_and_stdout_are_the_callers() {
+    for who in everyone() {
+        let mut c = command(who, &brig_bin(), &["run", "--", "tr", "a-z", "A-Z"]);
+        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("spawn");
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(b"prison\n").expect("write");
+        let o = child.wait_with_output().expect("wait");
+        assert_eq!(stdout(&o), "PRISON\n");
+    }
+}
