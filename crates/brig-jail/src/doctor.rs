@@ -50,25 +50,44 @@ pub fn probe() -> Vec<Finding> {
         true,
         match ll {
             Ok(v) if v >= crate::landlock::REQUIRED_ABI => Ok(format!("ABI {v}")),
-            Ok(v) => Err(format!("ABI {v}; brig needs {} for signal and abstract-socket scopes", crate::landlock::REQUIRED_ABI)),
+            Ok(v) => Err(format!(
+                "ABI {v}; brig needs {} for signal and abstract-socket scopes",
+                crate::landlock::REQUIRED_ABI
+            )),
             Err(e) => Err(e.to_string()),
         },
     ));
     let seccomp = process::prctl(libc::PR_GET_SECCOMP, 0);
-    f.push(finding("seccomp filter", true, seccomp.map(|m| format!("mode {m} now")).map_err(|e| e.to_string())));
+    f.push(finding(
+        "seccomp filter",
+        true,
+        seccomp.map(|m| format!("mode {m} now")).map_err(|e| e.to_string()),
+    ));
     f.push(finding(
         "seccomp user notification",
         false,
-        if brig_sys::seccomp::notif_available() { Ok("available".into()) } else { Err("unavailable".into()) },
+        if brig_sys::seccomp::notif_available() {
+            Ok("available".into())
+        } else {
+            Err("unavailable".into())
+        },
     ));
-    f.push(finding("pidfd", true, brig_sys::process::pidfd_self().map(|()| "pidfd_open works".into()).map_err(|e| e.to_string())));
+    f.push(finding(
+        "pidfd",
+        true,
+        brig_sys::process::pidfd_self()
+            .map(|()| "pidfd_open works".into())
+            .map_err(|e| e.to_string()),
+    ));
     f.push(finding("clone3", false, brig_sys::process::clone3_probe().map_err(|e| e.to_string())));
     f.push(finding(
         "cgroup limits",
         false,
         crate::limits::probe()
             .map(|(v, dirs)| format!("{v} under {}", dirs[0].display()))
-            .ok_or_else(|| "no writable v1 controllers or delegated v2 subtree; rlimits only".to_string()),
+            .ok_or_else(|| {
+                "no writable v1 controllers or delegated v2 subtree; rlimits only".to_string()
+            }),
     ));
     f.push(finding(
         "kvm",

@@ -17,8 +17,16 @@ use crate::error::JailError;
 /// What one entry of the view is.
 #[derive(Debug)]
 pub enum Kind {
-    /// A host file or directory bind-mounted at `dest`.
-    Bind { source: PathBuf, fd: OwnedFd, ident: Ident, rights: Rights, origin: String },
+    /// A host file or directory bind-mounted at `dest`; `device` keeps device nodes usable
+    /// (every other bind is nodev).
+    Bind {
+        source: PathBuf,
+        fd: OwnedFd,
+        ident: Ident,
+        rights: Rights,
+        origin: String,
+        device: bool,
+    },
     /// A symlink created on the root tmpfs (merged-/usr links such as `/bin -> usr/bin`).
     Symlink { target: PathBuf },
     /// A small file written on the root tmpfs (`/etc/passwd` stub and friends).
@@ -84,7 +92,7 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
     for d in DEVICES {
         let rw = Rights { read: true, write: true, exec: false, create: false };
         let origin = "minimal /dev".to_string();
-        v.push(entry(d, open_bind(Path::new(d), rw, origin)?));
+        v.push(entry(d, open_bind(Path::new(d), rw, origin, true)?));
     }
     for (link, target) in DEV_LINKS {
         v.push(entry(link, Kind::Symlink { target: target.into() }));
@@ -103,7 +111,7 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
             path: g.source.clone(),
             source,
         })?;
-        let kind = open_bind(&source, g.rights, g.origin.clone())?;
+        let kind = open_bind(&source, g.rights, g.origin.clone(), false)?;
         v.retain(|e| e.dest != g.dest);
         v.push(Entry { dest: g.dest.clone(), kind, inside_bind: false });
     }
@@ -127,7 +135,7 @@ fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights) -> Result<(), Jail
             Ok(())
         }
         Ok(_) => {
-            let kind = open_bind(p, rights, "system view".into())?;
+            let kind = open_bind(p, rights, "system view".into(), false)?;
             v.push(Entry { dest: p.into(), kind, inside_bind: false });
             Ok(())
         }
@@ -135,7 +143,12 @@ fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights) -> Result<(), Jail
 }
 
 /// Opens a canonical host path as an `O_PATH` capability, refusing any symlink on the way.
-fn open_bind(source: &Path, rights: Rights, origin: String) -> Result<Kind, JailError> {
+fn open_bind(
+    source: &Path,
+    rights: Rights,
+    origin: String,
+    device: bool,
+) -> Result<Kind, JailError> {
     let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
     let fd = fs::openat2(None, source, libc::O_PATH | libc::O_NOFOLLOW, 0, how).map_err(|e| {
         if e.raw_os_error() == Some(libc::ELOOP) {
@@ -149,7 +162,7 @@ fn open_bind(source: &Path, rights: Rights, origin: String) -> Result<Kind, Jail
         path: source.into(),
         source: e,
     })?;
-    Ok(Kind::Bind { source: source.into(), fd, ident, rights, origin })
+    Ok(Kind::Bind { source: source.into(), fd, ident, rights, origin, device })
 }
 
 /// Sorts parents before children, rejects duplicate destinations, marks entries inside binds,

@@ -69,7 +69,10 @@ pub fn pid1(mut p: Inside) -> ! {
         }
     }
     let report = p.report.as_fd();
-    send(report, Msg { kind: msg::READY, step: 0, errno: 0, operand: 0, value: process::monotonic_ns() });
+    send(
+        report,
+        Msg { kind: msg::READY, step: 0, errno: 0, operand: 0, value: process::monotonic_ns() },
+    );
     let child = match process::fork() {
         Ok(c) => c,
         Err(e) => {
@@ -101,12 +104,20 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
         degrade_or_fail(p, msg::STEP_CGROUP_NS, e)?;
     }
     mount::make_all_private().map_err(at(3))?;
-    let root = mount::new_fs("tmpfs", &[("size", "4m"), ("mode", "0755")], attr::NOSUID | attr::NODEV)
-        .map_err(at(4))?;
-    mount::attach_at_path(root.as_fd(), Path::new("/tmp")).map_err(at(4))?;
+    // Re-open every grant before anything is mounted over the host tree (the staging point
+    // could hide a grant's path), and check it is still the file the runner opened.
+    let mut sources = Vec::with_capacity(p.view.len());
     for (i, e) in p.view.iter().enumerate() {
-        build(root.as_fd(), e).map_err(|(s, err)| (s, err, i as u32))?;
+        sources.push(reopen(e).map_err(|(s, err)| (s, err, i as u32))?);
     }
+    let root =
+        mount::new_fs("tmpfs", &[("size", "4m"), ("mode", "0755")], attr::NOSUID | attr::NODEV)
+            .map_err(at(4))?;
+    mount::attach_at_path(root.as_fd(), Path::new("/tmp")).map_err(at(4))?;
+    for (i, (e, src)) in p.view.iter().zip(&sources).enumerate() {
+        build(root.as_fd(), e, src.as_ref()).map_err(|(s, err)| (s, err, i as u32))?;
+    }
+    drop(sources);
     mount::set_attr(root.as_fd(), attr::RDONLY, 0, false).map_err(at(13))?;
     fs::fchdir(root.as_fd()).map_err(at(14))?;
     mount::pivot_to_cwd().map_err(at(14))?;
@@ -126,7 +137,11 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     if let Some(ll) = p.landlock.take() {
         match ll.restrict(&p.landlock_inside) {
             Ok(true) => {}
-            Ok(false) => degrade_or_fail(p, msg::STEP_LANDLOCK, io::Error::from_raw_os_error(libc::EOPNOTSUPP))?,
+            Ok(false) => degrade_or_fail(
+                p,
+                msg::STEP_LANDLOCK,
+                io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+            )?,
             Err(e) => degrade_or_fail(p, msg::STEP_LANDLOCK, io::Error::other(e))?,
         }
     }
@@ -147,19 +162,30 @@ fn degrade_or_fail(p: &Inside, step: u32, e: io::Error) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Re-opens a bind source in our copy of the mount namespace, refusing symlinks, and checks it
+/// is the same file (device, inode) the runner opened during the grant phase.
+fn reopen(e: &Entry) -> Result<Option<OwnedFd>, (u32, io::Error)> {
+    let Kind::Bind { source, ident, .. } = &e.kind else { return Ok(None) };
+    let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+    let src =
+        fs::openat2(None, source, libc::O_PATH | libc::O_NOFOLLOW, 0, how).map_err(|e| (5, e))?;
+    if fs::ident(src.as_fd()).map_err(|e| (5, e))? != *ident {
+        return Err((6, io::Error::from_raw_os_error(libc::ESTALE)));
+    }
+    Ok(Some(src))
+}
+
 /// Creates one entry of the view under `root` (still attached at the staging point).
-fn build(root: BorrowedFd<'_>, e: &Entry) -> Result<(), (u32, io::Error)> {
+fn build(root: BorrowedFd<'_>, e: &Entry, src: Option<&OwnedFd>) -> Result<(), (u32, io::Error)> {
     let rel = e.rel();
     match &e.kind {
-        Kind::Bind { source, ident, rights, .. } => {
-            let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-            let src = fs::openat2(None, source, libc::O_PATH | libc::O_NOFOLLOW, 0, how)
-                .map_err(|e| (5, e))?;
-            if fs::ident(src.as_fd()).map_err(|e| (5, e))? != *ident {
-                return Err((6, io::Error::from_raw_os_error(libc::ESTALE)));
-            }
+        Kind::Bind { ident, rights, device, .. } => {
+            let src = src.ok_or((5, io::Error::from_raw_os_error(libc::EBADF)))?;
             let tree = mount::clone_tree(src.as_fd()).map_err(|e| (8, e))?;
-            let mut set = attr::NOSUID | attr::NODEV;
+            let mut set = attr::NOSUID;
+            if !device {
+                set |= attr::NODEV;
+            }
             if rights.read_only() {
                 set |= attr::RDONLY;
             }
@@ -171,12 +197,14 @@ fn build(root: BorrowedFd<'_>, e: &Entry) -> Result<(), (u32, io::Error)> {
             mount::attach(tree.as_fd(), target.as_fd()).map_err(|e| (8, e))
         }
         Kind::Symlink { target } => {
-            let parent = mkdirs(root, rel.parent().unwrap_or(Path::new(""))).map_err(|e| (11, e))?;
+            let parent =
+                mkdirs(root, rel.parent().unwrap_or(Path::new(""))).map_err(|e| (11, e))?;
             let name = Path::new(rel.file_name().unwrap_or_default());
             fs::symlinkat(target, parent.as_fd(), name).map_err(|e| (11, e))
         }
         Kind::File { data } => {
-            let parent = mkdirs(root, rel.parent().unwrap_or(Path::new(""))).map_err(|e| (12, e))?;
+            let parent =
+                mkdirs(root, rel.parent().unwrap_or(Path::new(""))).map_err(|e| (12, e))?;
             let name = Path::new(rel.file_name().unwrap_or_default());
             fs::write_file_at(parent.as_fd(), name, 0o444, data).map_err(|e| (12, e))
         }
@@ -210,7 +238,13 @@ fn mountpoint(root: BorrowedFd<'_>, rel: &Path, dir: bool, create: bool) -> io::
         if dir {
             fs::mkdirat(parent.as_fd(), name, 0o755)?;
         } else {
-            match fs::openat2(Some(parent.as_fd()), name, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o444, how) {
+            match fs::openat2(
+                Some(parent.as_fd()),
+                name,
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY,
+                0o444,
+                how,
+            ) {
                 Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
                 _ => {}
             }
@@ -223,7 +257,8 @@ fn mountpoint(root: BorrowedFd<'_>, rel: &Path, dir: bool, create: bool) -> io::
 /// `mkdir -p` of `rel` under `root`, one component at a time, refusing symlinks.
 fn mkdirs(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
     let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    let mut dir = fs::openat2(Some(root), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
+    let mut dir =
+        fs::openat2(Some(root), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
     for c in rel.components() {
         let name = Path::new(c.as_os_str());
         fs::mkdirat(dir.as_fd(), name, 0o755)?;
@@ -246,7 +281,10 @@ fn reap(report: BorrowedFd<'_>, prog: i32, signals: &SigSet) -> ! {
         }
         while let Ok(Some((pid, st))) = process::wait(-1, true) {
             if pid == prog {
-                send(report, Msg { kind: msg::EXIT, step: 0, errno: 0, operand: 0, value: st as u32 as u64 });
+                send(
+                    report,
+                    Msg { kind: msg::EXIT, step: 0, errno: 0, operand: 0, value: st as u32 as u64 },
+                );
                 process::exit_now(0);
             }
         }
@@ -270,10 +308,16 @@ fn program(p: &Inside) -> ! {
         fail(report, f);
         process::exit_now(125);
     }
-    send(report, Msg { kind: msg::PREEXEC, step: 0, errno: 0, operand: 0, value: process::monotonic_ns() });
+    send(
+        report,
+        Msg { kind: msg::PREEXEC, step: 0, errno: 0, operand: 0, value: process::monotonic_ns() },
+    );
     let e = exec_search(p);
     let errno = e.raw_os_error().unwrap_or(libc::ENOENT);
-    send(report, Msg { kind: msg::ERROR, step: msg::STEP_EXEC, errno, operand: u32::MAX, value: 0 });
+    send(
+        report,
+        Msg { kind: msg::ERROR, step: msg::STEP_EXEC, errno, operand: u32::MAX, value: 0 },
+    );
     process::exit_now(if errno == libc::ENOENT { 127 } else { 126 })
 }
 

@@ -14,8 +14,8 @@ use crate::error::JailError;
 use crate::grants;
 use crate::inside::{self, Inside};
 use crate::landlock;
-use crate::namespaces;
 use crate::limits::{self, Cgroup};
+use crate::namespaces;
 use crate::report::{LayerState, Report};
 use crate::seccomp;
 use crate::supervise;
@@ -131,7 +131,11 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         }
     };
     namespaces::record(ns, report);
-    report.layer("capabilities", LayerState::Enforced, "all sets empty, bounding set too, securebits locked");
+    report.layer(
+        "capabilities",
+        LayerState::Enforced,
+        "all sets empty, bounding set too, securebits locked",
+    );
     report.layer("no_new_privs", LayerState::Enforced, "");
     report.layer("rlimits", LayerState::Enforced, "");
     drop(inside); // our copies of the child's ends (and the view's fds) close here
@@ -147,7 +151,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     report.timings.clone_us = us(t2);
 
     // 4-8 happen inside (inside.rs); the supervisor waits, enforces wall time, forwards signals.
-    let out = supervise::supervise(plan, pid, pidfd, report_r, cgroup.as_ref(), report, t2_ns, &operands);
+    let out =
+        supervise::supervise(plan, pid, pidfd, report_r, cgroup.as_ref(), report, t2_ns, &operands);
     let _ = old_mask.set_mask();
     drop(cgroup);
     report.timings.total_us = us(t0);
@@ -167,7 +172,11 @@ fn compile_seccomp(
     for name in &plan.syscalls.deny {
         policy.deny(name).map_err(JailError::Seccomp)?;
     }
-    report.layer("seccomp", LayerState::Enforced, format!("deny-list: {} rules", policy.denied_names().len()));
+    report.layer(
+        "seccomp",
+        LayerState::Enforced,
+        format!("deny-list: {} rules", policy.denied_names().len()),
+    );
     Ok(Some(policy.compile()))
 }
 
@@ -180,7 +189,11 @@ fn prepare_landlock(
     let why = match abi {
         Ok(v) if v >= landlock::REQUIRED_ABI => match landlock::prepare(view, v) {
             Ok(p) => {
-                report.layer("landlock", LayerState::Enforced, format!("ABI {v}, fs + net + scopes"));
+                report.layer(
+                    "landlock",
+                    LayerState::Enforced,
+                    format!("ABI {v}, fs + net + scopes"),
+                );
                 return Ok(Some(p));
             }
             Err(e) => e.to_string(),
@@ -202,7 +215,10 @@ type ExecArgs = (Vec<CString>, Vec<CString>, Vec<PathBuf>);
 fn exec_args(plan: &Plan) -> Result<ExecArgs, JailError> {
     let bad = |what: &str| JailError::Setup {
         step: "prepare exec",
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what} contains a NUL byte")),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what} contains a NUL byte"),
+        ),
     };
     let argv = plan
         .command
@@ -226,10 +242,17 @@ fn exec_args(plan: &Plan) -> Result<ExecArgs, JailError> {
 
 /// Writes the single-line uid/gid maps: inside id = outside id (the caller's, or nobody's when
 /// brig is root). An unprivileged caller must deny setgroups first.
-fn write_id_maps(pid: i32, uid: u32, gid: u32, host_uid: u32, host_gid: u32) -> Result<(), JailError> {
+fn write_id_maps(
+    pid: i32,
+    uid: u32,
+    gid: u32,
+    host_uid: u32,
+    host_gid: u32,
+) -> Result<(), JailError> {
     let dir = Path::new("/proc").join(pid.to_string());
     let put = |file: &str, text: String| {
-        std::fs::write(dir.join(file), text).map_err(|source| JailError::Setup { step: "uid/gid map", source })
+        std::fs::write(dir.join(file), text)
+            .map_err(|source| JailError::Setup { step: "uid/gid map", source })
     };
     if host_uid != 0 {
         put("setgroups", "deny".into())?;

@@ -82,7 +82,8 @@ pub fn probe() -> Option<(&'static str, Vec<PathBuf>)> {
     for base in [Path::new("/sys/fs/cgroup"), Path::new("/sys/fs/cgroup/unified")] {
         if let Some(rel) = own_cgroup("") {
             let dir = base.join(rel);
-            let ctl = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+            let ctl =
+                std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
             if ctl.contains("memory") && ctl.contains("pids") && writable(&dir) {
                 return Some(("cgroup v2", vec![dir]));
             }
@@ -105,7 +106,8 @@ impl Cgroup {
         for parent in &parents {
             sweep_stale(parent);
             let dir = parent.join(&name);
-            std::fs::create_dir(&dir).map_err(|source| JailError::Cgroup { path: dir.clone(), source })?;
+            std::fs::create_dir(&dir)
+                .map_err(|source| JailError::Cgroup { path: dir.clone(), source })?;
             cg.dirs.push(dir);
         }
         let put = |dir: &Path, file: &str, val: String| {
@@ -134,7 +136,8 @@ impl Cgroup {
     pub fn join(&self, pid: i32) -> Result<(), JailError> {
         for d in &self.dirs {
             let f = d.join("cgroup.procs");
-            std::fs::write(&f, pid.to_string()).map_err(|source| JailError::Cgroup { path: f, source })?;
+            std::fs::write(&f, pid.to_string())
+                .map_err(|source| JailError::Cgroup { path: f, source })?;
         }
         Ok(())
     }
@@ -183,19 +186,39 @@ pub fn describe(l: &Limits, cg: Option<&Cgroup>) -> Vec<LimitReport> {
         None => base.to_string(),
     };
     let mut out = vec![
-        LimitReport { name: "processes", value: l.procs.to_string(), enforced_by: with_cg("rlimit") },
+        LimitReport {
+            name: "processes",
+            value: l.procs.to_string(),
+            enforced_by: with_cg("rlimit"),
+        },
         LimitReport { name: "nofile", value: l.nofile.to_string(), enforced_by: "rlimit".into() },
         LimitReport { name: "core", value: "0".into(), enforced_by: "rlimit".into() },
-        LimitReport { name: "tmp", value: l.tmp_size.to_string(), enforced_by: "tmpfs size".into() },
+        LimitReport {
+            name: "tmp",
+            value: l.tmp_size.to_string(),
+            enforced_by: "tmpfs size".into(),
+        },
     ];
     if let Some(w) = l.wall {
-        out.push(LimitReport { name: "wall", value: format!("{w:?}"), enforced_by: "supervisor".into() });
+        out.push(LimitReport {
+            name: "wall",
+            value: format!("{w:?}"),
+            enforced_by: "supervisor".into(),
+        });
     }
     if let Some(c) = l.cpu {
-        out.push(LimitReport { name: "cpu", value: format!("{c:?}"), enforced_by: "rlimit".into() });
+        out.push(LimitReport {
+            name: "cpu",
+            value: format!("{c:?}"),
+            enforced_by: "rlimit".into(),
+        });
     }
     if let Some(m) = l.mem {
-        out.push(LimitReport { name: "memory", value: m.to_string(), enforced_by: with_cg("rlimit (address space)") });
+        out.push(LimitReport {
+            name: "memory",
+            value: m.to_string(),
+            enforced_by: with_cg("rlimit (address space)"),
+        });
     }
     if let Some(f) = l.fsize {
         out.push(LimitReport { name: "fsize", value: f.to_string(), enforced_by: "rlimit".into() });

@@ -76,7 +76,13 @@ impl Msg {
         let u = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let mut v = [0u8; 8];
         v.copy_from_slice(&b[16..24]);
-        Msg { kind: u(0), step: u(4), errno: u(8) as i32, operand: u(12), value: u64::from_le_bytes(v) }
+        Msg {
+            kind: u(0),
+            step: u(4),
+            errno: u(8) as i32,
+            operand: u(12),
+            value: u64::from_le_bytes(v),
+        }
     }
 
     pub fn step_name(&self) -> &'static str {

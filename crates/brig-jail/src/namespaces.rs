@@ -20,7 +20,11 @@ pub const ALL: i32 = REQUIRED | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::
 /// Records the namespaces of a successful clone as enforced.
 pub fn record(flags: i32, report: &mut Report) {
     report.layer("user namespace", LayerState::Enforced, "");
-    report.layer("mount namespace", LayerState::Enforced, "fresh tmpfs root, pivot_root, old root detached");
+    report.layer(
+        "mount namespace",
+        LayerState::Enforced,
+        "fresh tmpfs root, pivot_root, old root detached",
+    );
     report.layer("pid namespace", LayerState::Enforced, "");
     for &(f, name) in OPTIONAL {
         if flags & f != 0 {
@@ -45,7 +49,12 @@ fn can_clone(flags: i32) -> bool {
 /// After clone with `flags` failed with `err`: find which namespace the kernel refuses. Without
 /// --best-effort that is a refusal naming the layer; with it, the namespace is dropped, reported
 /// and the remaining flags returned.
-pub fn fallback(flags: i32, err: std::io::Error, best_effort: bool, report: &mut Report) -> Result<i32, JailError> {
+pub fn fallback(
+    flags: i32,
+    err: std::io::Error,
+    best_effort: bool,
+    report: &mut Report,
+) -> Result<i32, JailError> {
     if !can_clone(REQUIRED) {
         return Err(JailError::LayerUnavailable {
             layer: "user, mount and pid namespaces",
@@ -56,11 +65,16 @@ pub fn fallback(flags: i32, err: std::io::Error, best_effort: bool, report: &mut
     for &(f, name) in OPTIONAL {
         if flags & f != 0 && !can_clone(REQUIRED | f) {
             if !best_effort {
-                return Err(JailError::LayerUnavailable { layer: name, why: format!("clone: {err}") });
+                return Err(JailError::LayerUnavailable {
+                    layer: name,
+                    why: format!("clone: {err}"),
+                });
             }
             out &= !f;
             report.layer(name, LayerState::Unavailable, format!("clone: {err}"));
-            report.warnings.push(format!("running without a {name}: the kernel refused it ({err})"));
+            report
+                .warnings
+                .push(format!("running without a {name}: the kernel refused it ({err})"));
         }
     }
     if out == flags {

@@ -126,39 +126,73 @@ fn decide(
     let cmd = plan.command.first().cloned().unwrap_or_default();
     if timed_out {
         let w = plan.limits.wall.unwrap_or_default();
-        return exit("wall", 124, format!("brig: wall-time limit ({}) reached; the prison was killed", secs(w)));
+        return exit(
+            "wall",
+            124,
+            format!("brig: wall-time limit ({}) reached; the prison was killed", secs(w)),
+        );
     }
     if let Some(m) = msgs.iter().find(|m| m.kind == msg::ERROR) {
         if m.step == msg::STEP_EXEC {
             return if m.errno == libc::ENOENT {
                 exit("not-found", 127, format!("brig: {cmd}: not found inside the prison (grant it with --rx, or check PATH)"))
             } else {
-                exit("not-executable", 126, format!("brig: {cmd}: cannot execute inside the prison: {}", errno_text(m.errno)))
+                exit(
+                    "not-executable",
+                    126,
+                    format!(
+                        "brig: {cmd}: cannot execute inside the prison: {}",
+                        errno_text(m.errno)
+                    ),
+                )
             };
         }
         let operand = operand(operands, m);
         return exit(
             "setup-failed",
             125,
-            format!("brig: inside the prison, step `{}`{operand} failed: {}", m.step_name(), errno_text(m.errno)),
+            format!(
+                "brig: inside the prison, step `{}`{operand} failed: {}",
+                m.step_name(),
+                errno_text(m.errno)
+            ),
         );
     }
-    let Some(st) = msgs.iter().rev().find(|m| m.kind == msg::EXIT).map(|m| m.value as u32 as i32) else {
+    let Some(st) = msgs.iter().rev().find(|m| m.kind == msg::EXIT).map(|m| m.value as u32 as i32)
+    else {
         let how = pid1.map_or("vanished".to_string(), |st| format!("{:?}", Status::from_raw(st)));
-        return exit("setup-failed", 125, format!("brig: pid 1 of the prison ended without a report ({how})"));
+        return exit(
+            "setup-failed",
+            125,
+            format!("brig: pid 1 of the prison ended without a report ({how})"),
+        );
     };
     match Status::from_raw(st) {
-        Status::Exited(c) => Exit { cause: "exited".into(), status: c, code: Some(c), ..Default::default() },
+        Status::Exited(c) => {
+            Exit { cause: "exited".into(), status: c, code: Some(c), ..Default::default() }
+        }
         Status::Signaled(s) => {
             let (cause, message) = match s {
-                libc::SIGXCPU => ("cpu", format!("brig: cpu-time limit ({}) reached", secs(plan.limits.cpu.unwrap_or_default()))),
+                libc::SIGXCPU => (
+                    "cpu",
+                    format!(
+                        "brig: cpu-time limit ({}) reached",
+                        secs(plan.limits.cpu.unwrap_or_default())
+                    ),
+                ),
                 libc::SIGXFSZ => ("fsize", "brig: file-size limit reached".to_string()),
                 libc::SIGKILL if cgroup.is_some_and(|c| c.oom_killed()) => {
                     ("memory", "brig: memory limit reached; the program was killed".to_string())
                 }
                 _ => ("signaled", String::new()),
             };
-            Exit { cause: cause.into(), status: 128 + s, signal: Some(s), message, ..Default::default() }
+            Exit {
+                cause: cause.into(),
+                status: 128 + s,
+                signal: Some(s),
+                message,
+                ..Default::default()
+            }
         }
     }
 }

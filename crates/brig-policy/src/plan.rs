@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// unveil-style rights on a granted path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Rights {
     /// read files, list directories
     pub read: bool,
@@ -56,7 +56,8 @@ impl Rights {
 
 impl std::fmt::Display for Rights {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (on, ch) in [(self.read, 'r'), (self.write, 'w'), (self.exec, 'x'), (self.create, 'c')] {
+        for (on, ch) in [(self.read, 'r'), (self.write, 'w'), (self.exec, 'x'), (self.create, 'c')]
+        {
             if on {
                 write!(f, "{ch}")?;
             }

@@ -47,9 +47,8 @@ fn owned(fd: libc::c_long) -> OwnedFd {
 pub fn new_fs(fstype: &str, options: &[(&str, &str)], attrs: u64) -> io::Result<OwnedFd> {
     let ty = CString::new(fstype)?;
     // SAFETY: `ty` is NUL-terminated and lives across the call.
-    let fsfd = owned(check(unsafe {
-        libc::syscall(libc::SYS_fsopen, ty.as_ptr(), FSOPEN_CLOEXEC)
-    })?);
+    let fsfd =
+        owned(check(unsafe { libc::syscall(libc::SYS_fsopen, ty.as_ptr(), FSOPEN_CLOEXEC) })?);
     for (k, v) in options {
         let (k, v) = (CString::new(*k)?, CString::new(*v)?);
         // SAFETY: key and value are NUL-terminated strings alive across the call; aux is 0 as
@@ -77,17 +76,21 @@ pub fn new_fs(fstype: &str, options: &[(&str, &str)], attrs: u64) -> io::Result<
         )
     })?;
     // SAFETY: plain syscall on the fs context fd we own.
-    let mnt =
-        check(unsafe { libc::syscall(libc::SYS_fsmount, fsfd.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })?;
+    let mnt = check(unsafe {
+        libc::syscall(libc::SYS_fsmount, fsfd.as_raw_fd(), FSMOUNT_CLOEXEC, attrs)
+    })?;
     Ok(owned(mnt))
 }
 
 /// Clones the mount tree at `src` (recursively) into a new detached tree (`open_tree`).
 pub fn clone_tree(src: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | libc::AT_EMPTY_PATH as u32
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as u32
+        | libc::AT_EMPTY_PATH as u32
         | libc::AT_RECURSIVE as u32;
     // SAFETY: the path is the empty NUL-terminated string, valid with AT_EMPTY_PATH.
-    let fd = check(unsafe { libc::syscall(libc::SYS_open_tree, src.as_raw_fd(), c"".as_ptr(), flags) })?;
+    let fd =
+        check(unsafe { libc::syscall(libc::SYS_open_tree, src.as_raw_fd(), c"".as_ptr(), flags) })?;
     Ok(owned(fd))
 }
 

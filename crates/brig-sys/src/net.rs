@@ -8,7 +8,9 @@ use crate::check_int;
 /// Sets IFF_UP on `lo` (ioctl SIOCGIFFLAGS/SIOCSIFFLAGS on a datagram socket).
 pub fn loopback_up() -> io::Result<()> {
     // SAFETY: plain socket creation; the fd is wrapped at once.
-    let s = check_int(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    let s = check_int(unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    })?;
     // SAFETY: fresh fd from the kernel, owned by nobody else.
     let s = unsafe { OwnedFd::from_raw_fd(s) };
     // SAFETY: ifreq is plain old data; all-zero is a valid value.

@@ -123,7 +123,13 @@ pub fn wait(pid: i32, nohang: bool) -> io::Result<Option<(i32, i32)>> {
 pub fn pidfd_kill(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
     // SAFETY: a NULL siginfo and 0 flags are the documented "like kill(2)" form.
     check(unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0)
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<u8>(),
+            0,
+        )
     })
     .map(drop)
 }

@@ -138,7 +138,8 @@ fn host() -> anyhow::Result<Host> {
 }
 
 fn read_manifest(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read manifest {}", path.display()))
 }
 
 fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
@@ -214,7 +215,13 @@ fn doctor() -> u8 {
     let mut missing_required = false;
     println!("Kernel features:");
     for f in &findings {
-        let mark = if f.ok { "ok  " } else if f.required { "MISSING" } else { "no  " };
+        let mark = if f.ok {
+            "ok  "
+        } else if f.required {
+            "MISSING"
+        } else {
+            "no  "
+        };
         println!("  {mark:7} {:28} {}", f.feature, f.detail);
         missing_required |= f.required && !f.ok;
     }

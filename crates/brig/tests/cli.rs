@@ -78,12 +78,27 @@ fn doctor_reports_every_probe_and_passes_here() {
         let o = brig(who, &["doctor"]);
         let out = stdout(&o);
         assert_eq!(code(&o), 0, "{who:?}: {out}{}", stderr(&o));
-        for want in ["user namespace", "landlock", "seccomp user notification", "pidfd", "clone3", "cgroup", "kvm", "enforced"] {
+        for want in [
+            "user namespace",
+            "landlock",
+            "seccomp user notification",
+            "pidfd",
+            "clone3",
+            "cgroup",
+            "kvm",
+            "enforced",
+        ] {
             assert!(out.contains(want), "doctor lacks {want}:\n{out}");
         }
     }
     // Without Landlock the default policy cannot be enforced: non-zero.
     let b = brig_bin();
-    let o = command(everyone()[0], &knockout_bin(), &["444=38", "--", b.to_str().expect("utf-8"), "doctor"]).output().expect("doctor");
+    let o = command(
+        everyone()[0],
+        &knockout_bin(),
+        &["444=38", "--", b.to_str().expect("utf-8"), "doctor"],
+    )
+    .output()
+    .expect("doctor");
     assert_ne!(code(&o), 0, "{}", stdout(&o));
 }

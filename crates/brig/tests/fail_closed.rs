@@ -7,12 +7,12 @@ use common::*;
 
 /// (knockout rule, layer name in messages and the report)
 const LAYERS: &[(&str, &str)] = &[
-    ("444=38", "landlock"),                     // landlock_create_ruleset -> ENOSYS
-    ("317=22", "seccomp"),                      // seccomp(2) -> EINVAL
-    ("56&0x40000000=22", "network namespace"),  // clone(CLONE_NEWNET) -> EINVAL
-    ("56&0x08000000=22", "ipc namespace"),      // clone(CLONE_NEWIPC) -> EINVAL
-    ("56&0x04000000=22", "uts namespace"),      // clone(CLONE_NEWUTS) -> EINVAL
-    ("272&0x02000000=22", "cgroup namespace"),  // unshare(CLONE_NEWCGROUP) -> EINVAL
+    ("444=38", "landlock"),                    // landlock_create_ruleset -> ENOSYS
+    ("317=22", "seccomp"),                     // seccomp(2) -> EINVAL
+    ("56&0x40000000=22", "network namespace"), // clone(CLONE_NEWNET) -> EINVAL
+    ("56&0x08000000=22", "ipc namespace"),     // clone(CLONE_NEWIPC) -> EINVAL
+    ("56&0x04000000=22", "uts namespace"),     // clone(CLONE_NEWUTS) -> EINVAL
+    ("272&0x02000000=22", "cgroup namespace"), // unshare(CLONE_NEWCGROUP) -> EINVAL
 ];
 
 fn knocked(who: Who, rule: &str, best_effort: bool, extra: &[&str]) -> std::process::Output {
@@ -32,7 +32,11 @@ fn each_missing_layer_is_refused_by_name() {
             let o = knocked(who, rule, false, &["--", "/bin/echo", "RAN"]);
             assert_eq!(code(&o), 125, "{who:?} {layer}: {}", stderr(&o));
             assert!(!stdout(&o).contains("RAN"), "{layer}: the program ran");
-            assert!(stderr(&o).contains(layer), "{who:?}: message does not name {layer}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains(layer),
+                "{who:?}: message does not name {layer}: {}",
+                stderr(&o)
+            );
         }
     }
 }
@@ -49,7 +53,12 @@ fn best_effort_runs_degraded_and_reports() {
             assert!(stderr(&o).contains("warning") && stderr(&o).contains(layer), "{}", stderr(&o));
             let r = std::fs::read_to_string(&rep).expect("report");
             let v: serde_json::Value = serde_json::from_str(&r).expect("json");
-            let l = v["layers"].as_array().expect("layers").iter().find(|l| l["name"] == *layer).expect("layer listed");
+            let l = v["layers"]
+                .as_array()
+                .expect("layers")
+                .iter()
+                .find(|l| l["name"] == *layer)
+                .expect("layer listed");
             assert_eq!(l["state"], "unavailable", "{layer}: {r}");
         }
     }
@@ -72,11 +81,26 @@ fn full_report_lists_every_layer_enforced() {
         let rep = s.sub("r.json");
         let o = run(who, &["--report", &rep, "--", "true"]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&rep).expect("report")).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&rep).expect("report")).expect("json");
         let layers = v["layers"].as_array().expect("layers");
-        for name in ["user namespace", "mount namespace", "pid namespace", "network namespace", "ipc namespace",
-                     "uts namespace", "cgroup namespace", "landlock", "seccomp", "capabilities", "no_new_privs"] {
-            let l = layers.iter().find(|l| l["name"] == name).unwrap_or_else(|| panic!("{name} missing: {v}"));
+        for name in [
+            "user namespace",
+            "mount namespace",
+            "pid namespace",
+            "network namespace",
+            "ipc namespace",
+            "uts namespace",
+            "cgroup namespace",
+            "landlock",
+            "seccomp",
+            "capabilities",
+            "no_new_privs",
+        ] {
+            let l = layers
+                .iter()
+                .find(|l| l["name"] == name)
+                .unwrap_or_else(|| panic!("{name} missing: {v}"));
             assert_eq!(l["state"], "enforced", "{name}");
         }
         assert_eq!(v["exit"]["cause"], "exited");

@@ -13,13 +13,20 @@ fn mounts() -> String {
 }
 
 fn cgroups() -> BTreeSet<String> {
-    let out = Command::new("find").args(["/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", "-name", "brig.*"]).output().expect("find");
+    let out = Command::new("find")
+        .args(["/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", "-name", "brig.*"])
+        .output()
+        .expect("find");
     stdout(&out).lines().map(String::from).collect()
 }
 
 fn tmp_entries() -> BTreeSet<String> {
-    std::fs::read_dir("/tmp").expect("tmp").flatten().map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with("brig-test-")).collect()
+    std::fs::read_dir("/tmp")
+        .expect("tmp")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("brig-test-"))
+        .collect()
 }
 
 fn brig_procs() -> Vec<String> {
@@ -29,7 +36,8 @@ fn brig_procs() -> Vec<String> {
 
 #[test]
 fn thousand_runs_leave_nothing_behind() {
-    let n: usize = std::env::var("BRIG_HYGIENE_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let n: usize =
+        std::env::var("BRIG_HYGIENE_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
     let (m0, c0, t0) = (mounts(), cgroups(), tmp_entries());
     let who = everyone();
     let cases: &[&[&str]] = &[
@@ -37,9 +45,23 @@ fn thousand_runs_leave_nothing_behind() {
         &["--wall", "100ms", "--", "/bin/sh", "-c", "exec -a brig-hygiene-wall sleep 5"],
         &["--cpu", "1s", "--", "/bin/sh", "-c", "while :; do :; done"],
         &["--mem", "64MiB", "--", "python3", "-c", "b=bytearray(200<<20)"],
-        &["--procs", "8", "--", "/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; wait"],
+        &[
+            "--procs",
+            "8",
+            "--",
+            "/bin/sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; wait",
+        ],
         &["--fsize", "64k", "--", "/bin/sh", "-c", "head -c 1000000 /dev/zero > /tmp/f"],
-        &["--nofile", "8", "--", "/bin/sh", "-c", "exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</dev/null 8</dev/null"],
+        &[
+            "--nofile",
+            "8",
+            "--",
+            "/bin/sh",
+            "-c",
+            "exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</dev/null 8</dev/null",
+        ],
         &["--", "no-such-program"],
         &["--ro", "/no/such/path", "--", "true"],
     ];
@@ -52,7 +74,19 @@ fn thousand_runs_leave_nothing_behind() {
     // brig itself SIGKILLed, a few times, with a prison running.
     for w in &who {
         for _ in 0..3 {
-            let mut c = command(*w, &brig_bin(), &["run", "--mem", "64MiB", "--", "/bin/sh", "-c", "exec -a brig-hygiene-victim sleep 30"]);
+            let mut c = command(
+                *w,
+                &brig_bin(),
+                &[
+                    "run",
+                    "--mem",
+                    "64MiB",
+                    "--",
+                    "/bin/sh",
+                    "-c",
+                    "exec -a brig-hygiene-victim sleep 30",
+                ],
+            );
             let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
             std::thread::sleep(Duration::from_millis(300));
             child.kill().expect("kill");
@@ -76,7 +110,11 @@ fn runner_fd_count_is_unchanged() {
     for who in everyone() {
         let mut counts = Vec::new();
         for _ in 0..2 {
-            let mut c = command(who, &brig_bin(), &["run", "--", "/bin/sh", "-c", "exec -a brig-hygiene-fd sleep 1"]);
+            let mut c = command(
+                who,
+                &brig_bin(),
+                &["run", "--", "/bin/sh", "-c", "exec -a brig-hygiene-fd sleep 1"],
+            );
             let mut child = c.stdout(Stdio::null()).spawn().expect("spawn");
             std::thread::sleep(Duration::from_millis(400));
             let n = std::fs::read_dir(format!("/proc/{}/fd", child.id())).expect("fd dir").count();

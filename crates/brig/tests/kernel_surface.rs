@@ -70,7 +70,10 @@ fn denied_syscalls_never_reach_the_kernel() {
         let allow = groups.join(",");
         let got = probe(who, &["--allow-syscalls", &allow]);
         for ((name, want, _), (_, gerr)) in SURFACE.iter().zip(&got) {
-            assert_ne!(gerr, want, "{who:?}: control: {name} still answered {want} with its group allowed");
+            assert_ne!(
+                gerr, want,
+                "{who:?}: control: {name} still answered {want} with its group allowed"
+            );
         }
     }
 }
@@ -117,7 +120,9 @@ fn x32_and_int80_are_killed() {
         let out = stdout(&o);
         assert!(out.contains("x32 31") && out.contains("int80 31"), "{who:?}: want SIGSYS: {out}");
         // Control: bare, both calls return into the program.
-        let bare = command(who, std::path::Path::new("/usr/bin/python3"), &["-c", ABI_PROBE]).output().expect("bare");
+        let bare = command(who, std::path::Path::new("/usr/bin/python3"), &["-c", ABI_PROBE])
+            .output()
+            .expect("bare");
         assert_escaped(&bare, "bare x32 / int 0x80");
     }
 }
@@ -143,7 +148,8 @@ fn nested_user_namespaces_refused() {
         let o = run(who, &["--", "python3", "-c", NESTED_USERNS]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         assert_blocked(&o, "nested user namespace");
-        let o = run(who, &["--allow-syscalls", "@namespaces", "--", "python3", "-c", NESTED_USERNS]);
+        let o =
+            run(who, &["--allow-syscalls", "@namespaces", "--", "python3", "-c", NESTED_USERNS]);
         assert_escaped(&o, "control: @namespaces allowed");
     }
 }
@@ -177,15 +183,23 @@ fn tiocsti_injection_refused() {
             }
             cmd.extend(["--".into(), "python3".into(), "-c".into()]);
             let joined = cmd.join("\x1f");
-            let o = command(who, std::path::Path::new("/usr/bin/python3"), &["-c", TTY_DRIVER, &joined, TTY_PROBE])
-                .output()
-                .expect("driver");
+            let o = command(
+                who,
+                std::path::Path::new("/usr/bin/python3"),
+                &["-c", TTY_DRIVER, &joined, TTY_PROBE],
+            )
+            .output()
+            .expect("driver");
             assert_blocked(&o, "TIOCSTI");
         }
         // Control 2: the same probe run bare on its controlling terminal does inject.
-        let o = command(who, std::path::Path::new("/usr/bin/python3"), &["-c", TTY_DRIVER, "/usr/bin/python3\x1f-c", TTY_PROBE])
-            .output()
-            .expect("driver");
+        let o = command(
+            who,
+            std::path::Path::new("/usr/bin/python3"),
+            &["-c", TTY_DRIVER, "/usr/bin/python3\x1f-c", TTY_PROBE],
+        )
+        .output()
+        .expect("driver");
         assert_escaped(&o, "bare TIOCSTI");
     }
 }

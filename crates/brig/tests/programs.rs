@@ -93,7 +93,10 @@ fn git_init_add_commit() {
         s.own(who);
         let script = "git init -q . && echo v1 > f && git add f && \
              git -c user.name=t -c user.email=t@e commit -q -m first && git log --oneline | wc -l";
-        let o = run(who, &["--rw", &repo, "--chdir", &repo, "--env", "HOME=/tmp", "--", "/bin/sh", "-c", script]);
+        let o = run(
+            who,
+            &["--rw", &repo, "--chdir", &repo, "--env", "HOME=/tmp", "--", "/bin/sh", "-c", script],
+        );
         assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
         assert_eq!(stdout(&o).trim(), "1");
         assert!(s.join("repo/.git/HEAD").exists());
@@ -104,7 +107,10 @@ fn git_init_add_commit() {
 fn gcc_builds_and_runs_hello() {
     for who in everyone() {
         let s = Scratch::new(who);
-        s.write("hello.c", "#include <stdio.h>\nint main(void){puts(\"hello from gcc\");return 0;}\n");
+        s.write(
+            "hello.c",
+            "#include <stdio.h>\nint main(void){puts(\"hello from gcc\");return 0;}\n",
+        );
         s.own(who);
         let script = "gcc -O1 -o hello hello.c && ./hello";
         let o = run(who, &["--rwx", s.s(), "--chdir", s.s(), "--", "/bin/sh", "-c", script]);

@@ -60,7 +60,10 @@ fn symlinks_out_of_a_grant() {
             w = s.sub("work"),
             s = s.s()
         );
-        assert_blocked(&sh(who, &["--ro", &s.sub("pub"), "--rw", &s.sub("work")], &probe), "symlink");
+        assert_blocked(
+            &sh(who, &["--ro", &s.sub("pub"), "--rw", &s.sub("work")], &probe),
+            "symlink",
+        );
         let _ = std::fs::remove_file(s.join("work/made"));
         let _ = std::fs::remove_file(s.join("work/root"));
         assert_escaped(&sh(who, &["--ro", s.s(), "--rw", &s.sub("work")], &probe), "control");
@@ -90,9 +93,13 @@ fn runner_binary_cannot_be_reached_through_proc() {
         let probe = "for m in r a; do python3 -c \"import sys;open('/proc/1/exe','$m'+'b')\" 2>/dev/null && echo ESCAPED $m; done; true";
         assert_blocked(&sh(who, &[], probe), "/proc/1/exe");
         // Control: a bare process can open its own parent's exe read-only.
-        let bare = command(who, std::path::Path::new("/bin/sh"), &["-c", "head -c1 /proc/$$/exe >/dev/null && echo ESCAPED"])
-            .output()
-            .expect("bare");
+        let bare = command(
+            who,
+            std::path::Path::new("/bin/sh"),
+            &["-c", "head -c1 /proc/$$/exe >/dev/null && echo ESCAPED"],
+        )
+        .output()
+        .expect("bare");
         assert_escaped(&bare, "bare /proc/self/exe");
     }
 }
@@ -104,8 +111,13 @@ fn inherited_fds_and_cwd_do_not_leak() {
         let s = tree(who);
         let probe = "for f in /proc/self/fd/*; do cat $f/secret 2>/dev/null | grep -q TOP && echo ESCAPED fd $f; done; \
                      cat secret 2>/dev/null | grep -q TOP && echo ESCAPED cwd; [ $(ls /proc/self/fd | wc -l) -le 4 ] || echo ESCAPED fdcount";
-        let script = format!("exec 7<{d} 8<{d}/secret; cd {d}; exec {b} run -- /bin/sh -c '{probe}'", d = s.s(), b = brig_bin().display());
-        let o = command(who, std::path::Path::new("/bin/sh"), &["-c", &script]).output().expect("sh");
+        let script = format!(
+            "exec 7<{d} 8<{d}/secret; cd {d}; exec {b} run -- /bin/sh -c '{probe}'",
+            d = s.s(),
+            b = brig_bin().display()
+        );
+        let o =
+            command(who, std::path::Path::new("/bin/sh"), &["-c", &script]).output().expect("sh");
         assert_blocked(&o, "inherited fd / cwd");
         let bare = format!("exec 7<{d} 8<{d}/secret; cd {d}; exec /bin/sh -c '{probe}'", d = s.s());
         let o = command(who, std::path::Path::new("/bin/sh"), &["-c", &bare]).output().expect("sh");
@@ -169,12 +181,17 @@ except OSError:
 fn read_only_mounts_cannot_be_remounted() {
     for who in everyone() {
         let s = tree(who);
-        let o = run(who, &["--ro", &s.sub("pub"), "--", "python3", "-c", MOUNT_PROBE, &s.sub("pub")]);
+        let o =
+            run(who, &["--ro", &s.sub("pub"), "--", "python3", "-c", MOUNT_PROBE, &s.sub("pub")]);
         assert_blocked(&o, "remount");
         // Control: in a bare user+mount namespace (capabilities, no filter) the same probe mounts.
-        let o = command(who, std::path::Path::new("/usr/bin/unshare"), &["-Urm", "/usr/bin/python3", "-c", MOUNT_PROBE, &s.sub("pub")])
-            .output()
-            .expect("unshare");
+        let o = command(
+            who,
+            std::path::Path::new("/usr/bin/unshare"),
+            &["-Urm", "/usr/bin/python3", "-c", MOUNT_PROBE, &s.sub("pub")],
+        )
+        .output()
+        .expect("unshare");
         assert_escaped(&o, "control: bare unshare -Urm");
     }
 }
@@ -183,13 +200,18 @@ fn read_only_mounts_cannot_be_remounted() {
 #[test]
 fn setuid_files_and_device_nodes_give_nothing() {
     if brig_sys::process::ids().0 != 0 {
-        panic!("this test needs root to create a setuid-root file; run the suite as root (CI does)");
+        panic!(
+            "this test needs root to create a setuid-root file; run the suite as root (CI does)"
+        );
     }
     for who in everyone() {
         let s = tree(who);
         let suid = s.join("suid-id");
         std::fs::copy("/usr/bin/id", &suid).expect("copy id");
-        std::process::Command::new("chown").args(["0:0", suid.to_str().expect("utf8")]).status().expect("chown");
+        std::process::Command::new("chown")
+            .args(["0:0", suid.to_str().expect("utf8")])
+            .status()
+            .expect("chown");
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
         let probe = format!(
@@ -201,9 +223,15 @@ fn setuid_files_and_device_nodes_give_nothing() {
         assert_blocked(&sh(who, &["--rx", s.s(), "--rw", &s.sub("work")], &probe), "setuid/mknod");
         let _ = std::fs::remove_file(s.join("work/null"));
         // Control: the same setuid file run bare as this uid is root; bare root can mknod.
-        let bare = command(who, std::path::Path::new("/bin/sh"), &["-c", &probe]).output().expect("bare");
-        assert!(stdout(&bare).contains("ESCAPED setuid"), "control: bare setuid: {}", stdout(&bare));
-        let o = std::process::Command::new("/bin/sh").args(["-c", &probe]).output().expect("bare root");
+        let bare =
+            command(who, std::path::Path::new("/bin/sh"), &["-c", &probe]).output().expect("bare");
+        assert!(
+            stdout(&bare).contains("ESCAPED setuid"),
+            "control: bare setuid: {}",
+            stdout(&bare)
+        );
+        let o =
+            std::process::Command::new("/bin/sh").args(["-c", &probe]).output().expect("bare root");
         assert!(stdout(&o).contains("ESCAPED mknod"), "control: bare root mknod: {}", stdout(&o));
     }
 }
@@ -216,13 +244,17 @@ fn symlink_mountpoints_inside_grants_are_refused() {
         let s = tree(who);
         std::os::unix::fs::symlink("/etc", s.join("work/target")).expect("symlink");
         let dest = format!("{}:{}", s.sub("pub"), s.sub("work/target"));
-        let o = run(who, &["--rw", &s.sub("work"), "--ro", &dest, "--", "ls", &s.sub("work/target")]);
+        let o =
+            run(who, &["--rw", &s.sub("work"), "--ro", &dest, "--", "ls", &s.sub("work/target")]);
         assert_eq!(code(&o), 125, "{who:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("mountpoint"), "{}", stderr(&o));
         std::fs::remove_file(s.join("work/target")).expect("rm");
         std::fs::create_dir(s.join("work/target")).expect("mkdir");
         s.own(who);
-        let o = run(who, &["--rw", &s.sub("work"), "--ro", &dest, "--", "cat", &s.sub("work/target/file")]);
+        let o = run(
+            who,
+            &["--rw", &s.sub("work"), "--ro", &dest, "--", "cat", &s.sub("work/target/file")],
+        );
         assert_eq!((code(&o), stdout(&o).as_str()), (0, "public\n"), "{}", stderr(&o));
     }
 }

@@ -10,9 +10,13 @@ fn environment_is_scrubbed() {
         let mut c = command(who, &brig_bin(), &["run", "--", "env"]);
         let o = c.env("BRIG_SECRET", "hunter2").output().expect("brig");
         assert!(!stdout(&o).contains("hunter2"), "{who:?}: {}", stdout(&o));
-        let names: Vec<String> = stdout(&o).lines().filter_map(|l| l.split('=').next().map(String::from)).collect();
+        let names: Vec<String> =
+            stdout(&o).lines().filter_map(|l| l.split('=').next().map(String::from)).collect();
         for n in &names {
-            assert!(["PATH", "HOME", "LANG", "TERM"].contains(&n.as_str()), "unexpected variable {n}");
+            assert!(
+                ["PATH", "HOME", "LANG", "TERM"].contains(&n.as_str()),
+                "unexpected variable {n}"
+            );
         }
         let mut c = command(who, &brig_bin(), &["run", "--env", "BRIG_SECRET", "--", "env"]);
         let o = c.env("BRIG_SECRET", "hunter2").output().expect("brig");
@@ -25,18 +29,24 @@ fn host_pids_are_invisible() {
     let probe = format!("[ -e /proc/{}/status ] && echo ESCAPED; [ $(ls -d /proc/[0-9]* | wc -l) -le 4 ] || echo ESCAPED many; true", std::process::id());
     for who in everyone() {
         assert_blocked(&run(who, &["--", "/bin/sh", "-c", &probe]), "host pids");
-        let bare = command(who, std::path::Path::new("/bin/sh"), &["-c", &probe]).output().expect("bare");
+        let bare =
+            command(who, std::path::Path::new("/bin/sh"), &["-c", &probe]).output().expect("bare");
         assert_escaped(&bare, "control: bare");
     }
 }
 
 #[test]
 fn hostname_is_private() {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname").trim().to_string();
-    let probe = format!("[ \"$(cat /proc/sys/kernel/hostname)\" = '{host}' ] && echo ESCAPED; true");
+    let host =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname").trim().to_string();
+    let probe =
+        format!("[ \"$(cat /proc/sys/kernel/hostname)\" = '{host}' ] && echo ESCAPED; true");
     for who in everyone() {
         assert_blocked(&run(who, &["--", "/bin/sh", "-c", &probe]), "hostname");
-        assert_escaped(&run_knocked_out(who, &["56&0x04000000=22"], &["--", "/bin/sh", "-c", &probe]), "control: no uts ns");
+        assert_escaped(
+            &run_knocked_out(who, &["56&0x04000000=22"], &["--", "/bin/sh", "-c", &probe]),
+            "control: no uts ns",
+        );
     }
 }
 
@@ -57,15 +67,29 @@ fn sys_and_kernel_logs_are_closed() {
 fn program_is_never_host_root_and_has_no_capabilities() {
     for who in everyone() {
         let marker = format!("brig-uid-{}", std::process::id());
-        let mut c = command(who, &brig_bin(), &["run", "--", "/bin/sh", "-c", &format!("grep Cap /proc/self/status; exec -a {marker} sleep 3")]);
+        let mut c = command(
+            who,
+            &brig_bin(),
+            &[
+                "run",
+                "--",
+                "/bin/sh",
+                "-c",
+                &format!("grep Cap /proc/self/status; exec -a {marker} sleep 3"),
+            ],
+        );
         let child = c.stdout(std::process::Stdio::piped()).spawn().expect("spawn");
         std::thread::sleep(std::time::Duration::from_millis(700));
         let pids = Command::new("pgrep").args(["-f", &marker]).output().expect("pgrep");
         let pid = stdout(&pids).lines().next().unwrap_or("").trim().to_string();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status of the program");
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status of the program");
         let uid_line = status.lines().find(|l| l.starts_with("Uid:")).expect("Uid");
         let o = child.wait_with_output().expect("wait");
-        assert!(!uid_line.split_whitespace().skip(1).any(|u| u == "0"), "{who:?}: program is host root: {uid_line}");
+        assert!(
+            !uid_line.split_whitespace().skip(1).any(|u| u == "0"),
+            "{who:?}: program is host root: {uid_line}"
+        );
         let caps = stdout(&o);
         for l in caps.lines() {
             assert!(l.ends_with("0000000000000000"), "{who:?}: capability left: {l}");

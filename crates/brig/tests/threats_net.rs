@@ -39,52 +39,68 @@ fn serve(kind: &'static str, name: String) -> (u16, std::thread::JoinHandle<bool
             let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
             let port = s.local_addr().expect("addr").port();
             s.set_read_timeout(Some(Duration::from_secs(8))).expect("timeout");
-            (port, std::thread::spawn(move || {
-                let mut b = [0u8; 16];
-                match s.recv_from(&mut b) {
-                    Ok((_, from)) => s.send_to(b"pong", from).is_ok(),
-                    Err(_) => false,
-                }
-            }))
+            (
+                port,
+                std::thread::spawn(move || {
+                    let mut b = [0u8; 16];
+                    match s.recv_from(&mut b) {
+                        Ok((_, from)) => s.send_to(b"pong", from).is_ok(),
+                        Err(_) => false,
+                    }
+                }),
+            )
         }
         "abstract" | "path" => {
             use std::os::linux::net::SocketAddrExt;
             let l = if kind == "abstract" {
-                let a = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).expect("abstract");
+                let a = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+                    .expect("abstract");
                 std::os::unix::net::UnixListener::bind_addr(&a).expect("bind")
             } else {
                 std::os::unix::net::UnixListener::bind(&name).expect("bind")
             };
             l.set_nonblocking(true).expect("nb");
-            (0, std::thread::spawn(move || {
-                for _ in 0..80 {
-                    if let Ok((mut c, _)) = l.accept() {
-                        let mut b = [0u8; 1];
-                        return c.read(&mut b).is_ok();
+            (
+                0,
+                std::thread::spawn(move || {
+                    for _ in 0..80 {
+                        if let Ok((mut c, _)) = l.accept() {
+                            let mut b = [0u8; 1];
+                            return c.read(&mut b).is_ok();
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
                     }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                false
-            }))
+                    false
+                }),
+            )
         }
         _ => {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
             let port = l.local_addr().expect("addr").port();
             l.set_nonblocking(true).expect("nb");
-            (port, std::thread::spawn(move || {
-                for _ in 0..80 {
-                    if l.accept().is_ok() {
-                        return true;
+            (
+                port,
+                std::thread::spawn(move || {
+                    for _ in 0..80 {
+                        if l.accept().is_ok() {
+                            return true;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
                     }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                false
-            }))
+                    false
+                }),
+            )
         }
     }
 }
 
-fn attempt(who: Who, kind: &'static str, knock: Option<&[&str]>, grants: &[&str], name: &str) -> (std::process::Output, bool) {
+fn attempt(
+    who: Who,
+    kind: &'static str,
+    knock: Option<&[&str]>,
+    grants: &[&str],
+    name: &str,
+) -> (std::process::Output, bool) {
     let (port, h) = serve(kind, name.to_string());
     let port = port.to_string();
     let mut args: Vec<&str> = grants.to_vec();
@@ -156,7 +172,10 @@ fn host_sysv_ipc_unreachable() {
         let make = format!(
             "import ctypes;l=ctypes.CDLL(None);k={key};print(l.shmget(k,4096,0o1666),l.msgget(k,0o1666),l.semget(k,1,0o1666))"
         );
-        let ids = std::process::Command::new("/usr/bin/python3").args(["-c", &make]).output().expect("make ipc");
+        let ids = std::process::Command::new("/usr/bin/python3")
+            .args(["-c", &make])
+            .output()
+            .expect("make ipc");
         let ids = stdout(&ids);
         let o = run(who, &["--", "python3", "-c", SYSV, &key]);
         assert_blocked(&o, "sysv ipc");
@@ -164,7 +183,9 @@ fn host_sysv_ipc_unreachable() {
         assert_escaped(&o, "control: no ipc namespace");
         let v: Vec<&str> = ids.split_whitespace().collect();
         if v.len() == 3 {
-            let _ = std::process::Command::new("ipcrm").args(["-m", v[0], "-q", v[1], "-s", v[2]]).status();
+            let _ = std::process::Command::new("ipcrm")
+                .args(["-m", v[0], "-q", v[1], "-s", v[2]])
+                .status();
         }
     }
 }
@@ -177,14 +198,18 @@ fn raw_and_packet_sockets_refused() {
     }
     // Control: bare root opens both.
     if brig_sys::process::ids().0 == 0 {
-        let o = std::process::Command::new("/usr/bin/python3").args(["-c", probe]).output().expect("bare");
+        let o = std::process::Command::new("/usr/bin/python3")
+            .args(["-c", probe])
+            .output()
+            .expect("bare");
         assert_escaped(&o, "control: bare root");
     }
 }
 
 #[test]
 fn only_loopback_exists_inside() {
-    let probe = "ls /proc/net >/dev/null; python3 -c \"import socket;print(socket.if_nameindex())\"";
+    let probe =
+        "ls /proc/net >/dev/null; python3 -c \"import socket;print(socket.if_nameindex())\"";
     for who in everyone() {
         let o = run(who, &["--", "/bin/sh", "-c", probe]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));

@@ -31,7 +31,10 @@ fn host_uid(who: Who) -> u32 {
 fn host_processes_cannot_be_signalled() {
     for who in everyone() {
         let mut c = canary(host_uid(who));
-        let probe = format!("kill -9 {0} 2>/dev/null; kill -9 -1 2>/dev/null; kill -STOP {0} 2>/dev/null; true", c.id());
+        let probe = format!(
+            "kill -9 {0} 2>/dev/null; kill -9 -1 2>/dev/null; kill -STOP {0} 2>/dev/null; true",
+            c.id()
+        );
         let o = run(who, &["--", "/bin/sh", "-c", &probe]);
         std::thread::sleep(Duration::from_millis(100));
         assert!(alive(&mut c), "{who:?}: host canary killed from inside: {}", stderr(&o));
@@ -66,7 +69,10 @@ os.kill(pid, 9)
 "#;
     for who in everyone() {
         assert_blocked(&run(who, &["--", "python3", "-c", probe]), "ptrace");
-        assert_escaped(&run(who, &["--allow-syscalls", "@debug", "--", "python3", "-c", probe]), "control: @debug");
+        assert_escaped(
+            &run(who, &["--allow-syscalls", "@debug", "--", "python3", "-c", probe]),
+            "control: @debug",
+        );
     }
 }
 
@@ -80,7 +86,8 @@ fn host_namespaces_cannot_be_joined() {
     );
     for who in everyone() {
         assert_blocked(&run(who, &["--", "/bin/sh", "-c", &probe]), "setns");
-        let bare = command(who, std::path::Path::new("/bin/sh"), &["-c", &probe]).output().expect("bare");
+        let bare =
+            command(who, std::path::Path::new("/bin/sh"), &["-c", &probe]).output().expect("bare");
         assert_escaped(&bare, "control: bare sees host pids");
     }
 }
@@ -88,8 +95,11 @@ fn host_namespaces_cannot_be_joined() {
 #[test]
 fn nothing_outlives_the_prison() {
     for who in everyone() {
-        let marker = format!("brig-orphan-{}-{:?}", std::process::id(), who).replace(['(', ')'], "");
-        let probe = format!("(setsid sh -c 'exec -a {marker} sleep 60' </dev/null >/dev/null 2>&1 &) ; sleep 0.2");
+        let marker =
+            format!("brig-orphan-{}-{:?}", std::process::id(), who).replace(['(', ')'], "");
+        let probe = format!(
+            "(setsid sh -c 'exec -a {marker} sleep 60' </dev/null >/dev/null 2>&1 &) ; sleep 0.2"
+        );
         let o = run(who, &["--", "/bin/sh", "-c", &probe]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         std::thread::sleep(Duration::from_millis(200));
@@ -108,14 +118,39 @@ fn nothing_outlives_the_prison() {
 fn grandchildren_holding_stdout_die_at_the_deadline() {
     for who in everyone() {
         let t = Instant::now();
-        let o = run(who, &["--wall", "1s", "--", "/bin/sh", "-c", "(sleep 30 &) ; (setsid sleep 30 &) ; sleep 30"]);
+        let o = run(
+            who,
+            &[
+                "--wall",
+                "1s",
+                "--",
+                "/bin/sh",
+                "-c",
+                "(sleep 30 &) ; (setsid sleep 30 &) ; sleep 30",
+            ],
+        );
         assert_eq!(code(&o), 124, "{}", stderr(&o));
-        assert!(t.elapsed() < Duration::from_secs(10), "{who:?}: stdout held open past the deadline");
-        assert!(stderr(&o).trim_end().lines().last().unwrap_or("").contains("wall-time limit"), "{}", stderr(&o));
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{who:?}: stdout held open past the deadline"
+        );
+        assert!(
+            stderr(&o).trim_end().lines().last().unwrap_or("").contains("wall-time limit"),
+            "{}",
+            stderr(&o)
+        );
         // Control: `timeout` alone leaves the grandchild holding stdout.
         let t = Instant::now();
-        let _ = command(who, std::path::Path::new("/usr/bin/timeout"), &["1", "/bin/sh", "-c", "(sleep 3 &) ; sleep 30"]).output();
-        assert!(t.elapsed() >= Duration::from_millis(2500), "control: grandchild should have held stdout");
+        let _ = command(
+            who,
+            std::path::Path::new("/usr/bin/timeout"),
+            &["1", "/bin/sh", "-c", "(sleep 3 &) ; sleep 30"],
+        )
+        .output();
+        assert!(
+            t.elapsed() >= Duration::from_millis(2500),
+            "control: grandchild should have held stdout"
+        );
     }
 }
 
@@ -124,7 +159,13 @@ fn core_limit_cannot_be_raised() {
     let probe = "python3 -c \"import resource as r;r.setrlimit(r.RLIMIT_CORE,(r.RLIM_INFINITY,r.RLIM_INFINITY));print('ESCAPED')\" 2>/dev/null; true";
     for who in everyone() {
         assert_blocked(&run(who, &["--", "/bin/sh", "-c", probe]), "core rlimit");
-        let bare = command(who, std::path::Path::new("/bin/sh"), &["-c", &format!("ulimit -c unlimited 2>/dev/null; {probe}")]).output().expect("bare");
+        let bare = command(
+            who,
+            std::path::Path::new("/bin/sh"),
+            &["-c", &format!("ulimit -c unlimited 2>/dev/null; {probe}")],
+        )
+        .output()
+        .expect("bare");
         assert_escaped(&bare, "control: bare");
     }
 }
@@ -137,7 +178,8 @@ fn brig_killed_takes_the_prison_with_it() {
         let mut c = command(who, &brig_bin(), &["run", "--", "/bin/sh", "-c", &script]);
         let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
         let t = Instant::now();
-        while Command::new("pgrep").args(["-f", &marker]).output().expect("pgrep").stdout.is_empty() {
+        while Command::new("pgrep").args(["-f", &marker]).output().expect("pgrep").stdout.is_empty()
+        {
             assert!(t.elapsed() < Duration::from_secs(10), "prison never started");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -149,7 +191,10 @@ fn brig_killed_takes_the_prison_with_it() {
             if left.stdout.is_empty() {
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(5), "{who:?}: prison survived brig's SIGKILL");
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{who:?}: prison survived brig's SIGKILL"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -40,7 +40,10 @@ const EAT: &str = "import sys\ntry:\n  b = bytearray(int(sys.argv[1]) << 20); b[
 #[test]
 fn memory_is_capped() {
     for who in everyone() {
-        let o = run(who, &["--mem", "128MiB", "--report", "/dev/stdout", "--", "python3", "-c", EAT, "300"]);
+        let o = run(
+            who,
+            &["--mem", "128MiB", "--report", "/dev/stdout", "--", "python3", "-c", EAT, "300"],
+        );
         assert_blocked(&o, "memory");
         let o = run(who, &["--mem", "1GiB", "--", "python3", "-c", EAT, "300"]);
         assert_escaped(&o, "control: --mem 1GiB");
@@ -51,8 +54,14 @@ fn memory_is_capped() {
 fn tmp_fill_is_capped() {
     let probe = "dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>/dev/null && echo ESCAPED; true";
     for who in everyone() {
-        assert_blocked(&run(who, &["--tmp-size", "16MiB", "--", "/bin/sh", "-c", probe]), "tmp fill");
-        assert_escaped(&run(who, &["--tmp-size", "128MiB", "--", "/bin/sh", "-c", probe]), "control");
+        assert_blocked(
+            &run(who, &["--tmp-size", "16MiB", "--", "/bin/sh", "-c", probe]),
+            "tmp fill",
+        );
+        assert_escaped(
+            &run(who, &["--tmp-size", "128MiB", "--", "/bin/sh", "-c", probe]),
+            "control",
+        );
     }
 }
 
@@ -74,7 +83,10 @@ fn file_size_limit_ends_the_writer() {
 #[test]
 fn fsize_kill_is_named() {
     for who in everyone() {
-        let o = run(who, &["--fsize", "1MiB", "--", "python3", "-c", "open('/tmp/x','wb').write(b'0'*4000000)"]);
+        let o = run(
+            who,
+            &["--fsize", "1MiB", "--", "python3", "-c", "open('/tmp/x','wb').write(b'0'*4000000)"],
+        );
         assert_eq!(code(&o), 128 + 25, "{}", stderr(&o));
         assert!(last_line(&o).contains("file-size limit"), "{}", stderr(&o));
     }
@@ -121,14 +133,27 @@ fn limits_are_reported_with_their_mechanism() {
     for who in everyone() {
         let s = Scratch::new(who);
         let rep = s.sub("report.json");
-        let o = run(who, &["--mem", "256MiB", "--procs", "64", "--wall", "5s", "--report", &rep, "--", "true"]);
+        let o = run(
+            who,
+            &["--mem", "256MiB", "--procs", "64", "--wall", "5s", "--report", &rep, "--", "true"],
+        );
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         let text = std::fs::read_to_string(&rep).expect("report");
-        for want in ["\"memory\"", "\"processes\"", "\"wall\"", "rlimit", "supervisor", "\"cause\": \"exited\""] {
+        for want in [
+            "\"memory\"",
+            "\"processes\"",
+            "\"wall\"",
+            "rlimit",
+            "supervisor",
+            "\"cause\": \"exited\"",
+        ] {
             assert!(text.contains(want), "{who:?}: report lacks {want}:\n{text}");
         }
         if who == Who::Root {
-            assert!(text.contains("cgroup v1") || text.contains("cgroup v2"), "root should use a cgroup here:\n{text}");
+            assert!(
+                text.contains("cgroup v1") || text.contains("cgroup v2"),
+                "root should use a cgroup here:\n{text}"
+            );
         }
     }
 }

@@ -49,7 +49,7 @@ pub fn command(who: Who, program: &Path, args: &[&str]) -> Command {
     c.args(args).stdin(Stdio::null()).env_remove("BRIG_SECRET");
     if let Who::User(uid) = who {
         if unsafe_free_uid() == 0 {
-            c.uid(uid).gid(uid).groups(&[]);
+            c.uid(uid).gid(uid);
         }
     }
     c.current_dir("/");
