@@ -98,6 +98,12 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     // Keep capabilities across the uid change, then become the prison's unprivileged ids.
     process::prctl(libc::PR_SET_SECUREBITS, libc::SECBIT_NO_SETUID_FIXUP as u64).map_err(at(1))?;
     process::become_ids(p.uid, p.gid, p.keep_groups).map_err(at(1))?;
+    // A credential change clears PDEATHSIG: arm it again. The runner holds its end of `go` for
+    // as long as it lives, so a hang-up now means it died before the signal was re-armed.
+    process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64).map_err(at(1))?;
+    if process::poll_readable(&[p.go.as_fd()], Some(std::time::Duration::ZERO)).map_err(at(0))?[0] {
+        process::exit_now(125);
+    }
     // The cgroup namespace is made now, after the runner moved us into our cgroup, so that the
     // prison sees its own cgroup as the root.
     if let Err(e) = process::unshare(libc::CLONE_NEWCGROUP) {

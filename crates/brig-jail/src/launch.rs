@@ -144,16 +144,21 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // dropping `go_w` makes pid 1 exit, and the supervisor below still reaps it.
     let ready = write_id_maps(pid, uid, gid, host_uid, host_gid)
         .and_then(|()| cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)));
-    if ready.is_ok() {
-        let _ = fs::write(go_w.as_fd(), b"g");
-    }
-    drop(go_w);
+    // `go_w` stays open while the supervisor lives: pid 1 reads a hang-up as "runner died".
+    let go_w = match ready {
+        Ok(()) => {
+            let _ = fs::write(go_w.as_fd(), b"g");
+            Some(go_w)
+        }
+        Err(_) => None,
+    };
     report.timings.clone_us = us(t2);
 
     // 4-8 happen inside (inside.rs); the supervisor waits, enforces wall time, forwards signals.
     let out =
         supervise::supervise(plan, pid, pidfd, report_r, cgroup.as_ref(), report, t2_ns, &operands);
     let _ = old_mask.set_mask();
+    drop(go_w);
     drop(cgroup);
     report.timings.total_us = us(t0);
     ready?;

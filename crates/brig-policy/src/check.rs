@@ -1,12 +1,17 @@
-//! `brig check`: the authority a plan grants, in plain words, with warnings for risky grants.
+//! `brig check`: the authority a plan grants, in plain words, with warnings for risky grants and
+//! for every loosening.
+//!
+//! The checks are lexical: a grant's source is compared as written (made absolute), before the
+//! runner resolves symlinks. A symlink that points at `~/.ssh` is therefore not recognised here;
+//! the runner refuses symlink games when it opens grants, but `check` is advice, not enforcement.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
-use crate::plan::Plan;
+use crate::plan::{Grant, Plan};
 
-/// What `brig check` prints.
-#[derive(Debug, Clone, Default)]
+/// What `brig check` prints: one statement per line, then warnings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub lines: Vec<String>,
     pub warnings: Vec<String>,
@@ -18,165 +23,238 @@ impl fmt::Display for Summary {
             writeln!(f, "{l}")?;
         }
         for w in &self.warnings {
-            writeln!(f, "WARNING: {w}")?;
+            writeln!(f, "warning: {w}")?;
         }
         Ok(())
     }
 }
 
-fn mib(b: u64) -> String {
-    if b % (1 << 20) == 0 {
-        format!("{} MiB", b >> 20)
-    } else {
-        format!("{b} bytes")
-    }
-}
-
-/// Describes `plan`; `home` is the caller's home directory (for warnings).
+/// Describes `plan`. `home` is the caller's home directory, to recognise grants of it and of the
+/// credentials in it; without it, `/root` and `/home/*` are taken as home directories.
 pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
     let mut s = Summary::default();
-    let cmd = if plan.command.is_empty() {
-        "(no [program]; give a command on the command line)".into()
-    } else {
-        plan.command.join(" ")
-    };
-    s.lines.push(format!("Program: {cmd}"));
-    let list = |pred: &dyn Fn(&crate::Grant) -> bool| -> String {
-        let v: Vec<String> = plan
-            .grants
-            .iter()
-            .filter(|g| pred(g))
-            .map(|g| {
-                if g.source == g.dest {
-                    g.dest.display().to_string()
-                } else {
-                    format!("{} (host {})", g.dest.display(), g.source.display())
-                }
-            })
-            .collect();
-        if v.is_empty() {
-            "nothing".into()
-        } else {
-            v.join(", ")
-        }
-    };
-    let sys = if plan.system {
-        "the OS runtime (/usr, /lib*, /bin, /sbin, a few /etc files), "
-    } else {
-        ""
-    };
-    s.lines.push(format!("It can read: {sys}{}", list(&|g| g.rights.read)));
-    s.lines.push(format!("It can write: {}", list(&|g| g.rights.write)));
-    s.lines.push(format!("It can create and delete in: {}", list(&|g| g.rights.create)));
-    let sx = if plan.system { "programs of the OS runtime, " } else { "" };
-    s.lines.push(format!("It can execute: {sx}{}", list(&|g| g.rights.exec)));
-    let tmps: Vec<String> = plan.tmpfs.iter().map(|t| t.display().to_string()).collect();
-    s.lines.push(format!(
-        "Private scratch space: /tmp{} ({} each, gone at exit)",
-        if tmps.is_empty() { String::new() } else { format!(", {}", tmps.join(", ")) },
-        mib(plan.limits.tmp_size)
-    ));
-    s.lines.push("It can reach: only its own loopback, in a private network namespace (no host network, no host sockets)".into());
     let l = &plan.limits;
-    let mut lim = vec![format!("{} processes", l.procs), format!("{} open files", l.nofile)];
+    s.lines.push(match plan.command.is_empty() {
+        true => "Program: none set (brig run needs a command after `--`)".into(),
+        false => format!("Program: {}", plan.command.join(" ")),
+    });
+    let dir = plan.chdir.as_deref().unwrap_or(Path::new("/"));
+    s.lines.push(format!("Working directory inside: {}", dir.display()));
+    let runtime = "the OS runtime (/usr, /lib*, /bin, /sbin, a few /etc files)";
+    let sys = |what: &str| if plan.system { Some(what.to_string()) } else { None };
+    s.lines.push(format!("It can read: {}", list(plan, sys(runtime), |g| g.rights.read)));
+    s.lines.push(format!("It can write files in: {}", list(plan, None, |g| g.rights.write)));
+    s.lines.push(format!(
+        "It can create, rename and delete entries in: {}",
+        list(plan, None, |g| g.rights.create)
+    ));
+    let exec = sys("programs of the OS runtime");
+    s.lines.push(format!("It can execute: {}", list(plan, exec, |g| g.rights.exec)));
+    let mut scratch = format!("its own empty /tmp (up to {})", size(l.tmp_size));
+    for t in &plan.tmpfs {
+        scratch.push_str(&format!(", {}", t.display()));
+    }
+    s.lines.push(format!("Private scratch space, gone at exit: {scratch}"));
+    s.lines.push(
+        "Network: loopback only, in a private network namespace (no host network, no host \
+         abstract sockets)"
+            .into(),
+    );
+    let mut lim = vec![];
     if let Some(w) = l.wall {
-        lim.push(format!("wall time {}s", w.as_secs_f64()));
+        lim.push(format!("wall time {w:?}"));
     }
     if let Some(c) = l.cpu {
-        lim.push(format!("CPU time {}s", c.as_secs_f64()));
+        lim.push(format!("CPU time {c:?} per process"));
     }
     if let Some(m) = l.mem {
-        lim.push(format!("memory {}", mib(m)));
+        lim.push(format!("memory {}", size(m)));
     }
-    if let Some(fs) = l.fsize {
-        lim.push(format!("file size {}", mib(fs)));
+    lim.push(format!("{} processes", l.procs));
+    lim.push(format!("{} open files per process", l.nofile));
+    if let Some(f) = l.fsize {
+        lim.push(format!("files up to {}", size(f)));
     }
     s.lines.push(format!("Limits: {}", lim.join(", ")));
     let names: Vec<&str> = plan.env.iter().map(|(k, _)| k.as_str()).collect();
-    s.lines.push(format!("Environment: {}", names.join(", ")));
+    s.lines.push(match names.is_empty() {
+        true => "Environment: empty".into(),
+        false => format!("Environment (names only): {}", names.join(", ")),
+    });
+    let mut sc = "brig's default deny-list".to_string();
+    if !plan.syscalls.deny.is_empty() {
+        sc.push_str(&format!(", also denying {}", plan.syscalls.deny.join(", ")));
+    }
+    if !plan.syscalls.allow.is_empty() {
+        sc.push_str(&format!(", but allowing {}", plan.syscalls.allow.join(", ")));
+    }
+    s.lines.push(format!("System calls: {sc}"));
+    s.lines.push(match plan.best_effort {
+        true => "Protection layers: best effort (runs even if one is unavailable)".into(),
+        false => {
+            "Protection layers: all required (brig refuses to run if one is unavailable)".into()
+        }
+    });
+
     if plan.best_effort {
-        s.warnings
-            .push("best_effort: brig will run even if a protection layer is unavailable".into());
+        s.warnings.push(
+            "best_effort is on: the program runs even when a protection layer (Landlock, seccomp, \
+             a namespace) is unavailable; the launch report says which"
+                .into(),
+        );
     }
     for a in &plan.syscalls.allow {
-        s.warnings.push(format!("seccomp loosened: {a} is allowed"));
+        s.warnings.push(format!(
+            "seccomp loosened: {a} is taken off the deny-list (kernel attack surface brig refuses \
+             by default)"
+        ));
     }
     for g in &plan.grants {
-        if let Some(w) = risk(g, home) {
-            s.warnings.push(format!("{} ({}): {w}", g.source.display(), g.origin));
+        let r = risks(g, home);
+        if !r.is_empty() {
+            let (src, origin, rights) = (g.source.display(), &g.origin, g.rights);
+            s.warnings.push(format!("{src} ({origin}, rights {rights}): {}", r.join("; ")));
         }
     }
     s
 }
 
-/// Why a grant is risky, if it is.
-fn risk(g: &crate::Grant, home: Option<&Path>) -> Option<String> {
+/// "/a, /b (host /c)" for the grants matching `pred`, after `first`; "nothing" if none.
+fn list(plan: &Plan, first: Option<String>, pred: impl Fn(&Grant) -> bool) -> String {
+    let grants = plan.grants.iter().filter(|g| pred(g)).map(|g| match g.source == g.dest {
+        true => g.dest.display().to_string(),
+        false => format!("{} (host {})", g.dest.display(), g.source.display()),
+    });
+    let v: Vec<String> = first.into_iter().chain(grants).collect();
+    if v.is_empty() {
+        "nothing".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+fn size(b: u64) -> String {
+    match b.trailing_zeros() {
+        30.. => format!("{} GiB", b >> 30),
+        20.. => format!("{} MiB", b >> 20),
+        10.. => format!("{} KiB", b >> 10),
+        _ => format!("{b} bytes"),
+    }
+}
+
+/// Credentials and tokens that live in a home directory.
+const SECRETS: &[&str] = &[
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".config",
+    ".kube",
+    ".docker",
+    ".netrc",
+    ".git-credentials",
+    ".password-store",
+    ".local/share/keyrings",
+];
+
+/// Host sockets (or their directories) that hand out authority, and what they are. `/run/user/*`
+/// entries are matched with any uid.
+const SOCKETS: &[(&str, &str)] = &[
+    ("/run/docker.sock", "the Docker socket (root on the host)"),
+    ("/run/containerd", "containerd's sockets (root on the host)"),
+    ("/run/podman", "Podman's socket"),
+    ("/run/dbus", "the D-Bus system bus"),
+    ("/run/user/*/bus", "the D-Bus session bus"),
+    ("/run/user/*/docker.sock", "a rootless Docker socket"),
+    ("/run/user/*/podman", "a rootless Podman socket"),
+];
+
+const SYSTEM: &[&str] = &["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot"];
+const KERNEL: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// Why a grant is risky; empty if it is not.
+fn risks(g: &Grant, home: Option<&Path>) -> Vec<String> {
     let src = g.source.as_path();
     let writable = g.rights.write || g.rights.create;
-    if let Some(h) = home {
-        if h.starts_with(src) {
-            return Some("grants your home directory (or a parent of it): everything in it, keys and tokens included".into());
+    if src == Path::new("/") {
+        let mut w = "the whole host filesystem: home directories, credentials, host sockets, \
+                     /proc and /sys"
+            .to_string();
+        if writable {
+            w.push_str(", and it can change system files");
         }
-        for secret in [".ssh", ".gnupg", ".aws", ".config", ".kube", ".docker", ".netrc"] {
+        return vec![w];
+    }
+    let mut out = vec![];
+    let homes: Vec<PathBuf> = match home {
+        Some(h) => vec![h.to_path_buf()],
+        None => guessed_home(src).into_iter().collect(),
+    };
+    for h in &homes {
+        if h.starts_with(src) {
+            out.push(match h.as_path() == src {
+                true => "your home directory: every file in it, keys and tokens included".into(),
+                false => format!(
+                    "a parent of the home directory {}: keys and tokens included",
+                    h.display()
+                ),
+            });
+        }
+        for secret in SECRETS {
             let p = h.join(secret);
             if src.starts_with(&p) {
-                return Some(format!("grants {}: credentials live there", p.display()));
+                out.push(format!("{} holds credentials", p.display()));
             }
         }
     }
-    for sock in [
-        "/var/run/docker.sock",
-        "/run/docker.sock",
-        "/run/containerd",
-        "/var/run/docker",
-        "/run/podman",
-    ] {
-        if Path::new(sock).starts_with(src) {
-            return Some(format!(
-                "gives access to {sock}: a container runtime socket is root on the host"
-            ));
+    if home.is_none() && src == Path::new("/home") {
+        out.push("every user's home directory: keys and tokens included".into());
+    }
+    let reached: Vec<&str> =
+        SOCKETS.iter().filter(|(p, _)| reaches(src, p)).map(|(_, what)| *what).collect();
+    if !reached.is_empty() {
+        out.push(format!("it reaches {}", reached.join(", ")));
+    }
+    if writable && SYSTEM.iter().any(|p| src.starts_with(p)) {
+        out.push("it can change host system files".into());
+    }
+    if let Some(k) = KERNEL.iter().find(|p| src.starts_with(p)) {
+        out.push(format!(
+            "the host's {k}: kernel interfaces and other processes (the prison has its own /proc \
+             and a minimal /dev already)"
+        ));
+    }
+    out
+}
+
+/// `/root` or `/home/NAME` if `src` is in (or is) one.
+fn guessed_home(src: &Path) -> Option<PathBuf> {
+    let c: Vec<Component> = src.components().take(3).collect();
+    match c.as_slice() {
+        [Component::RootDir, Component::Normal(r), ..] if *r == "root" => Some("/root".into()),
+        [Component::RootDir, Component::Normal(h), Component::Normal(n)] if *h == "home" => {
+            Some(Path::new("/home").join(n))
         }
+        _ => None,
     }
-    if Path::new("/run/dbus").starts_with(src)
-        || (src.starts_with("/run/user") && (src.ends_with("bus") || src == Path::new("/run/user")))
-    {
-        return Some(
-            "gives access to a D-Bus socket: the program can talk to system or session services"
-                .into(),
-        );
-    }
-    if src.starts_with("/run") || src == Path::new("/var") {
-        return Some(
-            "contains unix sockets of host services: a granted directory grants the sockets in it"
-                .into(),
-        );
-    }
-    if writable
-        && [
-            Path::new("/"),
-            Path::new("/etc"),
-            Path::new("/usr"),
-            Path::new("/bin"),
-            Path::new("/lib"),
-        ]
-        .contains(&src)
-    {
-        return Some("makes a system directory writable".into());
-    }
-    if [Path::new("/proc"), Path::new("/sys"), Path::new("/dev")].iter().any(|p| src.starts_with(p))
-    {
-        return Some("exposes a kernel interface of the host".into());
-    }
-    if src == Path::new("/") {
-        return Some("grants the whole host filesystem".into());
-    }
-    None
+}
+
+/// True if granting `src` reaches `pattern` (`*` matches one component): `src` is it, is in it,
+/// or is a directory above it. `/var/run` is taken as `/run`.
+fn reaches(src: &Path, pattern: &str) -> bool {
+    let src = match src.strip_prefix("/var/run") {
+        Ok(rest) => Path::new("/run").join(rest),
+        Err(_) if src == Path::new("/var") => PathBuf::from("/"),
+        Err(_) => src.to_path_buf(),
+    };
+    let want: Vec<Component> = Path::new(pattern).components().collect();
+    let have: Vec<Component> = src.components().collect();
+    have.iter().zip(&want).all(|(h, w)| w.as_os_str() == "*" || h == w)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{flags, Flags, GrantFlag, Host};
+    use crate::{plan, Flags, GrantFlag, Host};
 
     fn plan_with(grants: &[(GrantFlag, &str)]) -> Plan {
         let f = Flags {
@@ -184,31 +262,95 @@ mod tests {
             command: vec!["x".into()],
             ..Flags::default()
         };
-        flags::plan(&f, None, &Host { cwd: "/".into(), env: vec![] }).expect("plan")
+        plan(&f, None, &Host { cwd: "/".into(), env: vec![] }).expect("plan")
     }
 
     #[test]
     fn plain_words() {
-        let s = describe(&plan_with(&[(GrantFlag::Rw, "/srv/data")]), None).to_string();
-        assert!(s.contains("It can write: /srv/data"), "{s}");
-        assert!(s.contains("loopback"), "{s}");
-        assert!(!s.contains("WARNING"), "{s}");
+        let mut p = plan_with(&[(GrantFlag::Rw, "/srv/data"), (GrantFlag::Ro, "/srv/site:/site")]);
+        p.limits.mem = Some(256 << 20);
+        p.limits.wall = Some(std::time::Duration::from_millis(1500));
+        let s = describe(&p, None).to_string();
+        for want in [
+            "Program: x\n",
+            "It can read: the OS runtime (/usr, /lib*, /bin, /sbin, a few /etc files), /srv/data, /site (host /srv/site)\n",
+            "It can write files in: /srv/data\n",
+            "It can create, rename and delete entries in: /srv/data\n",
+            "It can execute: programs of the OS runtime\n",
+            "its own empty /tmp (up to 256 MiB)",
+            "Network: loopback only, in a private network namespace",
+            "Limits: wall time 1.5s, memory 256 MiB, 1024 processes, 1024 open files per process\n",
+            "Environment (names only): PATH\n",
+            "System calls: brig's default deny-list\n",
+            "all required",
+        ] {
+            assert!(s.contains(want), "{want:?} not in\n{s}");
+        }
+        assert!(!s.contains("warning"), "{s}");
+        p.system = false;
+        assert!(describe(&p, None).to_string().contains("It can execute: nothing\n"));
     }
 
     #[test]
     fn risky_grants_warn() {
-        let home = Path::new("/home/ann");
-        for (g, p, want) in [
-            (GrantFlag::Ro, "/home", "home directory"),
-            (GrantFlag::Ro, "/home/ann/.ssh", ".ssh"),
-            (GrantFlag::Rw, "/var/run/docker.sock", "container runtime"),
-            (GrantFlag::Ro, "/run/dbus", "D-Bus"),
-            (GrantFlag::Rw, "/", "home directory"),
-            (GrantFlag::Rw, "/etc", "system directory"),
-            (GrantFlag::Ro, "/sys", "kernel interface"),
+        let home = Some(Path::new("/home/ann"));
+        for (g, p, home, want) in [
+            (GrantFlag::Ro, "/home", home, "a parent of the home directory /home/ann"),
+            (GrantFlag::Ro, "/home/ann", home, "your home directory"),
+            (GrantFlag::Ro, "/home", None, "every user's home directory"),
+            (GrantFlag::Ro, "/home/bob", None, "your home directory"),
+            (GrantFlag::Ro, "/home/ann/.ssh/id_ed25519", home, "/home/ann/.ssh holds credentials"),
+            (GrantFlag::Ro, "/home/ann/.gnupg", home, ".gnupg holds credentials"),
+            (GrantFlag::Ro, "/home/ann/.aws", home, ".aws holds credentials"),
+            (GrantFlag::Rw, "/home/ann/.config/gh", home, ".config holds credentials"),
+            (GrantFlag::Ro, "/root/.ssh", None, "/root/.ssh holds credentials"),
+            (GrantFlag::Rw, "/var/run/docker.sock", home, "the Docker socket"),
+            (GrantFlag::Rw, "/run/docker.sock", home, "the Docker socket"),
+            (GrantFlag::Ro, "/run/containerd/containerd.sock", home, "containerd"),
+            (GrantFlag::Ro, "/run/dbus", home, "the D-Bus system bus"),
+            (GrantFlag::Ro, "/run/user/1000/bus", home, "the D-Bus session bus"),
+            (GrantFlag::Ro, "/run/user/1000", home, "the D-Bus session bus"),
+            (GrantFlag::Ro, "/run", home, "the Docker socket (root on the host), containerd"),
+            (GrantFlag::Ro, "/var", home, "the Docker socket"),
+            (GrantFlag::Ro, "/", home, "the whole host filesystem"),
+            (GrantFlag::Rw, "/", home, "it can change system files"),
+            (GrantFlag::Rw, "/etc", home, "it can change host system files"),
+            (GrantFlag::Rwx, "/usr/local/bin", home, "it can change host system files"),
+            (GrantFlag::Ro, "/proc", home, "the host's /proc"),
+            (GrantFlag::Ro, "/sys/fs/cgroup", home, "the host's /sys"),
+            (GrantFlag::Ro, "/dev/kvm", home, "the host's /dev"),
         ] {
-            let s = describe(&plan_with(&[(g, p)]), Some(home));
+            let s = describe(&plan_with(&[(g, p)]), home);
             assert!(s.warnings.iter().any(|w| w.contains(want)), "{p}: {:?}", s.warnings);
         }
+    }
+
+    #[test]
+    fn harmless_grants_do_not_warn() {
+        let home = Some(Path::new("/home/ann"));
+        for p in [
+            "/home/ann/src/proj",
+            "/srv/www",
+            "/etc/ssl/certs",
+            "/usr/share/dict",
+            "/run/x",
+            "/tmp/job",
+        ] {
+            let s = describe(&plan_with(&[(GrantFlag::Ro, p)]), home);
+            assert!(s.warnings.is_empty(), "{p}: {:?}", s.warnings);
+        }
+        let s = describe(&plan_with(&[(GrantFlag::Rw, "/home/ann/.configure")]), home);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn loosenings_warn() {
+        let mut p = plan_with(&[]);
+        p.syscalls.allow.push("@debug".into());
+        p.best_effort = true;
+        let s = describe(&p, None);
+        assert!(s.warnings.iter().any(|w| w.contains("seccomp loosened: @debug")), "{s}");
+        assert!(s.warnings.iter().any(|w| w.contains("best_effort")), "{s}");
+        assert!(s.to_string().contains("\nwarning: seccomp loosened"), "{s}");
     }
 }

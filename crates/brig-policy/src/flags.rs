@@ -1,19 +1,27 @@
 //! Command-line flags, merged over an optional manifest, become the [`Plan`].
+//!
+//! The manifest gives the base; flags extend it: grants and tmpfs mounts are appended, `--env`
+//! comes after `[env]` (the later NAME wins), limits given as flags replace the manifest's,
+//! syscall changes are appended, `--no-system` and `--best-effort` are OR'ed in, and a command
+//! after `--` replaces `[program] path` and `args` (not `chdir`).
 
 use std::path::{Path, PathBuf};
 
-use crate::error::PolicyError;
-use crate::manifest::{self, EnvValue, FsEntry, Manifest};
-use crate::paths;
+use crate::error::{PolicyError, Problem};
+use crate::manifest::{EnvValue, FsEntry, Manifest};
 use crate::plan::{Grant, Limits, Plan, Rights, SyscallChanges};
-use crate::units;
+use crate::{manifest, paths, units};
 
-/// Which grant flag: the unveil rights it gives.
+/// A grant flag and the unveil rights it gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantFlag {
+    /// `--ro`: read.
     Ro,
+    /// `--rx`: read, execute.
     Rx,
+    /// `--rw`: read, write, create.
     Rw,
+    /// `--rwx`: read, write, execute, create.
     Rwx,
 }
 
@@ -37,16 +45,21 @@ impl GrantFlag {
     }
 }
 
-/// The CLI's flags, as unparsed strings.
+/// The CLI's flags as the user typed them (clap fills it; nothing is parsed yet).
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
-    /// (flag, "PATH[:DEST]")
+    /// (flag, "PATH[:DEST]"). PATH may be relative (to the caller's cwd); DEST, when given, is
+    /// absolute. The spec is split at its last ':' only if what follows starts with '/': `a:b`
+    /// is the path "a:b", `/x:/y` is PATH /x at DEST /y, and a PATH that itself contains ":/"
+    /// needs an explicit DEST (`--ro /x:/y:/dest` grants host "/x:/y" at "/dest").
     pub grants: Vec<(GrantFlag, String)>,
+    /// DEST of each private tmpfs.
     pub tmpfs: Vec<String>,
     pub no_system: bool,
     pub chdir: Option<String>,
-    /// "NAME" (pass through if set) or "NAME=VALUE"
+    /// "NAME" (the host's value, if set there) or "NAME=VALUE".
     pub env: Vec<String>,
+    /// Only "none".
     pub net: Option<String>,
     pub wall: Option<String>,
     pub cpu: Option<String>,
@@ -55,254 +68,269 @@ pub struct Flags {
     pub fsize: Option<String>,
     pub nofile: Option<String>,
     pub tmp_size: Option<String>,
+    /// Names or comma-separated lists; the seccomp module validates the names.
     pub allow_syscalls: Vec<String>,
     pub deny_syscalls: Vec<String>,
     pub best_effort: bool,
+    /// The program and its arguments (after `--`).
     pub command: Vec<String>,
 }
 
-/// The caller's context: working directory (absolute) and environment.
+/// The caller's context, passed in so that this crate reads nothing itself.
 #[derive(Debug, Clone, Default)]
 pub struct Host {
+    /// The caller's working directory (absolute).
     pub cwd: PathBuf,
+    /// The caller's environment.
     pub env: Vec<(String, String)>,
 }
 
 impl Host {
     fn var(&self, name: &str) -> Option<&str> {
-        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
-/// Variables passed from the host by default, when set.
-const DEFAULT_ENV: &[&str] = &["PATH", "HOME", "LANG", "TERM"];
-const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// Variables copied from the host when set, before `[env]` and `--env`.
+pub const DEFAULT_ENV: &[&str] = &["PATH", "HOME", "LANG", "TERM"];
+/// PATH inside when the host has none.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-/// Builds the plan for `brig run`: the manifest (if any) is the base, flags extend it.
+/// Builds the plan for `brig run`. `manifest` is the manifest's file name as given (for
+/// messages, and as the base of its relative `from` paths) and its text.
 pub fn plan(
     flags: &Flags,
     manifest: Option<(&Path, &str)>,
     host: &Host,
 ) -> Result<Plan, PolicyError> {
-    let mut p = base(manifest, host)?;
-    if !flags.command.is_empty() {
-        p.command = flags.command.clone();
+    let mut b = Builder::new(host);
+    if let Some((file, text)) = manifest {
+        b.manifest(&Manifest::parse(file, text)?, file)?;
     }
-    if p.command.is_empty() {
-        return Err(PolicyError::Plan(
-            "no command: give one after `--` or set [program] path in the manifest".into(),
-        ));
+    b.flags(flags)?;
+    if b.plan.command.is_empty() {
+        let where_ =
+            manifest.map_or("a manifest (-m FILE)".into(), |(f, _)| f.display().to_string());
+        return Err(PolicyError::Plan {
+            message: "no command".into(),
+            hint: format!("give one after `--` or set [program] path in {where_}"),
+        });
     }
-    apply_flags(&mut p, flags, host)?;
-    Ok(p)
+    Ok(b.plan)
 }
 
-/// Builds the plan of a manifest for `brig check` (a missing [program] is allowed).
+/// Builds the plan of a manifest alone, for `brig check` (a missing `[program]` is allowed).
 pub fn plan_for_check(manifest: Option<(&Path, &str)>, host: &Host) -> Result<Plan, PolicyError> {
-    base(manifest, host)
+    let mut b = Builder::new(host);
+    if let Some((file, text)) = manifest {
+        b.manifest(&Manifest::parse(file, text)?, file)?;
+    }
+    Ok(b.plan)
 }
 
-fn base(manifest: Option<(&Path, &str)>, host: &Host) -> Result<Plan, PolicyError> {
-    let mut p = Plan {
-        command: vec![],
-        grants: vec![],
-        system: true,
-        tmpfs: vec![],
-        chdir: None,
-        env: vec![],
-        limits: Limits::default(),
-        syscalls: SyscallChanges::default(),
-        best_effort: false,
-    };
-    for name in DEFAULT_ENV {
-        match host.var(name) {
-            Some(v) => set_env(&mut p.env, name, v),
-            None if *name == "PATH" => set_env(&mut p.env, name, DEFAULT_PATH),
-            None => {}
+/// The plan being built, and who claimed each mount point (for conflict messages).
+struct Builder<'h> {
+    plan: Plan,
+    host: &'h Host,
+    mounts: Vec<(PathBuf, String)>,
+}
+
+impl<'h> Builder<'h> {
+    fn new(host: &'h Host) -> Builder<'h> {
+        let mut plan = Plan {
+            command: vec![],
+            grants: vec![],
+            system: true,
+            tmpfs: vec![],
+            chdir: None,
+            env: vec![],
+            limits: Limits::default(),
+            syscalls: SyscallChanges::default(),
+            best_effort: false,
+        };
+        for name in DEFAULT_ENV {
+            match host.var(name) {
+                Some(v) if !v.contains('\0') => set_env(&mut plan.env, name, v),
+                _ if *name == "PATH" => set_env(&mut plan.env, name, DEFAULT_PATH),
+                _ => {}
+            }
+        }
+        Builder { plan, host, mounts: vec![] }
+    }
+
+    /// Claims `dest` for a mount from `origin`; the first claim wins, a second is an error.
+    fn claim(&mut self, dest: &Path, origin: &str) -> Result<(), Problem> {
+        if let Some((_, first)) = self.mounts.iter().find(|(d, _)| d == dest) {
+            return Err(Problem::new(
+                format!("{dest:?} is mounted twice: by {first} and by {origin}"),
+                "keep one of the two",
+            ));
+        }
+        self.mounts.push((dest.to_path_buf(), origin.to_string()));
+        Ok(())
+    }
+
+    fn manifest(&mut self, m: &Manifest, file: &Path) -> Result<(), PolicyError> {
+        // Relative `from` paths are relative to the manifest's own directory.
+        let dir = paths::absolute(&self.host.cwd, file.parent().unwrap_or(Path::new("")));
+        if let Some(path) = &m.program.path {
+            self.plan.command =
+                std::iter::once(path.clone()).chain(m.program.args.clone()).collect();
+        }
+        self.plan.chdir.clone_from(&m.program.chdir);
+        for item in &m.fs {
+            let origin = format!("{}:{}", file.display(), item.pos.line);
+            self.claim(&item.dest, &origin).map_err(|p| PolicyError::at(file, item.pos, p))?;
+            match &item.entry {
+                FsEntry::Tmpfs => self.plan.tmpfs.push(item.dest.clone()),
+                FsEntry::Grant { from, rights } => {
+                    let source = match from {
+                        Some(f) => paths::absolute(&dir, Path::new(f)),
+                        None => item.dest.clone(),
+                    };
+                    let dest = item.dest.clone();
+                    self.plan.grants.push(Grant { source, dest, rights: *rights, origin });
+                }
+            }
+        }
+        for (name, value) in &m.env {
+            match value {
+                EnvValue::Set(v) => set_env(&mut self.plan.env, name, v),
+                EnvValue::PassThrough => self.pass_env(name),
+            }
+        }
+        let (l, ml) = (&mut self.plan.limits, &m.limits);
+        l.wall = ml.wall.or(l.wall);
+        l.cpu = ml.cpu.or(l.cpu);
+        l.mem = ml.memory.or(l.mem);
+        l.fsize = ml.fsize.or(l.fsize);
+        l.procs = ml.processes.unwrap_or(l.procs);
+        l.nofile = ml.nofile.unwrap_or(l.nofile);
+        l.tmp_size = ml.tmp.unwrap_or(l.tmp_size);
+        self.plan.system = m.system;
+        self.plan.best_effort = m.best_effort;
+        self.plan.syscalls.allow.extend(m.syscalls.allow.iter().cloned());
+        self.plan.syscalls.deny.extend(m.syscalls.deny.iter().cloned());
+        Ok(())
+    }
+
+    fn flags(&mut self, f: &Flags) -> Result<(), PolicyError> {
+        if !f.command.is_empty() {
+            if let Some(bad) = f.command.iter().find(|a| a.contains('\0')) {
+                return Err(PolicyError::flag(
+                    "--",
+                    bad,
+                    Problem::new("NUL byte in the command", "remove it"),
+                ));
+            }
+            if f.command[0].is_empty() {
+                return Err(PolicyError::flag(
+                    "--",
+                    "",
+                    Problem::new("the command is empty", "give a program after `--`"),
+                ));
+            }
+            self.plan.command = f.command.clone();
+        }
+        for (flag, spec) in &f.grants {
+            let err = |p: Problem| PolicyError::flag(flag.name(), spec, p);
+            let (src, dest) = split_grant(spec).map_err(err)?;
+            let source = paths::absolute(&self.host.cwd, paths::host(src).map_err(err)?);
+            let dest = match dest {
+                Some(d) => paths::inside(d).map_err(err)?,
+                None => source.clone(),
+            };
+            let origin = format!("{} {spec}", flag.name());
+            self.claim(&dest, &origin).map_err(err)?;
+            self.plan.grants.push(Grant { source, dest, rights: flag.rights(), origin });
+        }
+        for t in &f.tmpfs {
+            let err = |p: Problem| PolicyError::flag("--tmpfs", t, p);
+            let dest = paths::inside(t).map_err(err)?;
+            self.claim(&dest, &format!("--tmpfs {t}")).map_err(err)?;
+            self.plan.tmpfs.push(dest);
+        }
+        self.plan.system &= !f.no_system;
+        self.plan.best_effort |= f.best_effort;
+        if let Some(c) = &f.chdir {
+            self.plan.chdir =
+                Some(paths::inside(c).map_err(|p| PolicyError::flag("--chdir", c, p))?);
+        }
+        for e in &f.env {
+            let err = |p: Problem| PolicyError::flag("--env", e, p);
+            match e.split_once('=') {
+                Some((k, v)) => {
+                    manifest::env_name(k).map_err(err)?;
+                    manifest::text(v).map_err(err)?;
+                    set_env(&mut self.plan.env, k, v);
+                }
+                None => {
+                    manifest::env_name(e).map_err(err)?;
+                    self.pass_env(e);
+                }
+            }
+        }
+        if let Some(n) = &f.net {
+            manifest::net_mode(n).map_err(|p| PolicyError::flag("--net", n, p))?;
+        }
+        let l = &mut self.plan.limits;
+        l.wall = parse("--wall", &f.wall, units::duration)?.or(l.wall);
+        l.cpu = parse("--cpu", &f.cpu, units::duration)?.or(l.cpu);
+        l.mem = parse("--mem", &f.mem, units::size)?.or(l.mem);
+        l.fsize = parse("--fsize", &f.fsize, units::size)?.or(l.fsize);
+        l.tmp_size = parse("--tmp-size", &f.tmp_size, units::size)?.unwrap_or(l.tmp_size);
+        l.procs = parse("--procs", &f.procs, units::count)?.unwrap_or(l.procs);
+        l.nofile = parse("--nofile", &f.nofile, units::count)?.unwrap_or(l.nofile);
+        let s = &mut self.plan.syscalls;
+        s.allow.extend(syscall_names("--allow-syscalls", &f.allow_syscalls)?);
+        s.deny.extend(syscall_names("--deny-syscalls", &f.deny_syscalls)?);
+        Ok(())
+    }
+
+    /// `NAME` passed through: the host's value if it has one. If it has none, an earlier value
+    /// (from the defaults or `[env]`) stays.
+    fn pass_env(&mut self, name: &str) {
+        if let Some(v) = self.host.var(name).filter(|v| !v.contains('\0')) {
+            set_env(&mut self.plan.env, name, v);
         }
     }
-    if let Some((file, text)) = manifest {
-        let m = manifest::parse(file, text)?;
-        apply_manifest(&mut p, &m, file, text, host)?;
-    }
-    Ok(p)
 }
 
+fn parse<T>(
+    flag: &str,
+    v: &Option<String>,
+    f: fn(&str) -> Result<T, Problem>,
+) -> Result<Option<T>, PolicyError> {
+    v.as_deref().map(|s| f(s).map_err(|p| PolicyError::flag(flag, s, p))).transpose()
+}
+
+fn syscall_names(flag: &str, values: &[String]) -> Result<Vec<String>, PolicyError> {
+    let mut out = vec![];
+    for v in values {
+        for name in v.split(',').filter(|n| !n.trim().is_empty()) {
+            out.push(manifest::syscall_name(name).map_err(|p| PolicyError::flag(flag, v, p))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Sets `k` to `v`, replacing an earlier value (order: first setting's place is dropped, the
+/// variable moves to the end).
 fn set_env(env: &mut Vec<(String, String)>, k: &str, v: &str) {
     env.retain(|(n, _)| n != k);
     env.push((k.to_string(), v.to_string()));
 }
 
-fn apply_manifest(
-    p: &mut Plan,
-    m: &Manifest,
-    file: &Path,
-    text: &str,
-    host: &Host,
-) -> Result<(), PolicyError> {
-    let dir = paths::absolute(&host.cwd, file.parent().unwrap_or(Path::new(".")));
-    let name = file.display();
-    if let Some(prog) = &m.program {
-        p.command = std::iter::once(prog.path.clone()).chain(prog.args.iter().cloned()).collect();
-        p.chdir = prog.chdir.as_ref().map(|c| c.0.clone());
-    }
-    for (dest, entry) in &m.fs {
-        let line = manifest::line_of(text, entry.span());
-        match entry.get_ref() {
-            FsEntry::Tmpfs => p.tmpfs.push(dest.0.clone()),
-            FsEntry::Grant { from, rights } => {
-                let source = match from {
-                    Some(f) => paths::absolute(&dir, Path::new(f)),
-                    None => dest.0.clone(),
-                };
-                add_grant(
-                    p,
-                    Grant {
-                        source,
-                        dest: dest.0.clone(),
-                        rights: *rights,
-                        origin: format!("{name}:{line}"),
-                    },
-                )?;
-            }
-        }
-    }
-    for (k, v) in &m.env {
-        match v {
-            EnvValue::Set(s) => set_env(&mut p.env, &k.0, s),
-            EnvValue::PassThrough => {
-                if let Some(s) = host.var(&k.0) {
-                    set_env(&mut p.env, &k.0, s);
-                }
-            }
-        }
-    }
-    let l = &m.limits;
-    p.limits.wall = l.wall.as_ref().map(|d| d.0).or(p.limits.wall);
-    p.limits.cpu = l.cpu.as_ref().map(|d| d.0).or(p.limits.cpu);
-    p.limits.mem = l.memory.as_ref().map(|s| s.0).or(p.limits.mem);
-    p.limits.fsize = l.fsize.as_ref().map(|s| s.0).or(p.limits.fsize);
-    if let Some(c) = &l.processes {
-        p.limits.procs = c.0;
-    }
-    if let Some(c) = &l.nofile {
-        p.limits.nofile = c.0;
-    }
-    if let Some(s) = &l.tmp {
-        p.limits.tmp_size = s.0;
-    }
-    p.system = m.sandbox.system;
-    p.best_effort = m.sandbox.best_effort;
-    p.syscalls.allow.extend(m.sandbox.allow_syscalls.iter().cloned());
-    p.syscalls.deny.extend(m.sandbox.deny_syscalls.iter().cloned());
-    Ok(())
-}
-
-fn add_grant(p: &mut Plan, g: Grant) -> Result<(), PolicyError> {
-    if let Some(other) = p.grants.iter().find(|o| o.dest == g.dest) {
-        return Err(PolicyError::Plan(format!(
-            "{} is granted twice inside the prison ({} and {}); keep one",
-            g.dest.display(),
-            other.origin,
-            g.origin
-        )));
-    }
-    if p.tmpfs.contains(&g.dest) {
-        return Err(PolicyError::Plan(format!(
-            "{} is both a tmpfs and a grant ({}); keep one",
-            g.dest.display(),
-            g.origin
-        )));
-    }
-    p.grants.push(g);
-    Ok(())
-}
-
-/// Splits "PATH[:DEST]" at the last ':' that is followed by '/'.
-fn split_grant(spec: &str) -> (&str, Option<&str>) {
+/// Splits "PATH[:DEST]" at the last ':' if what follows it starts with '/'.
+fn split_grant(spec: &str) -> Result<(&str, Option<&str>), Problem> {
     match spec.rfind(":/") {
-        Some(i) if i > 0 => (&spec[..i], Some(&spec[i + 1..])),
-        _ => (spec, None),
+        Some(0) => Err(Problem::new(
+            "no PATH before :DEST",
+            "write PATH:DEST (e.g. --ro ./site:/site), or just PATH",
+        )),
+        Some(i) => Ok((&spec[..i], Some(&spec[i + 1..]))),
+        None => Ok((spec, None)),
     }
-}
-
-fn apply_flags(p: &mut Plan, f: &Flags, host: &Host) -> Result<(), PolicyError> {
-    for (flag, spec) in &f.grants {
-        let (src, dest) = split_grant(spec);
-        if src.is_empty() || spec.contains('\0') {
-            return Err(PolicyError::flag(
-                flag.name(),
-                spec,
-                "give a path, optionally followed by :DEST",
-            ));
-        }
-        let source = paths::absolute(&host.cwd, Path::new(src));
-        let dest = match dest {
-            Some(d) => paths::inside(d).map_err(|m| PolicyError::flag(flag.name(), spec, m))?,
-            None => source.clone(),
-        };
-        let origin = format!("{} {spec}", flag.name());
-        add_grant(p, Grant { source, dest, rights: flag.rights(), origin })?;
-    }
-    for t in &f.tmpfs {
-        let d = paths::inside(t).map_err(|m| PolicyError::flag("--tmpfs", t, m))?;
-        if p.grants.iter().any(|g| g.dest == d) {
-            return Err(PolicyError::flag("--tmpfs", t, "that path is also granted; keep one"));
-        }
-        p.tmpfs.push(d);
-    }
-    p.system &= !f.no_system;
-    p.best_effort |= f.best_effort;
-    if let Some(c) = &f.chdir {
-        p.chdir = Some(paths::inside(c).map_err(|m| PolicyError::flag("--chdir", c, m))?);
-    }
-    for e in &f.env {
-        let (k, v) = match e.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (e.as_str(), None),
-        };
-        manifest::env_name(k).map_err(|m| PolicyError::flag("--env", e, m))?;
-        if v.is_some_and(|v| v.contains('\0')) {
-            return Err(PolicyError::flag("--env", e, "values cannot contain NUL"));
-        }
-        match v.or_else(|| host.var(k)) {
-            Some(v) => set_env(&mut p.env, k, v),
-            None => p.env.retain(|(n, _)| n != k),
-        }
-    }
-    if let Some(n) = &f.net {
-        manifest::net_mode(n).map_err(|m| PolicyError::flag("--net", n, m))?;
-    }
-    let dur = |flag: &str, v: &Option<String>| {
-        v.as_deref()
-            .map(|s| units::duration(s).map_err(|m| PolicyError::flag(flag, s, m)))
-            .transpose()
-    };
-    let size = |flag: &str, v: &Option<String>| {
-        v.as_deref().map(|s| units::size(s).map_err(|m| PolicyError::flag(flag, s, m))).transpose()
-    };
-    let count = |flag: &str, v: &Option<String>| {
-        v.as_deref().map(|s| units::count(s).map_err(|m| PolicyError::flag(flag, s, m))).transpose()
-    };
-    let l = &mut p.limits;
-    l.wall = dur("--wall", &f.wall)?.or(l.wall);
-    l.cpu = dur("--cpu", &f.cpu)?.or(l.cpu);
-    l.mem = size("--mem", &f.mem)?.or(l.mem);
-    l.fsize = size("--fsize", &f.fsize)?.or(l.fsize);
-    l.tmp_size = size("--tmp-size", &f.tmp_size)?.unwrap_or(l.tmp_size);
-    l.procs = count("--procs", &f.procs)?.unwrap_or(l.procs);
-    l.nofile = count("--nofile", &f.nofile)?.unwrap_or(l.nofile);
-    let names = |v: &Vec<String>| -> Vec<String> {
-        v.iter()
-            .flat_map(|s| s.split(','))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    };
-    p.syscalls.allow.extend(names(&f.allow_syscalls));
-    p.syscalls.deny.extend(names(&f.deny_syscalls));
-    Ok(())
 }
 
 #[cfg(test)]
@@ -316,77 +344,140 @@ mod tests {
         }
     }
 
-    fn flags(cmd: &[&str]) -> Flags {
-        Flags { command: cmd.iter().map(|s| s.to_string()).collect(), ..Flags::default() }
+    fn cmd(c: &[&str]) -> Flags {
+        Flags { command: c.iter().map(|s| s.to_string()).collect(), ..Flags::default() }
+    }
+
+    fn err(f: &Flags) -> String {
+        plan(f, None, &host()).expect_err("should be refused").to_string()
+    }
+
+    #[test]
+    fn grant_specs() {
+        assert_eq!(split_grant("a:b"), Ok(("a:b", None)));
+        assert_eq!(split_grant("/x:/y"), Ok(("/x", Some("/y"))));
+        assert_eq!(split_grant("/x:/y:/dest"), Ok(("/x:/y", Some("/dest"))));
+        assert_eq!(split_grant("./b"), Ok(("./b", None)));
+        assert!(split_grant(":/x").is_err());
     }
 
     #[test]
     fn flags_make_a_plan() {
-        let mut f = flags(&["make"]);
-        f.grants.push((GrantFlag::Rw, "./build".into()));
-        f.grants.push((GrantFlag::Ro, "/etc/x:/cfg".into()));
+        let mut f = cmd(&["make"]);
+        f.grants.push((GrantFlag::Rw, "./build/../out/.".into()));
+        f.grants.push((GrantFlag::Ro, "/etc/x:/cfg/".into()));
+        f.grants.push((GrantFlag::Rx, "tools".into()));
+        f.tmpfs.push("/scratch".into());
         f.wall = Some("2s".into());
-        f.env.push("SECRET".into());
-        f.env.push("A=b=c".into());
+        f.env.extend(["SECRET".into(), "A=b=c".into(), "UNSET".into()]);
+        f.allow_syscalls.push("@debug, ptrace".into());
         let p = plan(&f, None, &host()).expect("plan");
-        assert_eq!(p.grants[0].source, PathBuf::from("/home/u/proj/build"));
-        assert_eq!(p.grants[0].dest, PathBuf::from("/home/u/proj/build"));
-        assert_eq!(p.grants[0].rights, Rights::RWC);
-        assert_eq!(p.grants[1].dest, PathBuf::from("/cfg"));
+        let g = &p.grants;
+        assert_eq!(
+            (g[0].source.to_str(), g[0].dest.to_str()),
+            (Some("/home/u/proj/out"), Some("/home/u/proj/out"))
+        );
+        assert_eq!((g[0].rights, g[0].origin.as_str()), (Rights::RWC, "--rw ./build/../out/."));
+        assert_eq!((g[1].source.to_str(), g[1].dest.to_str()), (Some("/etc/x"), Some("/cfg")));
+        assert_eq!((g[2].rights, g[2].dest.to_str()), (Rights::RX, Some("/home/u/proj/tools")));
+        assert_eq!(p.tmpfs, vec![PathBuf::from("/scratch")]);
         assert_eq!(p.limits.wall, Some(std::time::Duration::from_secs(2)));
-        assert!(p.env.contains(&("SECRET".into(), "x".into())));
-        assert!(p.env.contains(&("A".into(), "b=c".into())));
-        assert_eq!(p.env.iter().filter(|(k, _)| k == "PATH").count(), 1);
+        assert_eq!(p.limits.procs, crate::DEFAULT_PROCS);
+        assert_eq!(p.syscalls.allow, vec!["@debug", "ptrace"]);
+        let env: Vec<(&str, &str)> = p.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(env, vec![("PATH", "/bin"), ("SECRET", "x"), ("A", "b=c")]);
     }
 
     #[test]
-    fn manifest_and_flags_give_the_same_plan() {
-        let m = "[program]\npath = \"make\"\n[fs]\n\"/a\" = { from = \"/a\", rights = \"rwc\" }\n[limits]\nmemory = \"64MiB\"\n";
-        let from_manifest =
-            plan(&Flags::default(), Some((Path::new("m.toml"), m)), &host()).expect("m");
-        let mut f = flags(&["make"]);
-        f.grants.push((GrantFlag::Rw, "/a".into()));
-        f.mem = Some("64MiB".into());
-        let from_flags = plan(&f, None, &host()).expect("f");
-        let strip = |mut p: Plan| {
-            p.grants.iter_mut().for_each(|g| g.origin.clear());
-            p
+    fn default_env() {
+        let p = plan(&cmd(&["x"]), None, &Host { cwd: "/".into(), env: vec![] }).expect("plan");
+        assert_eq!(p.env, vec![("PATH".to_string(), DEFAULT_PATH.to_string())]);
+        let h = Host {
+            cwd: "/".into(),
+            env: ["TERM", "SHELL", "HOME", "LANG", "PATH"]
+                .map(|k| (k.into(), k.to_lowercase()))
+                .to_vec(),
         };
-        assert_eq!(strip(from_manifest), strip(from_flags));
+        let p = plan(&cmd(&["x"]), None, &h).expect("plan");
+        let names: Vec<&str> = p.env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["PATH", "HOME", "LANG", "TERM"]);
     }
 
     #[test]
-    fn flag_errors_name_the_flag_and_fix() {
-        let mut f = flags(&["x"]);
+    fn flag_errors_name_the_flag_value_and_fix() {
+        let mut f = cmd(&["x"]);
         f.mem = Some("12XB".into());
-        let e = plan(&f, None, &host()).expect_err("bad").to_string();
-        assert!(e.starts_with("--mem \"12XB\": unknown size unit"), "{e}");
-        let mut f = flags(&["x"]);
-        f.grants.push((GrantFlag::Ro, "/a".into()));
-        f.grants.push((GrantFlag::Rw, "/b:/a".into()));
-        assert!(plan(&f, None, &host()).expect_err("dup").to_string().contains("granted twice"));
-        assert!(plan(&Flags::default(), None, &host())
-            .expect_err("no cmd")
-            .to_string()
-            .contains("no command"));
-        let mut f = flags(&["x"]);
+        assert_eq!(
+            err(&f),
+            "--mem \"12XB\": unknown size unit \"XB\"; use a number with K, M, G, KiB, MiB or GiB (e.g. 256MiB)"
+        );
+        type Case = (fn(&mut Flags), &'static str);
+        let cases: [Case; 12] = [
+            (|f| f.wall = Some("0s".into()), "--wall \"0s\": \"0s\" is zero"),
+            (|f| f.cpu = Some("1w".into()), "--cpu \"1w\": unknown duration unit"),
+            (|f| f.procs = Some("0".into()), "--procs \"0\": \"0\" is zero"),
+            (
+                |f| f.nofile = Some("many".into()),
+                "--nofile \"many\": \"many\" is not a whole number",
+            ),
+            (|f| f.tmp_size = Some("-1".into()), "--tmp-size \"-1\""),
+            (|f| f.fsize = Some("1.5".into()), "--fsize \"1.5\""),
+            (|f| f.chdir = Some("rel".into()), "--chdir \"rel\": \"rel\" is not an absolute path"),
+            (
+                |f| f.tmpfs.push("/a/../b".into()),
+                "--tmpfs \"/a/../b\": \"/a/../b\" contains \"..\"",
+            ),
+            (|f| f.env.push("1X=y".into()), "--env \"1X=y\": \"1X\" is not a valid environment"),
+            (
+                |f| f.net = Some("host".into()),
+                "--net \"host\": network mode \"host\" does not exist",
+            ),
+            (|f| f.grants.push((GrantFlag::Ro, "/a:/b/../c".into())), "--ro \"/a:/b/../c\""),
+            (|f| f.grants.push((GrantFlag::Rwx, String::new())), "--rwx \"\": the path is empty"),
+        ];
+        for (set, want) in cases {
+            let mut f = cmd(&["x"]);
+            set(&mut f);
+            let e = err(&f);
+            assert!(e.starts_with(want) && e.contains("; "), "{e}");
+        }
+        let mut f = cmd(&["x"]);
         f.net = Some("host".into());
-        assert!(plan(&f, None, &host()).is_err());
+        assert!(err(&f).contains("later versions add named listeners and connections"));
     }
 
     #[test]
-    fn relative_from_is_relative_to_the_manifest() {
-        let m = "[program]\npath = \"/bin/true\"\n[fs]\n\"/site\" = { from = \"./site\", rights = \"r\" }\n";
-        let p =
-            plan(&Flags::default(), Some((Path::new("conf/app.toml"), m)), &host()).expect("plan");
-        assert_eq!(p.grants[0].source, PathBuf::from("/home/u/proj/conf/site"));
-        assert_eq!(p.grants[0].origin, "conf/app.toml:4");
+    fn same_dest_twice_names_both_origins() {
+        let mut f = cmd(&["x"]);
+        f.grants.push((GrantFlag::Ro, "/a".into()));
+        f.grants.push((GrantFlag::Rw, "/b:/a/".into()));
+        assert_eq!(
+            err(&f),
+            "--rw \"/b:/a/\": \"/a\" is mounted twice: by --ro /a and by --rw /b:/a/; keep one of the two"
+        );
+        let mut f = cmd(&["x"]);
+        f.tmpfs = vec!["/t".into(), "/t".into()];
+        assert!(err(&f).contains("by --tmpfs /t and by --tmpfs /t"));
+        let m = "[fs]\n\"/data\" = \"r\"\n";
+        let mut f = cmd(&["x"]);
+        f.grants.push((GrantFlag::Rw, "/data".into()));
+        let e = plan(&f, Some((Path::new("m.toml"), m)), &host()).expect_err("dup").to_string();
+        assert!(e.contains("by m.toml:2 and by --rw /data"), "{e}");
     }
 
     #[test]
-    fn cli_command_replaces_program() {
-        let m = "[program]\npath = \"/bin/true\"\nargs = [\"x\"]\n";
-        let p = plan(&flags(&["ls", "-l"]), Some((Path::new("m.toml"), m)), &host()).expect("plan");
-        assert_eq!(p.command, vec!["ls", "-l"]);
+    fn no_command() {
+        assert_eq!(
+            err(&Flags::default()),
+            "no command; give one after `--` or set [program] path in a manifest (-m FILE)"
+        );
+        let e =
+            plan(&Flags::default(), Some((Path::new("s.toml"), "")), &host()).expect_err("none");
+        assert_eq!(
+            e.to_string(),
+            "no command; give one after `--` or set [program] path in s.toml"
+        );
+        assert!(err(&cmd(&[""])).contains("the command is empty"));
+        assert!(plan_for_check(Some((Path::new("s.toml"), "")), &host()).is_ok());
     }
 }

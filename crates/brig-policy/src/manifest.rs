@@ -1,113 +1,198 @@
-//! The TOML manifest. Every value is validated while it is deserialized, so that each error
-//! carries the span of the offending value and comes out as `FILE:LINE:COLUMN: problem; fix`.
+//! The TOML manifest.
+//!
+//! ```toml
+//! [program]                 # path is required unless a command is given on the command line
+//! path = "/usr/bin/python3"
+//! args = ["-m", "http.server"]
+//! chdir = "/site"
+//! [fs]                      # keys: absolute paths inside the prison
+//! "/site" = { from = "./site", rights = "r" }   # `from`: relative to the manifest's directory
+//! "/data" = "rwc"           # host path = the key
+//! "/scratch" = "tmpfs"      # a private tmpfs
+//! [env]
+//! LANG = "C.UTF-8"          # set
+//! TERM = true               # pass through from the host if set there
+//! [limits]
+//! wall = "30s"              # also cpu; durations: ms, s, m, h
+//! memory = "256MiB"         # also fsize, tmp; sizes: K, M, G (binary units)
+//! processes = 32            # also nofile
+//! [sandbox]
+//! system = true             # mount the OS runtime (default)
+//! best_effort = false
+//! allow_syscalls = ["@debug"]
+//! deny_syscalls = []
+//! [net]
+//! mode = "none"             # the only mode today
+//! ```
+//!
+//! Every value is validated *while* it is deserialized, so that toml attaches the span of the
+//! offending value (or key) to the error; [`Manifest::parse`] turns that into
+//! `FILE:LINE:COLUMN: problem; fix`. Unknown keys and tables are errors everywhere.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{line_col, PolicyError};
-use crate::plan::Rights;
+use crate::error::{PolicyError, Pos, Problem};
+use crate::plan::{Rights, SyscallChanges};
 use crate::{paths, units};
 
-/// A parsed, validated manifest (paths still as written; `flags::plan` resolves them).
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+/// A parsed, validated manifest. Host paths are still as written; [`crate::plan`] makes them
+/// absolute against the manifest's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
-    pub program: Option<Program>,
-    #[serde(default)]
-    pub fs: BTreeMap<InsidePath, Spanned<FsEntry>>,
-    #[serde(default)]
-    pub env: BTreeMap<EnvName, EnvValue>,
-    #[serde(default)]
+    pub program: Program,
+    /// `[fs]` entries in file order.
+    pub fs: Vec<FsItem>,
+    /// `[env]` entries in file order.
+    pub env: Vec<(String, EnvValue)>,
     pub limits: ManifestLimits,
-    #[serde(default)]
-    pub sandbox: Sandbox,
-    pub net: Option<Net>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Program {
-    pub path: String,
-    #[serde(default)]
-    pub args: Vec<String>,
-    pub chdir: Option<InsidePath>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestLimits {
-    pub wall: Option<Dur>,
-    pub cpu: Option<Dur>,
-    pub memory: Option<Size>,
-    pub processes: Option<Count>,
-    pub fsize: Option<Size>,
-    pub nofile: Option<Count>,
-    pub tmp: Option<Size>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sandbox {
-    #[serde(default = "yes")]
+    /// `[sandbox] system`: mount the OS runtime (default true).
     pub system: bool,
-    #[serde(default)]
     pub best_effort: bool,
-    #[serde(default)]
-    pub allow_syscalls: Vec<String>,
-    #[serde(default)]
-    pub deny_syscalls: Vec<String>,
+    pub syscalls: SyscallChanges,
+    pub net: Net,
 }
 
-impl Default for Sandbox {
-    fn default() -> Self {
-        Sandbox { system: true, best_effort: false, allow_syscalls: vec![], deny_syscalls: vec![] }
-    }
+/// `[net] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Net {
+    /// A private network namespace with only loopback (the default and, today, the only mode).
+    #[default]
+    None,
 }
 
-fn yes() -> bool {
-    true
+/// `[program]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Program {
+    pub path: Option<String>,
+    pub args: Vec<String>,
+    pub chdir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Net {
-    pub mode: NetMode,
+/// One `[fs]` entry: what appears at `dest` inside the prison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsItem {
+    pub dest: PathBuf,
+    pub entry: FsEntry,
+    /// Where the key is, for messages and grant origins (`site.toml:7`).
+    pub pos: Pos,
 }
 
-/// What a `[fs]` key maps to.
+/// What an `[fs]` key maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FsEntry {
-    /// `"/data" = "rwc"` or `{ from = "./data", rights = "rwc" }`
+    /// `"/data" = "rwc"` (from = None: the host path is the key) or
+    /// `"/site" = { from = "./site", rights = "r" }`.
     Grant { from: Option<String>, rights: Rights },
-    /// `"/scratch" = "tmpfs"`
+    /// `"/scratch" = "tmpfs"`.
     Tmpfs,
 }
 
-/// Implements `Deserialize` for a newtype by validating a string (or integer) with `$parse`.
+/// An `[env]` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    /// `NAME = "value"` (or a number).
+    Set(String),
+    /// `NAME = true`: the host's value, if it has one.
+    PassThrough,
+}
+
+/// `[limits]`; `None` where the manifest does not set the limit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ManifestLimits {
+    pub wall: Option<Duration>,
+    pub cpu: Option<Duration>,
+    pub memory: Option<u64>,
+    pub processes: Option<u64>,
+    pub fsize: Option<u64>,
+    pub nofile: Option<u64>,
+    pub tmp: Option<u64>,
+}
+
+impl Manifest {
+    /// Parses manifest `text`; `file` names it in messages. Never panics.
+    pub fn parse(file: &Path, text: &str) -> Result<Manifest, PolicyError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let pos = Pos::of(text, e.span().map_or(0, |s| s.start));
+            PolicyError::at(file, pos, split_message(e.message()))
+        })?;
+        raw.finish(file, text)
+    }
+}
+
+/// Marks our problems inside serde's one-string errors: `SEP message SEP hint`. serde's and
+/// toml's own messages start with words, never with it; ours Debug-quote user text, which
+/// escapes it.
+const SEP: char = '\u{1f}';
+
+fn problem<E: de::Error>(p: Problem) -> E {
+    E::custom(format_args!("{SEP}{}{SEP}{}", p.message, p.hint))
+}
+
+/// A toml/serde message into a problem and a fix.
+fn split_message(message: &str) -> Problem {
+    if let Some((m, h)) = message.strip_prefix(SEP).and_then(|rest| rest.rsplit_once(SEP)) {
+        return Problem::new(m, h);
+    }
+    // TOML's words for what serde calls sequences and maps.
+    let mut m = message.trim().replace('\n', " ").replace(SEP, "\\u{1f}");
+    for (serde, toml) in [
+        ("type: sequence", "type: array"),
+        ("type: map", "type: table"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+    ] {
+        m = m.replace(serde, toml);
+    }
+    let hint = if m.starts_with("unknown field") {
+        "remove it or fix the spelling"
+    } else if m.starts_with("missing field") {
+        "add it"
+    } else if m.starts_with("invalid type") {
+        "write the value as the type expected"
+    } else if m.starts_with("duplicate key") {
+        "keep only one of them"
+    } else {
+        "fix the TOML syntax here (strings in double quotes, tables as [name], one key = value per line)"
+    };
+    Problem::new(m, hint)
+}
+
+/// A newtype whose `Deserialize` checks a string with `$parse`. With `numbers: true`, TOML
+/// integers and floats are accepted too, as their decimal text (`processes = 32`, `wall = 1.5`).
 macro_rules! validated {
-    ($name:ident, $inner:ty, $expect:literal, $parse:expr) => {
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-        pub struct $name(pub $inner);
+    ($name:ident($inner:ty), $expect:literal, numbers: $numbers:literal, $parse:expr) => {
+        #[derive(Debug)]
+        struct $name($inner);
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 struct V;
-                impl<'de> Visitor<'de> for V {
+                impl Visitor<'_> for V {
                     type Value = $name;
                     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                         f.write_str($expect)
                     }
                     fn visit_str<E: de::Error>(self, s: &str) -> Result<$name, E> {
-                        let parse: fn(&str) -> Result<$inner, String> = $parse;
-                        parse(s).map($name).map_err(E::custom)
+                        let parse: fn(&str) -> Result<$inner, Problem> = $parse;
+                        parse(s).map($name).map_err(problem)
                     }
                     fn visit_i64<E: de::Error>(self, n: i64) -> Result<$name, E> {
+                        if !$numbers {
+                            return Err(E::invalid_type(de::Unexpected::Signed(n), &self));
+                        }
+                        self.visit_str(&n.to_string())
+                    }
+                    fn visit_f64<E: de::Error>(self, n: f64) -> Result<$name, E> {
+                        if !$numbers {
+                            return Err(E::invalid_type(de::Unexpected::Float(n), &self));
+                        }
                         self.visit_str(&n.to_string())
                     }
                 }
@@ -117,70 +202,117 @@ macro_rules! validated {
     };
 }
 
-validated!(Dur, Duration, "a duration such as \"30s\"", units::duration);
-validated!(Size, u64, "a size such as \"256MiB\"", units::size);
-validated!(Count, u64, "a whole number such as 64", units::count);
-validated!(InsidePath, PathBuf, "an absolute path inside the prison", paths::inside);
-validated!(EnvName, String, "an environment variable name", env_name);
-validated!(NetMode, String, "\"none\"", net_mode);
-validated!(RightsValue, Rights, "rights letters such as \"r\" or \"rwc\"", Rights::parse);
+validated!(Dur(Duration), "a duration such as \"30s\"", numbers: true, units::duration);
+validated!(Size(u64), "a size such as \"256MiB\"", numbers: true, units::size);
+validated!(Count(u64), "a whole number such as 64", numbers: true, units::count);
+validated!(InsidePath(PathBuf), "an absolute path inside the prison", numbers: false, paths::inside);
+validated!(EnvName(String), "an environment variable name", numbers: false, env_name);
+validated!(NetMode(Net), "\"none\"", numbers: false, net_mode);
+validated!(RightsValue(Rights), "rights such as \"r\" or \"rwc\"", numbers: false, Rights::parse);
+validated!(HostPath(String), "a host path such as \"./site\"", numbers: false, host_path);
+validated!(Text(String), "a string", numbers: false, text);
+validated!(CommandPath(String), "the program's path", numbers: false, command_path);
+validated!(SyscallName(String), "a syscall or @group name", numbers: false, syscall_name);
 
-pub(crate) fn env_name(s: &str) -> Result<String, String> {
+/// `[A-Za-z_][A-Za-z0-9_]*`: what every shell can pass on.
+pub(crate) fn env_name(s: &str) -> Result<String, Problem> {
     let mut cs = s.chars();
     let ok = cs.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && cs.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(s.to_string())
     } else {
-        Err(format!("\"{s}\" is not a valid environment variable name; use letters, digits and _ (not starting with a digit)"))
+        Err(Problem::new(
+            format!("{s:?} is not a valid environment variable name"),
+            "use letters, digits and _, not starting with a digit (e.g. MY_VAR)",
+        ))
     }
 }
 
-pub(crate) fn net_mode(s: &str) -> Result<String, String> {
+/// Only "none" exists today.
+pub(crate) fn net_mode(s: &str) -> Result<Net, Problem> {
     if s == "none" {
-        Ok(s.into())
-    } else {
-        Err(format!("network mode \"{s}\" does not exist; only \"none\" (a private namespace with loopback) is available; named listeners and connections come in a later version"))
+        return Ok(Net::None);
+    }
+    Err(Problem::new(
+        format!("network mode {s:?} does not exist"),
+        "only \"none\" (a private network namespace with loopback only) exists; \
+         later versions add named listeners and connections",
+    ))
+}
+
+fn host_path(s: &str) -> Result<String, Problem> {
+    paths::host(s)?;
+    if s == "~" || s.starts_with("~/") {
+        return Err(Problem::new(
+            format!("{s:?} starts with ~, which brig does not expand"),
+            "write the full path, or a path relative to the manifest's directory",
+        ));
+    }
+    Ok(s.to_string())
+}
+
+pub(crate) fn text(s: &str) -> Result<String, Problem> {
+    if s.contains('\0') {
+        return Err(Problem::new(format!("{s:?} contains a NUL byte"), "remove it"));
+    }
+    Ok(s.to_string())
+}
+
+pub(crate) fn command_path(s: &str) -> Result<String, Problem> {
+    if s.is_empty() {
+        return Err(Problem::new("the program path is empty", "give one (e.g. \"/bin/sh\")"));
+    }
+    text(s)
+}
+
+pub(crate) fn syscall_name(s: &str) -> Result<String, Problem> {
+    let t = s.trim();
+    if t.is_empty() || t.contains(|c: char| c.is_whitespace() || c.is_control() || c == ',') {
+        return Err(Problem::new(
+            format!("{s:?} is not a syscall or group name"),
+            "give one name per string (e.g. \"@debug\" or \"ptrace\")",
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// A table read as entries in file order, each key with its span.
+struct Entries<K, V>(Vec<(Spanned<K>, V)>);
+
+impl<K, V> Default for Entries<K, V> {
+    fn default() -> Self {
+        Entries(Vec::new())
     }
 }
 
-/// An `[env]` value: a string to set, or `true` to pass the host's value through.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnvValue {
-    Set(String),
-    PassThrough,
-}
-
-impl<'de> Deserialize<'de> for EnvValue {
+impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Entries<K, V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = EnvValue;
+        struct Vis<K, V>(PhantomData<(K, V)>);
+        impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Visitor<'de> for Vis<K, V> {
+            type Value = Entries<K, V>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string value, or true to pass the host's value through")
+                f.write_str("a table")
             }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<EnvValue, E> {
-                if s.contains('\0') {
-                    return Err(E::custom("environment values cannot contain NUL"));
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = m.next_key::<Spanned<K>>()? {
+                    let v = m.next_value()?;
+                    out.push((k, v));
                 }
-                Ok(EnvValue::Set(s.into()))
-            }
-            fn visit_bool<E: de::Error>(self, b: bool) -> Result<EnvValue, E> {
-                if b {
-                    Ok(EnvValue::PassThrough)
-                } else {
-                    Err(E::custom("false is not a value; remove the line to not pass the variable"))
-                }
+                // toml hands keys over sorted; the file's order is the one users expect.
+                out.sort_by_key(|(k, _)| k.span().start);
+                Ok(Entries(out))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_map(Vis(PhantomData))
     }
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a { from = \"PATH\", rights = \"r\" } table")]
 struct FsTable {
-    from: Option<String>,
+    from: Option<HostPath>,
     rights: RightsValue,
 }
 
@@ -198,111 +330,164 @@ impl<'de> Deserialize<'de> for FsEntry {
                 if s == "tmpfs" {
                     return Ok(FsEntry::Tmpfs);
                 }
-                Rights::parse(s)
-                    .map(|rights| FsEntry::Grant { from: None, rights })
-                    .map_err(E::custom)
+                match Rights::parse(s) {
+                    Ok(rights) => Ok(FsEntry::Grant { from: None, rights }),
+                    Err(mut p) => {
+                        p.hint.push_str(", or \"tmpfs\" for a private tmpfs");
+                        Err(problem(p))
+                    }
+                }
             }
             fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<FsEntry, A::Error> {
                 let t = FsTable::deserialize(de::value::MapAccessDeserializer::new(m))?;
-                if let Some(f) = &t.from {
-                    if f.is_empty() || f.contains('\0') {
-                        return Err(de::Error::custom("`from` must be a non-empty path"));
-                    }
-                }
-                Ok(FsEntry::Grant { from: t.from, rights: t.rights.0 })
+                Ok(FsEntry::Grant { from: t.from.map(|f| f.0), rights: t.rights.0 })
             }
         }
         d.deserialize_any(V)
     }
 }
 
-/// Parses manifest `text` (named `file` in messages).
-pub fn parse(file: &std::path::Path, text: &str) -> Result<Manifest, PolicyError> {
-    toml::from_str::<Manifest>(text).map_err(|e| {
-        let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
-        let message = e.message().trim().replace('\n', " ");
-        let hint = hint_for(&message);
-        PolicyError::Manifest { file: file.to_path_buf(), line, column, message, hint }
-    })
-}
-
-fn hint_for(message: &str) -> String {
-    if message.contains("unknown field") {
-        "remove it or fix the spelling (docs/manifest.md lists every key)".into()
-    } else if message.contains("missing field") {
-        "add it (docs/manifest.md shows an example)".into()
-    } else if message.contains("invalid type") {
-        "see docs/manifest.md for the expected type".into()
-    } else if message.contains(" use ") || message.contains("; ") {
-        "fix the value as suggested".into()
-    } else {
-        "see docs/manifest.md".into()
-    }
-}
-
-/// Line number (1-based) of a spanned value, for grant origins like `app.toml:7`.
-pub(crate) fn line_of(text: &str, span: std::ops::Range<usize>) -> usize {
-    line_col(text, span.start).0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    fn err(text: &str) -> (usize, usize, String) {
-        match parse(Path::new("m.toml"), text) {
-            Err(PolicyError::Manifest { line, column, message, .. }) => (line, column, message),
-            other => panic!("expected an error, got {other:?}"),
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = EnvValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, or true to pass the host's value through")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<EnvValue, E> {
+                text(s).map(EnvValue::Set).map_err(problem)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<EnvValue, E> {
+                Ok(EnvValue::Set(n.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<EnvValue, E> {
+                if b {
+                    return Ok(EnvValue::PassThrough);
+                }
+                Err(problem(Problem::new(
+                    "false is not an environment value",
+                    "remove the line to leave the variable out, or write a string",
+                )))
+            }
         }
+        d.deserialize_any(V)
     }
+}
 
-    #[test]
-    fn full_manifest_parses() {
-        let m = parse(
-            Path::new("m.toml"),
-            "[program]\npath = \"/usr/bin/python3\"\nargs = [\"-V\"]\nchdir = \"/site\"\n\
-             [fs]\n\"/site\" = { from = \"./site\", rights = \"r\" }\n\"/data\" = \"rwc\"\n\"/scratch\" = \"tmpfs\"\n\
-             [env]\nLANG = \"C.UTF-8\"\nTERM = true\n\
-             [limits]\nwall = \"30s\"\nmemory = \"256MiB\"\nprocesses = 32\n\
-             [sandbox]\nallow_syscalls = [\"@debug\"]\n[net]\nmode = \"none\"\n",
-        )
-        .expect("parses");
-        assert_eq!(m.fs.len(), 3);
-        assert_eq!(m.limits.processes, Some(Count(32)));
-        assert_eq!(m.env.get(&EnvName("TERM".into())), Some(&EnvValue::PassThrough));
-    }
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of manifest sections")]
+struct Raw {
+    #[serde(default)]
+    program: RawProgram,
+    #[serde(default)]
+    fs: Entries<InsidePath, FsEntry>,
+    #[serde(default)]
+    env: Entries<EnvName, EnvValue>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    sandbox: RawSandbox,
+    #[serde(default)]
+    net: RawNet,
+}
 
-    #[test]
-    fn errors_point_at_the_value() {
-        let (l, c, m) = err("[fs]\n\"/a\" = { from = \"/x\", rights = \"rq\" }\n");
-        assert_eq!((l, c), (2, 32), "{m}");
-        assert!(m.contains("unknown right `q`"), "{m}");
-        let (l, _, m) = err("[program]\npath = \"/bin/true\"\nbogus = 1\n");
-        assert_eq!(l, 3);
-        assert!(m.contains("unknown field `bogus`"), "{m}");
-        let (l, c, m) = err("[limits]\nwall = \"ten seconds\"\n");
-        assert_eq!((l, c), (2, 8));
-        assert!(m.contains("duration"), "{m}");
-        let (l, _, m) = err("[fs]\n\"relative\" = \"r\"\n");
-        assert_eq!(l, 2);
-        assert!(m.contains("absolute"), "{m}");
-        let (l, _, m) = err("[env]\n\"1BAD\" = \"x\"\n");
-        assert_eq!(l, 2);
-        assert!(m.contains("environment variable name"), "{m}");
-        let (_, _, m) = err("[net]\nmode = \"host\"\n");
-        assert!(m.contains("only \"none\""), "{m}");
-        let (l, _, _) = err("[program\n");
-        assert_eq!(l, 1);
-        let (_, _, m) = err("[limits]\nprocesses = 0\n");
-        assert!(m.contains("at least 1"), "{m}");
-    }
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a [program] table with path, args and chdir")]
+struct RawProgram {
+    path: Option<CommandPath>,
+    args: Option<Spanned<Vec<Text>>>,
+    chdir: Option<InsidePath>,
+}
 
-    #[test]
-    fn display_has_file_line_column_and_hint() {
-        let e = parse(Path::new("site.toml"), "[program]\nbogus = 1\n").expect_err("error");
-        let s = e.to_string();
-        assert!(s.starts_with("site.toml:2:1: "), "{s}");
-        assert!(s.contains("remove it or fix the spelling"), "{s}");
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a [limits] table")]
+struct RawLimits {
+    wall: Option<Dur>,
+    cpu: Option<Dur>,
+    memory: Option<Size>,
+    processes: Option<Count>,
+    fsize: Option<Size>,
+    nofile: Option<Count>,
+    tmp: Option<Size>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a [sandbox] table")]
+struct RawSandbox {
+    system: Option<bool>,
+    best_effort: Option<bool>,
+    #[serde(default)]
+    allow_syscalls: Vec<SyscallName>,
+    #[serde(default)]
+    deny_syscalls: Vec<SyscallName>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a [net] table")]
+struct RawNet {
+    mode: Option<NetMode>,
+}
+
+impl Raw {
+    /// Checks that need more than one value, and drops the wrappers.
+    fn finish(self, file: &Path, text: &str) -> Result<Manifest, PolicyError> {
+        let p = self.program;
+        if let (None, Some(args)) = (&p.path, &p.args) {
+            return Err(PolicyError::at(
+                file,
+                Pos::of(text, args.span().start),
+                Problem::new("[program] has args but no path", "add path = \"...\" or remove args"),
+            ));
+        }
+        let mut fs: Vec<FsItem> = Vec::with_capacity(self.fs.0.len());
+        for (key, entry) in self.fs.0 {
+            let pos = Pos::of(text, key.span().start);
+            let dest = key.into_inner().0;
+            if let Some(first) = fs.iter().find(|f| f.dest == dest) {
+                return Err(PolicyError::at(
+                    file,
+                    pos,
+                    Problem::new(
+                        format!(
+                            "{dest:?} is given twice in [fs] (first at line {})",
+                            first.pos.line
+                        ),
+                        "keep one of the two entries",
+                    ),
+                ));
+            }
+            fs.push(FsItem { dest, entry, pos });
+        }
+        let l = self.limits;
+        let s = self.sandbox;
+        Ok(Manifest {
+            program: Program {
+                path: p.path.map(|c| c.0),
+                args: p
+                    .args
+                    .map(|a| a.into_inner().into_iter().map(|t| t.0).collect())
+                    .unwrap_or_default(),
+                chdir: p.chdir.map(|c| c.0),
+            },
+            fs,
+            env: self.env.0.into_iter().map(|(k, v)| (k.into_inner().0, v)).collect(),
+            limits: ManifestLimits {
+                wall: l.wall.map(|d| d.0),
+                cpu: l.cpu.map(|d| d.0),
+                memory: l.memory.map(|s| s.0),
+                processes: l.processes.map(|c| c.0),
+                fsize: l.fsize.map(|s| s.0),
+                nofile: l.nofile.map(|c| c.0),
+                tmp: l.tmp.map(|s| s.0),
+            },
+            system: s.system.unwrap_or(true),
+            best_effort: s.best_effort.unwrap_or(false),
+            syscalls: SyscallChanges {
+                allow: s.allow_syscalls.into_iter().map(|n| n.0).collect(),
+                deny: s.deny_syscalls.into_iter().map(|n| n.0).collect(),
+            },
+            net: self.net.mode.map_or(Net::None, |m| m.0),
+        })
     }
 }

@@ -23,10 +23,11 @@ impl Rights {
     pub const RWXC: Rights = Rights { read: true, write: true, exec: true, create: true };
 
     /// Parses "r", "rw", "rwc", "rx", "rwxc"... Letters may come in any order, each at most once.
-    pub fn parse(s: &str) -> Result<Rights, String> {
+    pub fn parse(s: &str) -> Result<Rights, crate::Problem> {
+        const HINT: &str = "use letters from r, w, x, c (e.g. \"r\" or \"rwc\")";
         let mut r = Rights::default();
         if s.is_empty() {
-            return Err("empty rights; use letters from r, w, x, c (e.g. \"r\" or \"rwc\")".into());
+            return Err(crate::Problem::new("no rights given", HINT));
         }
         for ch in s.chars() {
             let slot = match ch {
@@ -35,13 +36,18 @@ impl Rights {
                 'x' => &mut r.exec,
                 'c' => &mut r.create,
                 other => {
-                    return Err(format!(
-                        "unknown right `{other}` in \"{s}\"; use letters from r, w, x, c"
-                    ))
+                    let other = other.escape_debug();
+                    return Err(crate::Problem::new(
+                        format!("unknown right `{other}` in {s:?}"),
+                        HINT,
+                    ));
                 }
             };
             if *slot {
-                return Err(format!("right `{ch}` given twice in \"{s}\""));
+                return Err(crate::Problem::new(
+                    format!("right `{ch}` given twice in {s:?}"),
+                    "give each letter once (e.g. \"rwc\")",
+                ));
             }
             *slot = true;
         }

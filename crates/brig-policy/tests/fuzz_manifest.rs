@@ -1,80 +1,248 @@
-//! Fuzzing the manifest parser and the flag merger with proptest: arbitrary text and mutated
-//! valid manifests must never panic, and every error must name a position and a fix.
-//! Cases: FUZZ_CASES (default 20000) per strategy.
+//! Fuzzing the manifest parser and the flag merger with proptest: arbitrary text, mutated valid
+//! manifests and arbitrary flag values must never panic; every manifest error must name a
+//! position and a fix; every plan that comes out must hold the Plan's invariants.
+//! Cases: 20 000 arbitrary texts, 20 000 mutated manifests, 5 000 flag sets.
 
-use std::path::Path;
+use std::path::{Component, Path};
 
-use brig_policy::{plan, Flags, Host, PolicyError};
+use brig_policy::{plan, Flags, GrantFlag, Host, Plan, PolicyError};
 use proptest::prelude::*;
 
 const VALID: &str = "[program]\npath = \"/usr/bin/python3\"\nargs = [\"-m\", \"http.server\"]\nchdir = \"/site\"\n\
 [fs]\n\"/site\" = { from = \"./site\", rights = \"r\" }\n\"/data\" = \"rwc\"\n\"/scratch\" = \"tmpfs\"\n\
 [env]\nLANG = \"C.UTF-8\"\nTERM = true\n\
 [limits]\nwall = \"30s\"\ncpu = \"10s\"\nmemory = \"256MiB\"\nprocesses = 32\nfsize = \"1GiB\"\nnofile = 256\ntmp = \"64MiB\"\n\
-[sandbox]\nsystem = true\nbest_effort = false\nallow_syscalls = [\"@debug\"]\n[net]\nmode = \"none\"\n";
-
-fn cases() -> u32 {
-    std::env::var("FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000)
-}
+[sandbox]\nsystem = true\nbest_effort = false\nallow_syscalls = [\"@debug\"]\ndeny_syscalls = []\n[net]\nmode = \"none\"\n";
 
 fn host() -> Host {
-    Host { cwd: "/w".into(), env: vec![("PATH".into(), "/bin".into())] }
+    Host {
+        cwd: "/w".into(),
+        env: vec![("PATH".into(), "/bin".into()), ("TERM".into(), "x".into())],
+    }
+}
+
+/// What every plan must satisfy, whatever the input.
+fn invariants(p: &Plan) {
+    let normal = |d: &Path| {
+        d.is_absolute()
+            && d.components().all(|c| !matches!(c, Component::ParentDir | Component::CurDir))
+    };
+    assert!(!p.command.is_empty() && !p.command[0].is_empty());
+    assert!(p.command.iter().all(|a| !a.contains('\0')));
+    for g in &p.grants {
+        assert!(normal(&g.source) && normal(&g.dest), "{g:?}");
+    }
+    assert!(p.tmpfs.iter().all(|t| normal(t)));
+    assert!(p.chdir.iter().all(|c| normal(c)));
+    let mut dests: Vec<&Path> = p
+        .grants
+        .iter()
+        .map(|g| g.dest.as_path())
+        .chain(p.tmpfs.iter().map(|t| t.as_path()))
+        .collect();
+    dests.sort();
+    assert!(dests.windows(2).all(|w| w[0] != w[1]), "a mount point twice: {dests:?}");
+    for (k, v) in &p.env {
+        assert!(
+            !k.is_empty() && !k.contains('=') && !k.contains('\0') && !v.contains('\0'),
+            "{k:?}={v:?}"
+        );
+    }
+    assert_eq!(p.env.iter().filter(|(k, _)| k == "PATH").count(), 1);
+    let l = &p.limits;
+    assert!(l.procs >= 1 && l.nofile >= 1 && l.tmp_size >= 1);
+    assert!(l.mem != Some(0) && l.fsize != Some(0));
+    assert!(l.wall.iter().chain(&l.cpu).all(|d| !d.is_zero()));
 }
 
 fn check(text: &str) {
-    match plan(
-        &Flags { command: vec!["x".into()], ..Flags::default() },
-        Some((Path::new("f.toml"), text)),
-        &host(),
-    ) {
-        Ok(_) => {}
-        Err(PolicyError::Manifest { line, column, message, hint, .. }) => {
-            assert!(line >= 1 && column >= 1 && !message.is_empty() && !hint.is_empty());
-            assert!(line <= text.lines().count().max(1) + 1, "line {line} past the end");
+    let flags = Flags { command: vec!["x".into()], ..Flags::default() };
+    match plan(&flags, Some((Path::new("f.toml"), text)), &host()) {
+        Ok(p) => invariants(&p),
+        Err(e @ PolicyError::Manifest { .. }) => {
+            let shown = e.to_string();
+            let PolicyError::Manifest { line, column, message, hint, .. } = e else {
+                unreachable!()
+            };
+            assert!(line >= 1 && column >= 1 && !message.is_empty() && !hint.is_empty(), "{shown}");
+            assert!(line <= text.split('\n').count(), "line {line} past the end: {shown}");
+            assert!(shown.starts_with(&format!("f.toml:{line}:{column}: ")), "{shown}");
         }
-        Err(e) => assert!(!e.to_string().is_empty()),
+        Err(e) => panic!("a manifest problem must come with a position: {e}"),
     }
 }
 
-/// One mutation of a valid manifest: replace, insert or delete a byte range.
-fn mutate(text: &str, at: usize, len: usize, with: &str, op: u8) -> String {
-    let b = text.as_bytes();
-    let at = at % (b.len() + 1);
-    let end = (at + len).min(b.len());
-    let mut out = Vec::from(&b[..at]);
-    match op % 3 {
-        0 => {
-            out.extend_from_slice(with.as_bytes());
-            out.extend_from_slice(&b[end..]);
-        }
-        1 => {
-            out.extend_from_slice(with.as_bytes());
-            out.extend_from_slice(&b[at..]);
-        }
-        _ => out.extend_from_slice(&b[end..]),
+/// Applies mutations to a valid manifest: replace, insert or delete a byte range.
+fn mutate(text: &str, edits: &[(usize, usize, &str, u8)]) -> String {
+    let mut b = text.as_bytes().to_vec();
+    for &(at, len, with, op) in edits {
+        let at = at % (b.len() + 1);
+        let end = (at + len).min(b.len());
+        let tail = match op % 3 {
+            0 => b.split_off(end),
+            1 => b.split_off(at),
+            _ => {
+                let t = b.split_off(end);
+                b.truncate(at);
+                b.extend_from_slice(&t);
+                continue;
+            }
+        };
+        b.truncate(at);
+        b.extend_from_slice(with.as_bytes());
+        b.extend_from_slice(&tail);
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+const TOKENS: &[&str] = &[
+    "",
+    "\"",
+    "[",
+    "]",
+    "=",
+    "\n",
+    "0",
+    "-1",
+    "1.5",
+    "rq",
+    "rwxc",
+    "..",
+    "/",
+    "\\u0000",
+    "\\",
+    "{",
+    "}",
+    "true",
+    "false",
+    "99999999999999999999",
+    "1e999",
+    "nan",
+    "\"tmpfs\"",
+    "[fs]",
+    "[env]",
+    "[limits]",
+    "[[fs]]",
+    "ü",
+    "'",
+    "'''",
+    "\"\"\"",
+    "#",
+    ",",
+    ".",
+    "~/",
+    "a.b",
+    "=\"x\"",
+    "\u{1f}",
+    "\r\n",
+    "\t",
+    "\"/a\" = \"r\"\n",
+    "\"/a/\" = \"rw\"\n",
+    "from = \"..\"",
+    "\"/\" = \"r\"\n",
+    "mode = \"host\"",
+    "0s",
+    "12XB",
+    "1073741825",
+    "[program]\n",
+    "args = []\n",
+    "2024-01-01T00:00:00Z",
+];
+
+fn arbitrary_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        prop::collection::vec(any::<u8>(), 0..300)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        // TOML's punctuation and the manifest's words: reaches deeper than random characters.
+        "[\\[\\]{}=\"'#.,/a-z0-9_ \n\\\\:@-]{0,200}",
+        prop::collection::vec(prop::sample::select(TOKENS), 0..40).prop_map(|t| t.concat()),
+    ]
+}
+
+fn arbitrary_flags() -> impl Strategy<Value = Flags> {
+    let s = || {
+        prop_oneof![
+            "\\PC{0,12}",
+            any::<String>(),
+            prop::sample::select(TOKENS).prop_map(String::from)
+        ]
+    };
+    let o = move || prop::option::of(s());
+    let v = move || prop::collection::vec(s(), 0..3);
+    let kind =
+        prop::sample::select(vec![GrantFlag::Ro, GrantFlag::Rx, GrantFlag::Rw, GrantFlag::Rwx]);
+    (
+        prop::collection::vec((kind, s()), 0..4),
+        (v(), v(), v(), v(), v()),
+        (o(), o(), o(), o(), o(), o(), o(), o(), o()),
+        (any::<bool>(), any::<bool>()),
+    )
+        .prop_map(
+            |(
+                grants,
+                (tmpfs, env, allow, deny, command),
+                (chdir, net, wall, cpu, mem, procs, fsize, nofile, tmp_size),
+                (no_system, best_effort),
+            )| Flags {
+                grants,
+                tmpfs,
+                no_system,
+                chdir,
+                env,
+                net,
+                wall,
+                cpu,
+                mem,
+                procs,
+                fsize,
+                nofile,
+                tmp_size,
+                allow_syscalls: allow,
+                deny_syscalls: deny,
+                best_effort,
+                command,
+            },
+        )
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_text_never_panics(s in "\\PC*") {
+    fn arbitrary_text_never_panics(s in arbitrary_text()) {
         check(&s);
     }
 
     #[test]
     fn mutated_manifests_never_panic(
-        at in 0usize..2000, len in 0usize..40, op in 0u8..3,
-        with in prop::sample::select(vec!["", "\"", "[", "]", "=", "\n", "0", "-1", "rq", "..", "/", "\0",
-            "{", "}", "true", "99999999999999999999", "1e999", "\"tmpfs\"", "[fs]", "ü", "'", "#", "\\u0000"]),
+        edits in prop::collection::vec((0usize..2000, 0usize..40, prop::sample::select(TOKENS), 0u8..3), 1..4),
     ) {
-        check(&mutate(VALID, at, len, with, op));
+        check(&mutate(VALID, &edits));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 5_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_flags_never_panic(f in arbitrary_flags(), with_manifest in any::<bool>()) {
+        let manifest = with_manifest.then_some((Path::new("f.toml"), VALID));
+        match plan(&f, manifest, &host()) {
+            Ok(p) => invariants(&p),
+            Err(e) => {
+                let shown = e.to_string();
+                assert!(shown.contains("; "), "no fix in {shown}");
+                if let PolicyError::Flag { flag, .. } = &e {
+                    assert!(flag.starts_with("--") && shown.starts_with(flag.as_str()), "{shown}");
+                }
+            }
+        }
     }
 }
 
 #[test]
 fn the_valid_manifest_is_valid() {
-    plan(&Flags::default(), Some((Path::new("f.toml"), VALID)), &host()).expect("valid");
+    let p = plan(&Flags::default(), Some((Path::new("f.toml"), VALID)), &host()).expect("valid");
+    invariants(&p);
 }

@@ -30,7 +30,7 @@ fn tmp_entries() -> BTreeSet<String> {
 }
 
 fn brig_procs() -> Vec<String> {
-    let o = Command::new("pgrep").args(["-a", "-f", "brig-hygiene"]).output().expect("pgrep");
+    let o = Command::new("pgrep").args(["-a", "-f", "^brig-hygiene"]).output().expect("pgrep");
     stdout(&o).lines().map(String::from).collect()
 }
 
@@ -41,8 +41,8 @@ fn thousand_runs_leave_nothing_behind() {
     let (m0, c0, t0) = (mounts(), cgroups(), tmp_entries());
     let who = everyone();
     let cases: &[&[&str]] = &[
-        &["--", "/bin/sh", "-c", "exec -a brig-hygiene-ok true"],
-        &["--wall", "100ms", "--", "/bin/sh", "-c", "exec -a brig-hygiene-wall sleep 5"],
+        &["--", "/bin/bash", "-c", "exec -a brig-hygiene-ok true"],
+        &["--wall", "100ms", "--", "/bin/bash", "-c", "exec -a brig-hygiene-wall sleep 5"],
         &["--cpu", "1s", "--", "/bin/sh", "-c", "while :; do :; done"],
         &["--mem", "64MiB", "--", "python3", "-c", "b=bytearray(200<<20)"],
         &[
@@ -82,7 +82,7 @@ fn thousand_runs_leave_nothing_behind() {
                     "--mem",
                     "64MiB",
                     "--",
-                    "/bin/sh",
+                    "/bin/bash",
                     "-c",
                     "exec -a brig-hygiene-victim sleep 30",
                 ],
@@ -113,7 +113,7 @@ fn runner_fd_count_is_unchanged() {
             let mut c = command(
                 who,
                 &brig_bin(),
-                &["run", "--", "/bin/sh", "-c", "exec -a brig-hygiene-fd sleep 1"],
+                &["run", "--", "/bin/bash", "-c", "exec -a brig-hygiene-fd sleep 1"],
             );
             let mut child = c.stdout(Stdio::null()).spawn().expect("spawn");
             std::thread::sleep(Duration::from_millis(400));

@@ -167,7 +167,7 @@ os.set_blocking(s, False)
 got = os.read(s, 4096) if select.select([s], [], [], 0.5)[0] else b""
 print("ESCAPED" if b"INJECTED" in got else "blocked")
 "#;
-const TTY_PROBE: &str = "import ctypes\nl=ctypes.CDLL(None)\nfor req in (0x5412, 0x5412 | (1 << 32), 0xffffffff00005412):\n  for c in b'INJECTED\\n':\n    b=ctypes.c_char(c)\n    for fd in (0,1,2): l.ioctl(fd, ctypes.c_ulong(req), ctypes.byref(b))\n";
+const TTY_PROBE: &str = "import ctypes\nl=ctypes.CDLL(None)\nfor req in (0x5412, 0x5412 | (1 << 32), 0xffffffff00005412):\n  for fd in (0,1,2):\n    for c in b'INJECTED\\n':\n      l.ioctl(fd, ctypes.c_ulong(req), ctypes.byref(ctypes.c_char(c)))\n";
 
 #[test]
 fn tiocsti_injection_refused() {

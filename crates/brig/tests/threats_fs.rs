@@ -216,7 +216,8 @@ fn setuid_files_and_device_nodes_give_nothing() {
         std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
         let probe = format!(
             "[ \"$({id} -u)\" = 0 ] && echo ESCAPED setuid; \
-             python3 -c \"import os;os.mknod('{w}/null', 0o20666, os.makedev(1,3));open('{w}/null','w').write('x')\" 2>/dev/null && echo ESCAPED mknod; true",
+             python3 -c \"import os;os.mknod('{w}/null', 0o20666, os.makedev(1,3))\" 2>/dev/null && echo ESCAPED mknod; \\
+             [ -c {w}/null ] && echo x 2>/dev/null > {w}/null && echo ESCAPED device-open; true",
             id = suid.display(),
             w = s.sub("work")
         );
@@ -230,6 +231,7 @@ fn setuid_files_and_device_nodes_give_nothing() {
             "control: bare setuid: {}",
             stdout(&bare)
         );
+        let _ = std::fs::remove_file(s.join("work/null"));
         let o =
             std::process::Command::new("/bin/sh").args(["-c", &probe]).output().expect("bare root");
         assert!(stdout(&o).contains("ESCAPED mknod"), "control: bare root mknod: {}", stdout(&o));

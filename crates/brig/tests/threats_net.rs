@@ -57,7 +57,11 @@ fn serve(kind: &'static str, name: String) -> (u16, std::thread::JoinHandle<bool
                     .expect("abstract");
                 std::os::unix::net::UnixListener::bind_addr(&a).expect("bind")
             } else {
-                std::os::unix::net::UnixListener::bind(&name).expect("bind")
+                let l = std::os::unix::net::UnixListener::bind(&name).expect("bind");
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o777))
+                    .expect("chmod");
+                l
             };
             l.set_nonblocking(true).expect("nb");
             (
@@ -208,11 +212,10 @@ fn raw_and_packet_sockets_refused() {
 
 #[test]
 fn only_loopback_exists_inside() {
-    let probe =
-        "ls /proc/net >/dev/null; python3 -c \"import socket;print(socket.if_nameindex())\"";
+    let probe = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '";
     for who in everyone() {
         let o = run(who, &["--", "/bin/sh", "-c", probe]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
-        assert_eq!(stdout(&o).trim(), "[(1, 'lo')]", "{who:?}");
+        assert_eq!(stdout(&o).trim(), "lo", "{who:?}");
     }
 }

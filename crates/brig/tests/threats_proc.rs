@@ -98,19 +98,21 @@ fn nothing_outlives_the_prison() {
         let marker =
             format!("brig-orphan-{}-{:?}", std::process::id(), who).replace(['(', ')'], "");
         let probe = format!(
-            "(setsid sh -c 'exec -a {marker} sleep 60' </dev/null >/dev/null 2>&1 &) ; sleep 0.2"
+            "(setsid bash -c 'exec -a {marker} sleep 60' </dev/null >/dev/null 2>&1 &) ; sleep 0.2"
         );
         let o = run(who, &["--", "/bin/sh", "-c", &probe]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         std::thread::sleep(Duration::from_millis(200));
-        let left = Command::new("pgrep").args(["-f", &marker]).output().expect("pgrep");
+        let left =
+            Command::new("pgrep").args(["-f", &format!("^{marker}")]).output().expect("pgrep");
         assert!(stdout(&left).trim().is_empty(), "{who:?}: {marker} outlived the prison");
         // Control: bare, the daemon survives its parent.
         let _ = command(who, std::path::Path::new("/bin/sh"), &["-c", &probe]).status();
         std::thread::sleep(Duration::from_millis(200));
-        let left = Command::new("pgrep").args(["-f", &marker]).output().expect("pgrep");
+        let left =
+            Command::new("pgrep").args(["-f", &format!("^{marker}")]).output().expect("pgrep");
         assert!(!stdout(&left).trim().is_empty(), "control: bare daemon should survive");
-        let _ = Command::new("pkill").args(["-f", &marker]).status();
+        let _ = Command::new("pkill").args(["-f", &format!("^{marker}")]).status();
     }
 }
 
@@ -144,7 +146,7 @@ fn grandchildren_holding_stdout_die_at_the_deadline() {
         let _ = command(
             who,
             std::path::Path::new("/usr/bin/timeout"),
-            &["1", "/bin/sh", "-c", "(sleep 3 &) ; sleep 30"],
+            &["1", "/bin/sh", "-c", "(setsid sleep 3 &) ; sleep 30"],
         )
         .output();
         assert!(
@@ -175,10 +177,15 @@ fn brig_killed_takes_the_prison_with_it() {
     for who in everyone() {
         let marker = format!("brig-sigkill-{}", std::process::id());
         let script = format!("exec -a {marker} sleep 60");
-        let mut c = command(who, &brig_bin(), &["run", "--", "/bin/sh", "-c", &script]);
+        let mut c = command(who, &brig_bin(), &["run", "--", "/bin/bash", "-c", &script]);
         let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
         let t = Instant::now();
-        while Command::new("pgrep").args(["-f", &marker]).output().expect("pgrep").stdout.is_empty()
+        while Command::new("pgrep")
+            .args(["-f", &format!("^{marker}")])
+            .output()
+            .expect("pgrep")
+            .stdout
+            .is_empty()
         {
             assert!(t.elapsed() < Duration::from_secs(10), "prison never started");
             std::thread::sleep(Duration::from_millis(20));
@@ -187,7 +194,8 @@ fn brig_killed_takes_the_prison_with_it() {
         child.wait().expect("wait");
         let t = Instant::now();
         loop {
-            let left = Command::new("pgrep").args(["-f", &marker]).output().expect("pgrep");
+            let left =
+                Command::new("pgrep").args(["-f", &format!("^{marker}")]).output().expect("pgrep");
             if left.stdout.is_empty() {
                 break;
             }

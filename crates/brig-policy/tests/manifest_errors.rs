@@ -1,0 +1,321 @@
+//! Every manifest error names the file, the line and column of the offending value (or key),
+//! the problem, and a fix. One case per validation, with its exact text.
+
+use std::path::Path;
+
+use brig_policy::manifest::{EnvValue, FsEntry, Net};
+use brig_policy::{Manifest, PolicyError, Rights};
+
+const RIGHTS: &str = "use letters from r, w, x, c (e.g. \"r\" or \"rwc\")";
+const DURATION: &str = "use a number with ms, s, m or h (e.g. 30s, 500ms, 1.5s, 2m)";
+const SIZE: &str = "use a number with K, M, G, KiB, MiB or GiB (e.g. 256MiB)";
+const COUNT: &str = "use a whole number from 1 to 1073741824 (e.g. 64)";
+const TYPE: &str = "write the value as the type expected";
+const SPELLING: &str = "remove it or fix the spelling";
+const SYNTAX: &str =
+    "fix the TOML syntax here (strings in double quotes, tables as [name], one key = value per line)";
+
+fn error(text: &str) -> String {
+    match Manifest::parse(Path::new("site.toml"), text) {
+        Err(e @ PolicyError::Manifest { .. }) => e.to_string(),
+        other => panic!("expected a manifest error for {text:?}, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn refused(text: &str, at: &str, message: &str, hint: &str) {
+    assert_eq!(error(text), format!("site.toml:{at}: {message}; {hint}"), "for {text:?}");
+}
+
+#[test]
+fn the_example_from_the_design() {
+    refused(
+        "[program]\npath = \"/bin/true\"\n\n[fs]\n\"/x\" = \"r\"\n\n\"/site\" = { from = \"./s\", rights = \"rq\" }\n",
+        "7:36",
+        "unknown right `q` in \"rq\"",
+        RIGHTS,
+    );
+}
+
+#[test]
+fn rights() {
+    let or_tmpfs = format!("{RIGHTS}, or \"tmpfs\" for a private tmpfs");
+    refused("[fs]\n\"/a\" = \"rq\"\n", "2:8", "unknown right `q` in \"rq\"", &or_tmpfs);
+    refused("[fs]\n\"/a\" = \"\"\n", "2:8", "no rights given", &or_tmpfs);
+    refused(
+        "[fs]\n\"/a\" = \"rr\"\n",
+        "2:8",
+        "right `r` given twice in \"rr\"",
+        "give each letter once (e.g. \"rwc\"), or \"tmpfs\" for a private tmpfs",
+    );
+    refused("[fs]\n\"/a\" = { rights = \"R\" }\n", "2:19", "unknown right `R` in \"R\"", RIGHTS);
+    refused("[fs]\n\"/a\" = { from = \"/x\" }\n", "2:8", "missing field `rights`", "add it");
+}
+
+#[test]
+fn fs_keys_and_sources() {
+    let abs = "paths inside the prison start with / (e.g. \"/data\")";
+    refused("[fs]\n\"relative\" = \"r\"\n", "2:1", "\"relative\" is not an absolute path", abs);
+    refused("[fs]\n\"\" = \"r\"\n", "2:1", "\"\" is not an absolute path", abs);
+    refused(
+        "[fs]\n  \"/a/../b\" = \"r\"\n",
+        "2:3",
+        "\"/a/../b\" contains \"..\"",
+        "write the path inside the prison without \"..\"",
+    );
+    refused("[fs]\n\"/a\\u0000\" = \"r\"\n", "2:1", "\"/a\\0\" contains a NUL byte", "remove it");
+    refused(
+        "[fs]\n\"/a\" = 3\n",
+        "2:8",
+        "invalid type: integer `3`, expected \"tmpfs\", rights such as \"rwc\", or { from = \"PATH\", rights = \"r\" }",
+        TYPE,
+    );
+    refused(
+        "[fs]\n\"/a\" = { from = \"/x\", rights = \"r\", mode = 1 }\n",
+        "2:37",
+        "unknown field `mode`, expected `from` or `rights`",
+        SPELLING,
+    );
+    refused(
+        "[fs]\n\"/a\" = { from = \"~/x\", rights = \"r\" }\n",
+        "2:17",
+        "\"~/x\" starts with ~, which brig does not expand",
+        "write the full path, or a path relative to the manifest's directory",
+    );
+    refused(
+        "[fs]\n\"/a\" = { from = \"\", rights = \"r\" }\n",
+        "2:17",
+        "the path is empty",
+        "give a host path (e.g. ./build)",
+    );
+    refused(
+        "[fs]\n\"/a\" = \"r\"\n\"/b\" = \"tmpfs\"\n\"/a/\" = \"rw\"\n",
+        "4:1",
+        "\"/a\" is given twice in [fs] (first at line 2)",
+        "keep one of the two entries",
+    );
+    refused("fs = []\n", "1:6", "invalid type: array, expected a table", TYPE);
+}
+
+#[test]
+fn program() {
+    refused(
+        "[program]\npath = \"/bin/true\"\nbogus = 1\n",
+        "3:1",
+        "unknown field `bogus`, expected one of `path`, `args`, `chdir`",
+        SPELLING,
+    );
+    refused(
+        "[program]\npath = 1\n",
+        "2:8",
+        "invalid type: integer `1`, expected the program's path",
+        TYPE,
+    );
+    refused(
+        "[program]\npath = \"\"\n",
+        "2:8",
+        "the program path is empty",
+        "give one (e.g. \"/bin/sh\")",
+    );
+    refused(
+        "[program]\nargs = [\"a\"]\n",
+        "2:8",
+        "[program] has args but no path",
+        "add path = \"...\" or remove args",
+    );
+    refused(
+        "[program]\npath = \"x\"\nargs = [\"a\", 1]\n",
+        "3:14",
+        "invalid type: integer `1`, expected a string",
+        TYPE,
+    );
+    refused(
+        "[program]\npath = \"x\"\nchdir = \"rel\"\n",
+        "3:9",
+        "\"rel\" is not an absolute path",
+        "paths inside the prison start with / (e.g. \"/data\")",
+    );
+    refused(
+        "program = 3\n",
+        "1:11",
+        "invalid type: integer `3`, expected a [program] table with path, args and chdir",
+        TYPE,
+    );
+}
+
+#[test]
+fn limits() {
+    refused(
+        "[limits]\nwall = \"ten seconds\"\n",
+        "2:8",
+        "\"ten seconds\" is not a duration",
+        DURATION,
+    );
+    refused("[limits]\ncpu = \"3w\"\n", "2:7", "unknown duration unit \"w\" in \"3w\"", DURATION);
+    refused(
+        "[limits]\nwall = 0\n",
+        "2:8",
+        "\"0\" is zero (or less than a nanosecond)",
+        "give a positive duration (e.g. 30s), or leave the limit out for none",
+    );
+    refused("[limits]\nmemory = \"12XB\"\n", "2:10", "unknown size unit \"XB\"", SIZE);
+    refused(
+        "[limits]\ntmp = \"0MiB\"\n",
+        "2:7",
+        "\"0MiB\" is zero bytes",
+        "give a positive size (e.g. 256MiB), or leave the limit out for none",
+    );
+    refused("[limits]\nprocesses = 0\n", "2:13", "\"0\" is zero", COUNT);
+    refused("[limits]\nprocesses = -3\n", "2:13", "\"-3\" is negative", COUNT);
+    refused("[limits]\nnofile = 1.5\n", "2:10", "\"1.5\" is not a whole number", COUNT);
+    refused(
+        "[limits]\nnofile = true\n",
+        "2:10",
+        "invalid type: boolean `true`, expected a whole number such as 64",
+        TYPE,
+    );
+    refused(
+        "[limits]\nwalltime = \"1s\"\n",
+        "2:1",
+        "unknown field `walltime`, expected one of `wall`, `cpu`, `memory`, `processes`, `fsize`, `nofile`, `tmp`",
+        SPELLING,
+    );
+    // Columns count characters, not bytes.
+    refused("# ü\n\n   [limits]\n   cpu = \"üü\"\n", "4:10", "\"üü\" is not a duration", DURATION);
+}
+
+#[test]
+fn env() {
+    let name = "use letters, digits and _, not starting with a digit (e.g. MY_VAR)";
+    refused(
+        "[env]\n\"1BAD\" = \"x\"\n",
+        "2:1",
+        "\"1BAD\" is not a valid environment variable name",
+        name,
+    );
+    refused(
+        "[env]\n\"A=B\" = \"x\"\n",
+        "2:1",
+        "\"A=B\" is not a valid environment variable name",
+        name,
+    );
+    refused(
+        "[env]\nA = false\n",
+        "2:5",
+        "false is not an environment value",
+        "remove the line to leave the variable out, or write a string",
+    );
+    refused("[env]\nA = \"\\u0000\"\n", "2:5", "\"\\0\" contains a NUL byte", "remove it");
+    refused(
+        "[env]\nA = [1]\n",
+        "2:5",
+        "invalid type: array, expected a string, or true to pass the host's value through",
+        TYPE,
+    );
+}
+
+#[test]
+fn sandbox_and_net() {
+    refused(
+        "[net]\nmode = \"host\"\n",
+        "2:8",
+        "network mode \"host\" does not exist",
+        "only \"none\" (a private network namespace with loopback only) exists; later versions add named listeners and connections",
+    );
+    refused("[net]\nports = 1\n", "2:1", "unknown field `ports`, expected `mode`", SPELLING);
+    refused(
+        "[net]\n\"a\\u001fb\" = 1\n",
+        "2:1",
+        "unknown field `a\\u{1f}b`, expected `mode`",
+        SPELLING,
+    );
+    refused(
+        "[sandbox]\nsystem = \"yes\"\n",
+        "2:10",
+        "invalid type: string \"yes\", expected a boolean",
+        TYPE,
+    );
+    refused(
+        "[sandbox]\nallow_syscalls = [\"@debug\", \"\"]\n",
+        "2:29",
+        "\"\" is not a syscall or group name",
+        "give one name per string (e.g. \"@debug\" or \"ptrace\")",
+    );
+    refused(
+        "[sandbox]\ndeny_syscalls = \"bpf\"\n",
+        "2:17",
+        "invalid type: string \"bpf\", expected an array",
+        TYPE,
+    );
+}
+
+#[test]
+fn tables_and_syntax() {
+    refused(
+        "[bogus]\n",
+        "1:2",
+        "unknown field `bogus`, expected one of `program`, `fs`, `env`, `limits`, `sandbox`, `net`",
+        SPELLING,
+    );
+    refused("[program\n", "1:9", "unclosed table, expected `]`", SYNTAX);
+    refused("x = \n", "1:5", "string values must be quoted, expected literal string", SYNTAX);
+    refused(
+        "[program]\npath = \"a\"\n[program]\n",
+        "3:2",
+        "duplicate key",
+        "keep only one of them",
+    );
+    refused("[env]\nA = \"1\"\nA = \"2\"\n", "3:1", "duplicate key", "keep only one of them");
+    // Deep nesting is refused by toml's recursion limit, not by a stack overflow.
+    for deep in [format!("a = {}", "[".repeat(100_000)), format!("a = {}", "{b=".repeat(100_000))] {
+        let e = error(&deep);
+        assert!(
+            e.starts_with("site.toml:1:") && e.contains("recursion") && e.contains(SYNTAX),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_full_manifest_parses() {
+    let m = Manifest::parse(
+        Path::new("m.toml"),
+        "[program]\npath = \"/usr/bin/python3\"\nargs = [\"-m\", \"http.server\"]\nchdir = \"/site\"\n\
+         [fs]\n\"/site\" = { from = \"./site\", rights = \"r\" }\n\"/data\" = \"rwc\"\n\"/scratch\" = \"tmpfs\"\n\
+         [fs.\"/opt\"]\nrights = \"rx\"\n\
+         [env]\nLANG = \"C.UTF-8\"\nTERM = true\nPORT = 8080\n\
+         [limits]\nwall = \"30s\"\ncpu = 10\nmemory = \"256MiB\"\nprocesses = 32\nfsize = \"1GiB\"\nnofile = 256\ntmp = \"64MiB\"\n\
+         [sandbox]\nsystem = false\nbest_effort = true\nallow_syscalls = [\"@debug\"]\ndeny_syscalls = []\n\
+         [net]\nmode = \"none\"\n",
+    )
+    .expect("parses");
+    assert_eq!(m.program.path.as_deref(), Some("/usr/bin/python3"));
+    assert_eq!(m.program.args, ["-m", "http.server"]);
+    let fs: Vec<(&str, &FsEntry, usize)> =
+        m.fs.iter().map(|f| (f.dest.to_str().unwrap_or(""), &f.entry, f.pos.line)).collect();
+    let r = |s| Rights::parse(s).expect("rights");
+    assert_eq!(
+        fs,
+        [
+            ("/site", &FsEntry::Grant { from: Some("./site".into()), rights: r("r") }, 6),
+            ("/data", &FsEntry::Grant { from: None, rights: r("rwc") }, 7),
+            ("/scratch", &FsEntry::Tmpfs, 8),
+            ("/opt", &FsEntry::Grant { from: None, rights: r("rx") }, 9),
+        ]
+    );
+    assert_eq!(
+        m.env,
+        [
+            ("LANG".into(), EnvValue::Set("C.UTF-8".into())),
+            ("TERM".into(), EnvValue::PassThrough),
+            ("PORT".into(), EnvValue::Set("8080".into())),
+        ]
+    );
+    assert_eq!(m.limits.cpu, Some(std::time::Duration::from_secs(10)));
+    assert_eq!((m.limits.processes, m.limits.tmp), (Some(32), Some(64 << 20)));
+    assert!(!m.system && m.best_effort);
+    assert_eq!(m.syscalls.allow, ["@debug"]);
+    assert_eq!(m.net, Net::None);
+    let empty = Manifest::parse(Path::new("e.toml"), "").expect("empty is fine");
+    assert!(empty.system && empty.fs.is_empty() && empty.program.path.is_none());
+}
