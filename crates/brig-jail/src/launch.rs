@@ -155,8 +155,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     report.timings.clone_us = us(t2);
 
     // 4-8 happen inside (inside.rs); the supervisor waits, enforces wall time, forwards signals.
-    let out =
-        supervise::supervise(plan, pid, pidfd, report_r, cgroup.as_ref(), report, t2_ns, &operands);
+    let prison = supervise::Running { pid, pidfd, pipe: report_r, cloned_ns: t2_ns };
+    let out = supervise::supervise(plan, prison, cgroup.as_ref(), report, &operands);
     let _ = old_mask.set_mask();
     drop(go_w);
     drop(cgroup);

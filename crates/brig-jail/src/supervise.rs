@@ -13,17 +13,25 @@ use crate::limits::Cgroup;
 use crate::msg::{self, Msg};
 use crate::report::{Exit, LayerState, Report};
 
+/// The prison as the supervisor holds it: pid 1, its pidfd, the report pipe's read end, and
+/// when it was cloned (monotonic ns).
+#[derive(Debug)]
+pub struct Running {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub pipe: OwnedFd,
+    pub cloned_ns: u64,
+}
+
 /// Waits for the prison to end and fills `report.exit` and the inside timings.
 pub fn supervise(
     plan: &Plan,
-    pid: i32,
-    pidfd: OwnedFd,
-    pipe: OwnedFd,
+    prison: Running,
     cgroup: Option<&Cgroup>,
     report: &mut Report,
-    clone_ns: u64,
     operands: &[String],
 ) -> Result<(), JailError> {
+    let Running { pid, pidfd, pipe, cloned_ns: clone_ns } = prison;
     let sigfd = SigSet::of(&crate::launch::FORWARDED[1..])
         .signalfd()
         .map_err(JailError::setup("signalfd"))?;

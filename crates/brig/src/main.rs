@@ -24,7 +24,7 @@ enum Cmd {
     /// Exit status: the program's own; 128+N if it died of signal N; 124 if the wall-time limit
     /// ended it; 125 if brig refused or failed before the program ran; 126 found but not
     /// executable; 127 not found.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print in plain words the authority a manifest grants, with warnings for risky grants.
     Check {
         /// The manifest (TOML) to describe.
@@ -115,7 +115,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.cmd {
-        Cmd::Run(args) => run(args),
+        Cmd::Run(args) => run(*args),
         Cmd::Check { manifest } => check(&manifest),
         Cmd::Doctor => Ok(doctor()),
     };

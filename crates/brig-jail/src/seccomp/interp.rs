@@ -37,7 +37,7 @@ pub fn run(
             0x20 => {
                 // ld [k]
                 let k = k as usize;
-                if k % 4 != 0 || k + 4 > 64 {
+                if !k.is_multiple_of(4) || k + 4 > 64 {
                     return Err(format!("bad load offset {k}"));
                 }
                 a = u32::from_le_bytes([data[k], data[k + 1], data[k + 2], data[k + 3]]);
