@@ -40,6 +40,7 @@ pub fn probe() -> Vec<Finding> {
     let ns = |flags| clone_ok(flags).map(|()| "usable".to_string()).map_err(|e| e.to_string());
     f.push(finding("user namespace", true, ns(libc::CLONE_NEWUSER)));
     f.push(finding("user+mount+pid namespaces", true, ns(namespaces::REQUIRED)));
+    f.push(finding("network namespace", true, ns(namespaces::REQUIRED | libc::CLONE_NEWNET)));
     for &(flag, name) in namespaces::OPTIONAL {
         f.push(finding(name, true, ns(namespaces::REQUIRED | flag)));
     }

@@ -88,9 +88,29 @@ pub fn pid1(mut p: Inside) -> ! {
 
 /// Builds the view and locks pid 1 down: every step of docs/launch-sequence.md "inside".
 fn setup(p: &mut Inside) -> Result<(), Fail> {
-    // Die with the runner; then wait for its go (uid/gid maps written, cgroup joined). If the
-    // runner died before we set PDEATHSIG, its end of `go` is closed and the read sees EOF.
+    // Die with the runner. If it died before we set PDEATHSIG, its end of `go` is closed and
+    // the read below sees EOF.
     process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64).map_err(at(0))?;
+    // Work that needs no mapped uid, done while the runner writes our uid/gid maps (the two
+    // run on two CPUs): the network namespace (the slowest to create), hostname, loopback,
+    // private mounts, and re-opening every grant before anything is mounted over the host tree
+    // (the staging point could hide a grant's path), checking each is still the file the runner
+    // opened.
+    if p.new_net {
+        match process::unshare(libc::CLONE_NEWNET) {
+            Ok(()) => brig_sys::net::loopback_up().map_err(at(16))?,
+            Err(e) => degrade_or_fail(p, msg::STEP_NET_NS, e)?,
+        }
+    }
+    if p.new_uts {
+        process::sethostname("brig").map_err(at(15))?;
+    }
+    mount::make_all_private().map_err(at(3))?;
+    let mut sources = Vec::with_capacity(p.view.len());
+    for (i, e) in p.view.iter().enumerate() {
+        sources.push(reopen(e).map_err(|(s, err)| (s, err, i as u32))?);
+    }
+    // Now wait for the go: maps written, cgroup joined.
     let mut b = [0u8; 1];
     if fs::read(p.go.as_fd(), &mut b).map_err(at(0))? != 1 {
         process::exit_now(125);
@@ -109,13 +129,6 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     if let Err(e) = process::unshare(libc::CLONE_NEWCGROUP) {
         degrade_or_fail(p, msg::STEP_CGROUP_NS, e)?;
     }
-    mount::make_all_private().map_err(at(3))?;
-    // Re-open every grant before anything is mounted over the host tree (the staging point
-    // could hide a grant's path), and check it is still the file the runner opened.
-    let mut sources = Vec::with_capacity(p.view.len());
-    for (i, e) in p.view.iter().enumerate() {
-        sources.push(reopen(e).map_err(|(s, err)| (s, err, i as u32))?);
-    }
     let root =
         mount::new_fs("tmpfs", &[("size", "4m"), ("mode", "0755")], attr::NOSUID | attr::NODEV)
             .map_err(at(4))?;
@@ -128,12 +141,6 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     fs::fchdir(root.as_fd()).map_err(at(14))?;
     mount::pivot_to_cwd().map_err(at(14))?;
     fs::chdir(Path::new("/")).map_err(at(14))?;
-    if p.new_uts {
-        process::sethostname("brig").map_err(at(15))?;
-    }
-    if p.new_net {
-        brig_sys::net::loopback_up().map_err(at(16))?;
-    }
     for &(res, soft, hard) in &p.rlimits {
         process::setrlimit(res, soft, hard).map_err(|e| (17, e, res))?;
     }

@@ -104,7 +104,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         uid,
         gid,
         keep_groups: unprivileged,
-        new_net: ns & libc::CLONE_NEWNET != 0,
+        new_net: true,
         new_uts: ns & libc::CLONE_NEWUTS != 0,
         best_effort: plan.best_effort,
         report: report_w,
@@ -120,7 +120,6 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
             Err(e) => match namespaces::fallback(ns, e, plan.best_effort, report) {
                 Ok(fewer) => {
                     ns = fewer;
-                    inside.new_net = ns & libc::CLONE_NEWNET != 0;
                     inside.new_uts = ns & libc::CLONE_NEWUTS != 0;
                 }
                 Err(e) => {

@@ -31,6 +31,7 @@ pub const STEPS: &[&str] = &[
     "setsid",                       // 23
     "chdir",                        // 24
     "exec",                         // 25
+    "network namespace",            // 26
 ];
 
 pub const STEP_LANDLOCK: u32 = 20;
@@ -38,6 +39,7 @@ pub const STEP_SECCOMP: u32 = 21;
 pub const STEP_CGROUP_NS: u32 = 2;
 pub const STEP_CHDIR: u32 = 24;
 pub const STEP_EXEC: u32 = 25;
+pub const STEP_NET_NS: u32 = 26;
 
 /// A step failed: `errno`, and `operand` = index into the view (or u32::MAX).
 pub const ERROR: u32 = 1;

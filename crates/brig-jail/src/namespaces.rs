@@ -9,13 +9,12 @@ use crate::report::{LayerState, Report};
 pub const REQUIRED: i32 = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID;
 
 /// Dropped (and reported) under --best-effort if the kernel refuses them.
-pub const OPTIONAL: &[(i32, &str)] = &[
-    (libc::CLONE_NEWNET, "network namespace"),
-    (libc::CLONE_NEWIPC, "ipc namespace"),
-    (libc::CLONE_NEWUTS, "uts namespace"),
-];
+/// (The network namespace is made by pid 1 itself, overlapped with the uid map writes; see
+/// `inside::setup`. The cgroup namespace too, after the cgroup is joined.)
+pub const OPTIONAL: &[(i32, &str)] =
+    &[(libc::CLONE_NEWIPC, "ipc namespace"), (libc::CLONE_NEWUTS, "uts namespace")];
 
-pub const ALL: i32 = REQUIRED | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+pub const ALL: i32 = REQUIRED | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
 
 /// Records the namespaces of a successful clone as enforced.
 pub fn record(flags: i32, report: &mut Report) {
@@ -31,6 +30,8 @@ pub fn record(flags: i32, report: &mut Report) {
             report.layer(name, LayerState::Enforced, "");
         }
     }
+    // Made inside by pid 1; a DEGRADED record from it overrides these.
+    report.layer("network namespace", LayerState::Enforced, "only loopback");
     report.layer("cgroup namespace", LayerState::Enforced, "");
 }
 

@@ -112,6 +112,7 @@ fn layer_of(step: u32) -> &'static str {
         msg::STEP_LANDLOCK => "landlock",
         msg::STEP_SECCOMP => "seccomp",
         msg::STEP_CGROUP_NS => "cgroup namespace",
+        msg::STEP_NET_NS => "network namespace",
         _ => "unknown layer",
     }
 }

@@ -7,11 +7,11 @@ use common::*;
 
 /// (knockout rule, layer name in messages and the report)
 const LAYERS: &[(&str, &str)] = &[
-    ("444=38", "landlock"),                    // landlock_create_ruleset -> ENOSYS
-    ("317=22", "seccomp"),                     // seccomp(2) -> EINVAL
-    ("56&0x40000000=22", "network namespace"), // clone(CLONE_NEWNET) -> EINVAL
-    ("56&0x08000000=22", "ipc namespace"),     // clone(CLONE_NEWIPC) -> EINVAL
-    ("56&0x04000000=22", "uts namespace"),     // clone(CLONE_NEWUTS) -> EINVAL
+    ("444=38", "landlock"), // landlock_create_ruleset -> ENOSYS
+    ("317=22", "seccomp"),  // seccomp(2) -> EINVAL
+    ("272&0x40000000=22", "network namespace"), // unshare(CLONE_NEWNET) -> EINVAL
+    ("56&0x08000000=22", "ipc namespace"), // clone(CLONE_NEWIPC) -> EINVAL
+    ("56&0x04000000=22", "uts namespace"), // clone(CLONE_NEWUTS) -> EINVAL
     ("272&0x02000000=22", "cgroup namespace"), // unshare(CLONE_NEWCGROUP) -> EINVAL
 ];
 

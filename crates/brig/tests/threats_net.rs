@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-const NO_NETNS: &str = "56&0x40000000=22";
+const NO_NETNS: &str = "272&0x40000000=22";
 const NO_IPCNS: &str = "56&0x08000000=22";
 const NO_LANDLOCK: &str = "444=38";
 
