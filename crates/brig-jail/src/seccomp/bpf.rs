@@ -1,154 +1,193 @@
-//! Compiles the deny-list to classic BPF: an arch check, an x32 check, a ceiling for syscall
-//! numbers newer than the table, then a balanced binary search over number intervals, so any
-//! syscall costs about log2(#intervals) compares rather than one per rule.
+//! Compiles a deny-list to classic BPF.
+//!
+//! The program checks the architecture, then finds the syscall number in a balanced binary
+//! search over intervals of numbers, each with one action, so a syscall costs about
+//! log2(#intervals) compares instead of one per rule. The intervals cover every u32: the
+//! numbers the table knows (allowed unless a rule says otherwise), the unassigned ones
+//! (ENOSYS), those above `MAX_KNOWN_NR` (ENOSYS) and those with the x32 bit (kill).
+//!
+//! Only the leaves of `clone`, `ioctl`, `socket`, `socketpair` and `personality` read an
+//! argument. Every other path reads just `arch` and `nr` and ends in a constant, which lets the
+//! kernel's action cache (Linux 5.11) skip the filter entirely for each syscall it allows that
+//! way.
 
 use brig_sys::seccomp::SockFilter;
 
-use super::{Rule, RuleAction, MAX_KNOWN_NR};
+use super::{names, Rule, RuleAction, MAX_KNOWN_NR};
 
-const LD_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
-const JA: u16 = 0x05;
-const JEQ: u16 = 0x15;
-const JGT: u16 = 0x25;
-const JGE: u16 = 0x35;
-const JSET: u16 = 0x45;
-const RET: u16 = 0x06;
-
+/// `AUDIT_ARCH_X86_64`: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE.
 pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+/// `SECCOMP_RET_KILL_PROCESS`.
 pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
-pub const RET_ALLOW: u32 = 0x7FFF_0000;
+/// `SECCOMP_RET_ERRNO`; the errno goes in the low 16 bits.
 pub const RET_ERRNO: u32 = 0x0005_0000;
-const X32_BIT: u32 = 0x4000_0000;
-const OFF_NR: u32 = 0;
-const OFF_ARCH: u32 = 4;
-const fn off_arg_lo(i: u32) -> u32 {
+/// `SECCOMP_RET_ALLOW`.
+pub const RET_ALLOW: u32 = 0x7FFF_0000;
+/// `__X32_SYSCALL_BIT`: x32 calls share the x86_64 arch value and are told apart by this bit.
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// `BPF_MAXINSNS`.
+const MAX_INSNS: usize = 4096;
+
+// The opcodes the compiler emits.
+const LD_W_ABS: u16 = 0x20;
+const JA: u16 = 0x05;
+const JEQ_K: u16 = 0x15;
+const JGE_K: u16 = 0x35;
+const JSET_K: u16 = 0x45;
+const RET_K: u16 = 0x06;
+
+// Offsets in `struct seccomp_data` (little-endian: an argument's low 32 bits come first).
+const NR: u32 = 0;
+const ARCH: u32 = 4;
+const fn arg_low(i: u32) -> u32 {
     16 + 8 * i
 }
 
+/// TIOCSTI: push a byte into the terminal's input queue.
 pub const TIOCSTI: u32 = 0x5412;
+/// TIOCLINUX: the Linux console's multiplexed ioctl (selection paste included).
 pub const TIOCLINUX: u32 = 0x541C;
-/// CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET (not 0x80: CSIGNAL in clone).
-pub const CLONE_NS_MASK: u32 =
-    0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000;
+/// Every CLONE_NEW* flag that fits clone's flags. Not CLONE_NEWTIME (0x80): in clone that bit
+/// is part of CSIGNAL, and a new time namespace needs unshare or clone3, both refused.
+pub const CLONE_NEW_ANY: u32 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWCGROUP) as u32;
 
-fn i(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {
+const fn ins(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {
     SockFilter { code, jt, jf, k }
 }
 
-fn ret(k: u32) -> SockFilter {
-    i(RET, 0, 0, k)
+const fn ret(k: u32) -> SockFilter {
+    ins(RET_K, 0, 0, k)
 }
 
-fn errno(e: i32) -> u32 {
-    RET_ERRNO | (e as u32 & 0xFFFF)
+/// The `SECCOMP_RET_ERRNO` value for `errno`.
+pub const fn errno(errno: i32) -> u32 {
+    RET_ERRNO | (errno as u32 & 0xFFFF)
 }
 
-/// What happens to one interval of syscall numbers.
+/// What the program does with one interval of syscall numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Leaf {
-    Allow,
-    Rule(RuleAction),
+    /// Return this value, whatever the arguments.
+    Ret(u32),
+    /// Look at the arguments.
+    Check(RuleAction),
 }
 
-fn leaf_code(l: Leaf) -> Vec<SockFilter> {
-    let eperm = errno(libc::EPERM);
-    match l {
-        Leaf::Allow => vec![ret(RET_ALLOW)],
-        Leaf::Rule(RuleAction::Errno(e)) => vec![ret(errno(e))],
-        Leaf::Rule(RuleAction::CloneFlags) => vec![
-            i(LD_ABS, 0, 0, off_arg_lo(0)),
-            i(JSET, 0, 1, CLONE_NS_MASK),
-            ret(eperm),
-            ret(RET_ALLOW),
-        ],
-        // Only the low 32 bits of the request are compared: the kernel truncates it to an
-        // unsigned int, so high bits cannot hide TIOCSTI (snapd CVE-2019-7303).
-        Leaf::Rule(RuleAction::Ioctl) => vec![
-            i(LD_ABS, 0, 0, off_arg_lo(1)),
-            i(JEQ, 2, 0, TIOCSTI),
-            i(JEQ, 1, 0, TIOCLINUX),
-            ret(RET_ALLOW),
-            ret(eperm),
-        ],
-        Leaf::Rule(RuleAction::SocketFamily) => vec![
-            i(LD_ABS, 0, 0, off_arg_lo(0)),
-            i(JEQ, 3, 0, libc::AF_UNIX as u32),
-            i(JEQ, 2, 0, libc::AF_INET as u32),
-            i(JEQ, 1, 0, libc::AF_INET6 as u32),
-            ret(errno(libc::EAFNOSUPPORT)),
-            ret(RET_ALLOW),
-        ],
-        Leaf::Rule(RuleAction::Personality) => vec![
-            i(LD_ABS, 0, 0, off_arg_lo(0)),
-            i(JEQ, 2, 0, 0),
-            i(JEQ, 1, 0, 0xFFFF_FFFF),
-            ret(eperm),
-            ret(RET_ALLOW),
-        ],
-    }
-}
-
-/// Sorted, merged intervals `(first nr, leaf)` covering 0..=MAX_KNOWN_NR.
-fn intervals(rules: &[&Rule]) -> Vec<(u32, Leaf)> {
-    let mut points: Vec<(u32, Leaf)> = rules.iter().map(|r| (r.nr, Leaf::Rule(r.action))).collect();
-    points.sort_by_key(|p| p.0);
-    points.dedup_by_key(|p| p.0);
-    let mut out: Vec<(u32, Leaf)> = Vec::new();
-    let push = |start: u32, leaf: Leaf, out: &mut Vec<(u32, Leaf)>| {
-        // merge with the previous interval when the action is the same and needs no arguments
-        let mergeable = matches!(leaf, Leaf::Allow | Leaf::Rule(RuleAction::Errno(_)));
-        if mergeable && out.last().is_some_and(|l| l.1 == leaf) {
-            return;
+impl Leaf {
+    fn of(action: RuleAction) -> Leaf {
+        match action {
+            RuleAction::Errno(e) => Leaf::Ret(errno(e)),
+            other => Leaf::Check(other),
         }
-        out.push((start, leaf));
-    };
-    let mut next = 0u32;
-    for (nr, leaf) in points {
-        if nr > next {
-            push(next, Leaf::Allow, &mut out);
+    }
+
+    /// The code of a leaf; it ends in a return on every path.
+    fn code(self) -> Vec<SockFilter> {
+        let eperm = errno(libc::EPERM);
+        let family = |f: i32| f as u32;
+        match self {
+            Leaf::Ret(k) => vec![ret(k)],
+            Leaf::Check(RuleAction::CloneFlags) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(0)),
+                ins(JSET_K, 0, 1, CLONE_NEW_ANY),
+                ret(eperm),
+                ret(RET_ALLOW),
+            ],
+            // The kernel takes the request as an unsigned int, so only the low 32 bits are
+            // compared: high bits cannot smuggle TIOCSTI past the check (snapd CVE-2019-7303).
+            Leaf::Check(RuleAction::Ioctl) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(1)),
+                ins(JEQ_K, 2, 0, TIOCSTI),
+                ins(JEQ_K, 1, 0, TIOCLINUX),
+                ret(RET_ALLOW),
+                ret(eperm),
+            ],
+            Leaf::Check(RuleAction::SocketFamily) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(0)),
+                ins(JEQ_K, 3, 0, family(libc::AF_UNIX)),
+                ins(JEQ_K, 2, 0, family(libc::AF_INET)),
+                ins(JEQ_K, 1, 0, family(libc::AF_INET6)),
+                ret(errno(libc::EAFNOSUPPORT)),
+                ret(RET_ALLOW),
+            ],
+            Leaf::Check(RuleAction::Personality) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(0)),
+                ins(JEQ_K, 2, 0, 0),           // PER_LINUX
+                ins(JEQ_K, 1, 0, 0xFFFF_FFFF), // query the current persona
+                ret(eperm),
+                ret(RET_ALLOW),
+            ],
+            // `Leaf::of` turns errno rules into `Ret`; kept for completeness.
+            Leaf::Check(RuleAction::Errno(e)) => vec![ret(errno(e))],
         }
-        push(nr, leaf, &mut out);
-        next = nr + 1;
     }
-    if next <= MAX_KNOWN_NR {
-        push(next, Leaf::Allow, &mut out);
-    }
-    out
 }
 
-/// A balanced search over `iv` (A holds the syscall number).
-fn tree(iv: &[(u32, Leaf)]) -> Vec<SockFilter> {
-    if iv.len() == 1 {
-        return leaf_code(iv[0].1);
+/// Sorted, non-overlapping intervals `(first number, leaf)` covering all of u32; each runs up
+/// to the next one's start. Neighbours with the same leaf are merged.
+fn intervals(rules: &[Rule]) -> Vec<(u32, Leaf)> {
+    let mut leaf: Vec<Leaf> = (0..=MAX_KNOWN_NR)
+        .map(|nr| match names::name(nr) {
+            Some(_) => Leaf::Ret(RET_ALLOW),
+            None => Leaf::Ret(errno(libc::ENOSYS)), // unassigned: nothing to reach yet
+        })
+        .collect();
+    for r in rules {
+        assert!(r.nr <= MAX_KNOWN_NR, "rule {} has number {} above the table", r.name, r.nr);
+        leaf[r.nr as usize] = Leaf::of(r.action);
     }
-    let mid = iv.len() / 2;
-    let (left, right) = (tree(&iv[..mid]), tree(&iv[mid..]));
-    let boundary = iv[mid].0;
-    let mut out = Vec::with_capacity(left.len() + right.len() + 2);
-    if left.len() <= u8::MAX as usize {
-        out.push(i(JGE, left.len() as u8, 0, boundary));
-    } else {
-        out.push(i(JGE, 0, 1, boundary));
-        out.push(i(JA, 0, 0, left.len() as u32));
-    }
-    out.extend(left);
-    out.extend(right);
-    out
-}
-
-/// The whole program.
-pub fn compile(rules: &[&Rule]) -> Vec<SockFilter> {
-    let mut p = vec![
-        i(LD_ABS, 0, 0, OFF_ARCH),
-        i(JEQ, 1, 0, AUDIT_ARCH_X86_64),
-        ret(RET_KILL_PROCESS),
-        i(LD_ABS, 0, 0, OFF_NR),
-        i(JGE, 0, 1, X32_BIT),
-        ret(RET_KILL_PROCESS),
-        i(JGT, 0, 1, MAX_KNOWN_NR),
-        ret(errno(libc::ENOSYS)),
+    let tail = [
+        (MAX_KNOWN_NR + 1, Leaf::Ret(errno(libc::ENOSYS))),
+        (X32_SYSCALL_BIT, Leaf::Ret(RET_KILL_PROCESS)),
     ];
-    p.extend(tree(&intervals(rules)));
-    assert!(p.len() <= 4096, "seccomp program longer than BPF_MAXINSNS");
-    p
+    let mut out: Vec<(u32, Leaf)> = Vec::new();
+    for (start, l) in leaf.into_iter().enumerate().map(|(nr, l)| (nr as u32, l)).chain(tail) {
+        if out.last().map(|last| last.1) != Some(l) {
+            out.push((start, l));
+        }
+    }
+    out
+}
+
+/// A balanced search over `iv`, with the syscall number in A.
+fn search(iv: &[(u32, Leaf)]) -> Vec<SockFilter> {
+    let [(_, only)] = iv else {
+        let mid = iv.len() / 2;
+        let (low, high) = (search(&iv[..mid]), search(&iv[mid..]));
+        let mut out = Vec::with_capacity(low.len() + high.len() + 2);
+        match u8::try_from(low.len()) {
+            // nr >= start of the upper half: skip the lower half.
+            Ok(skip) => out.push(ins(JGE_K, skip, 0, iv[mid].0)),
+            // Too far for an 8-bit offset: fall through to a JA, whose offset is 32 bits.
+            Err(_) => {
+                out.push(ins(JGE_K, 0, 1, iv[mid].0));
+                out.push(ins(JA, 0, 0, low.len() as u32));
+            }
+        }
+        out.extend(low);
+        out.extend(high);
+        return out;
+    };
+    only.code()
+}
+
+/// The whole program for a deny-list.
+pub fn compile(rules: &[Rule]) -> Vec<SockFilter> {
+    let mut prog = vec![
+        // Another architecture numbers syscalls differently: none of the table applies.
+        ins(LD_W_ABS, 0, 0, ARCH),
+        ins(JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
+        ret(RET_KILL_PROCESS),
+        ins(LD_W_ABS, 0, 0, NR),
+    ];
+    prog.extend(search(&intervals(rules)));
+    assert!(prog.len() <= MAX_INSNS, "seccomp program of {} instructions", prog.len());
+    prog
 }

@@ -1,244 +1,207 @@
-//! The default deny-list: reviewed data, one syscall per line with the reason it is refused.
-//! x86_64 numbers. Groups follow systemd's names where one exists.
+//! The default deny-list: reviewed data. One syscall per line, with the reason it is refused;
+//! each group with the sentence `brig check` shows. x86_64 numbers, from `libc::SYS_*` where
+//! libc has the constant and as a commented literal where it does not yet. Group names follow
+//! systemd's where one exists. Every rule here is checked against the compiled filter, one by
+//! one, by the tests in `mod.rs`.
+
+use libc::c_long;
 
 use super::{Group, Rule, RuleAction};
 
-const EPERM: RuleAction = RuleAction::Errno(libc::EPERM);
-
-macro_rules! rule {
-    ($name:literal, $nr:expr, $why:literal) => {
-        Rule { name: $name, nr: $nr as u32, action: EPERM, why: $why }
-    };
-    ($name:literal, $nr:expr, $action:expr, $why:literal) => {
-        Rule { name: $name, nr: $nr as u32, action: $action, why: $why }
-    };
+/// A rule refused with EPERM, the answer a privileged operation gets from an unprivileged caller.
+const fn eperm(name: &'static str, nr: c_long, why: &'static str) -> Rule {
+    Rule { name, nr: nr as u32, action: RuleAction::Errno(libc::EPERM), why }
 }
 
-pub static GROUPS: &[Group] = &[
+/// A rule with another action: an errno, or a check of the arguments.
+const fn rule(name: &'static str, nr: c_long, action: RuleAction, why: &'static str) -> Rule {
+    Rule { name, nr: nr as u32, action, why }
+}
+
+#[rustfmt::skip]
+pub(super) static GROUPS: &[Group] = &[
     Group {
         name: "@mount",
-        why: "changing the filesystem view",
+        why: "Mounting and re-rooting would change the filesystem view brig built; it is fixed \
+              before the program starts.",
         syscalls: &[
-            rule!("mount", libc::SYS_mount, "remount grants writable, cover the view"),
-            rule!("umount2", libc::SYS_umount2, "uncover what a mount hides"),
-            rule!("pivot_root", libc::SYS_pivot_root, "swap the root"),
-            rule!("chroot", libc::SYS_chroot, "classic chroot-escape building block"),
-            rule!("move_mount", libc::SYS_move_mount, "new mount API: attach mounts"),
-            rule!("open_tree", libc::SYS_open_tree, "new mount API: clone mount trees"),
-            rule!("fsopen", libc::SYS_fsopen, "new mount API: create filesystems"),
-            rule!("fsconfig", libc::SYS_fsconfig, "new mount API: configure filesystems"),
-            rule!("fsmount", libc::SYS_fsmount, "new mount API: create mounts"),
-            rule!("fspick", libc::SYS_fspick, "new mount API: reconfigure existing mounts"),
-            rule!(
-                "mount_setattr",
-                libc::SYS_mount_setattr,
-                "clear read-only/nosuid flags (flatpak CVE-2021-41133)"
-            ),
-            rule!("statmount", 457, "mount-table introspection, unneeded inside"),
-            rule!("listmount", 458, "mount-table introspection, unneeded inside"),
-            rule!("open_tree_attr", 467, "new mount API: clone trees with attributes"),
+            eperm("mount", libc::SYS_mount, "a remount could drop read-only or nosuid, or cover files"),
+            eperm("umount2", libc::SYS_umount2, "unmounting could uncover what a mount hides"),
+            eperm("pivot_root", libc::SYS_pivot_root, "replaces the root brig set up"),
+            eperm("chroot", libc::SYS_chroot, "a building block of classic chroot escapes"),
+            eperm("move_mount", libc::SYS_move_mount, "new mount API: attaches and moves mounts"),
+            eperm("open_tree", libc::SYS_open_tree, "new mount API: clones mount trees"),
+            eperm("fsopen", libc::SYS_fsopen, "new mount API: creates a filesystem context"),
+            eperm("fsconfig", libc::SYS_fsconfig, "new mount API: configures a filesystem context"),
+            eperm("fsmount", libc::SYS_fsmount, "new mount API: turns a context into a mount"),
+            eperm("fspick", libc::SYS_fspick, "new mount API: reconfigures an existing mount"),
+            eperm("mount_setattr", libc::SYS_mount_setattr, "clears read-only and nosuid (flatpak CVE-2021-41133)"),
+            eperm("open_tree_attr", 467, /* open_tree_attr */ "new mount API: clones trees with new attributes"),
+            eperm("statmount", 457, /* statmount */ "mount-table introspection the program does not need"),
+            eperm("listmount", 458, /* listmount */ "mount-table introspection the program does not need"),
         ],
     },
     Group {
         name: "@module",
-        why: "loading kernel code",
+        why: "Kernel modules are code running in the kernel.",
         syscalls: &[
-            rule!("init_module", libc::SYS_init_module, "load kernel code"),
-            rule!("finit_module", libc::SYS_finit_module, "load kernel code from a file"),
-            rule!("delete_module", libc::SYS_delete_module, "unload kernel code"),
+            eperm("init_module", libc::SYS_init_module, "loads a kernel module from memory"),
+            eperm("finit_module", libc::SYS_finit_module, "loads a kernel module from a file"),
+            eperm("delete_module", libc::SYS_delete_module, "unloads a kernel module"),
         ],
     },
     Group {
         name: "@reboot",
-        why: "rebooting or replacing the kernel",
+        why: "Rebooting or replacing the running kernel affects the whole host.",
         syscalls: &[
-            rule!("reboot", libc::SYS_reboot, "reboot the machine"),
-            rule!("kexec_load", libc::SYS_kexec_load, "boot another kernel"),
-            rule!("kexec_file_load", libc::SYS_kexec_file_load, "boot another kernel"),
+            eperm("reboot", libc::SYS_reboot, "reboots or halts the machine"),
+            eperm("kexec_load", libc::SYS_kexec_load, "loads a kernel to boot into"),
+            eperm("kexec_file_load", libc::SYS_kexec_file_load, "loads a kernel to boot into, from a file"),
         ],
     },
     Group {
         name: "@swap",
-        why: "swap configuration",
+        why: "Swap is host-wide memory configuration.",
         syscalls: &[
-            rule!("swapon", libc::SYS_swapon, "host memory configuration"),
-            rule!("swapoff", libc::SYS_swapoff, "host memory configuration"),
+            eperm("swapon", libc::SYS_swapon, "adds swap space to the host"),
+            eperm("swapoff", libc::SYS_swapoff, "removes swap space from the host"),
         ],
     },
     Group {
         name: "@raw-io",
-        why: "direct hardware I/O",
+        why: "Port I/O reaches the hardware directly, beneath every kernel check.",
         syscalls: &[
-            rule!("iopl", libc::SYS_iopl, "raw port I/O"),
-            rule!("ioperm", libc::SYS_ioperm, "raw port I/O"),
+            eperm("iopl", libc::SYS_iopl, "raises the I/O privilege level"),
+            eperm("ioperm", libc::SYS_ioperm, "opens I/O ports to the process"),
         ],
     },
     Group {
         name: "@debug",
-        why: "tracing and inspecting other processes",
+        why: "Tracing reads and rewrites other processes' memory and registers.",
         syscalls: &[
-            rule!("ptrace", libc::SYS_ptrace, "rewrite another process's syscalls and memory"),
-            rule!("process_vm_readv", libc::SYS_process_vm_readv, "read another process's memory"),
-            rule!(
-                "process_vm_writev",
-                libc::SYS_process_vm_writev,
-                "write another process's memory"
-            ),
-            rule!(
-                "perf_event_open",
-                libc::SYS_perf_event_open,
-                "large attack surface, side channels"
-            ),
-            rule!("kcmp", libc::SYS_kcmp, "compare kernel objects of other processes"),
-            rule!("pidfd_getfd", libc::SYS_pidfd_getfd, "steal another process's fds"),
+            eperm("ptrace", libc::SYS_ptrace, "rewrites another process; bypassed seccomp before Linux 4.8"),
+            eperm("process_vm_readv", libc::SYS_process_vm_readv, "reads another process's memory"),
+            eperm("process_vm_writev", libc::SYS_process_vm_writev, "writes another process's memory"),
+            eperm("perf_event_open", libc::SYS_perf_event_open, "large kernel attack surface and side channels"),
+            eperm("kcmp", libc::SYS_kcmp, "compares other processes' kernel objects: an information leak"),
+            eperm("pidfd_getfd", libc::SYS_pidfd_getfd, "copies a file descriptor out of another process"),
         ],
     },
     Group {
         name: "@keyring",
-        why: "the kernel keyring (not namespaced)",
+        why: "Kernel keyrings are not namespaced: the keys are shared with the host user.",
         syscalls: &[
-            rule!("add_key", libc::SYS_add_key, "keyrings are shared with the host user"),
-            rule!("request_key", libc::SYS_request_key, "keyrings are shared with the host user"),
-            rule!("keyctl", libc::SYS_keyctl, "keyrings are shared with the host user"),
+            eperm("add_key", libc::SYS_add_key, "adds a key to a kernel keyring"),
+            eperm("request_key", libc::SYS_request_key, "finds or requests a key"),
+            eperm("keyctl", libc::SYS_keyctl, "reads and changes keyrings and keys"),
         ],
     },
     Group {
         name: "@bpf",
-        why: "eBPF programs in the kernel",
-        syscalls: &[rule!("bpf", libc::SYS_bpf, "verifier bugs are a frequent kernel escape")],
+        why: "eBPF programs run in the kernel; verifier bugs are a frequent privilege escalation.",
+        syscalls: &[
+            eperm("bpf", libc::SYS_bpf, "loads eBPF programs and maps"),
+        ],
     },
     Group {
         name: "@userfaultfd",
-        why: "userfaultfd",
-        syscalls: &[rule!(
-            "userfaultfd",
-            libc::SYS_userfaultfd,
-            "widens kernel race windows for exploits"
-        )],
+        why: "userfaultfd lets a program stall the kernel mid-copy, widening the races exploits \
+              need.",
+        syscalls: &[
+            eperm("userfaultfd", libc::SYS_userfaultfd, "handles page faults in user space"),
+        ],
     },
     Group {
         name: "@io-uring",
-        why: "io_uring (runs operations seccomp never sees)",
+        why: "io_uring performs operations this filter never sees, and is a frequent source of \
+              kernel bugs.",
         syscalls: &[
-            rule!("io_uring_setup", libc::SYS_io_uring_setup, "bypasses syscall filtering"),
-            rule!("io_uring_enter", libc::SYS_io_uring_enter, "bypasses syscall filtering"),
-            rule!("io_uring_register", libc::SYS_io_uring_register, "bypasses syscall filtering"),
+            eperm("io_uring_setup", libc::SYS_io_uring_setup, "creates a ring whose operations bypass this filter"),
+            eperm("io_uring_enter", libc::SYS_io_uring_enter, "submits and waits for ring operations"),
+            eperm("io_uring_register", libc::SYS_io_uring_register, "registers files and buffers with a ring"),
         ],
     },
     Group {
         name: "@namespaces",
-        why: "creating or joining namespaces",
+        why: "A new user namespace hands the program full capabilities over kernel code \
+              otherwise reachable only by root. Allowing this group lets clone3 through as well.",
         syscalls: &[
-            rule!("unshare", libc::SYS_unshare, "nested user namespaces regain capabilities"),
-            rule!("setns", libc::SYS_setns, "join other namespaces"),
-            rule!(
-                "clone",
-                libc::SYS_clone,
-                RuleAction::CloneFlags,
-                "namespace flags refused; plain fork and threads allowed"
-            ),
-            rule!(
-                "clone3",
-                libc::SYS_clone3,
-                RuleAction::Errno(libc::ENOSYS),
-                "flags are behind a pointer seccomp cannot read; libc falls back to clone"
-            ),
+            eperm("unshare", libc::SYS_unshare, "creates namespaces, a user namespace with full capabilities first"),
+            eperm("setns", libc::SYS_setns, "joins another namespace"),
+            rule("clone", libc::SYS_clone, RuleAction::CloneFlags, "refused only with a CLONE_NEW* flag: fork and threads work"),
+            rule("clone3", libc::SYS_clone3, RuleAction::Errno(libc::ENOSYS), "flags sit behind a pointer seccomp cannot read; ENOSYS makes libc fall back to clone"),
         ],
     },
     Group {
         name: "@personality",
-        why: "execution domains",
-        syscalls: &[rule!(
-            "personality",
-            libc::SYS_personality,
-            RuleAction::Personality,
-            "READ_IMPLIES_EXEC and friends weaken the program's own protections"
-        )],
+        why: "Execution domains can turn off protections such as address randomization and \
+              non-executable memory.",
+        syscalls: &[
+            rule("personality", libc::SYS_personality, RuleAction::Personality, "only PER_LINUX (0) and the query (0xffffffff)"),
+        ],
     },
     Group {
         name: "@tty-inject",
-        why: "terminal input injection",
-        syscalls: &[rule!(
-            "ioctl",
-            libc::SYS_ioctl,
-            RuleAction::Ioctl,
-            "TIOCSTI/TIOCLINUX push input into the caller's terminal (CVE-2017-5226)"
-        )],
+        why: "TIOCSTI and TIOCLINUX push keystrokes into the terminal brig was started from.",
+        syscalls: &[
+            rule("ioctl", libc::SYS_ioctl, RuleAction::Ioctl, "TIOCSTI/TIOCLINUX inject terminal input (CVE-2017-5226); other requests pass"),
+        ],
     },
     Group {
         name: "@socket-families",
-        why: "socket families beyond unix, inet and inet6",
+        why: "Socket families other than unix, inet and inet6 (netlink, packet, vsock, ...) are \
+              large kernel attack surface programs rarely need.",
         syscalls: &[
-            rule!(
-                "socket",
-                libc::SYS_socket,
-                RuleAction::SocketFamily,
-                "netlink, packet, vsock... are large attack surface"
-            ),
-            rule!(
-                "socketpair",
-                libc::SYS_socketpair,
-                RuleAction::SocketFamily,
-                "same families as socket"
-            ),
+            rule("socket", libc::SYS_socket, RuleAction::SocketFamily, "only AF_UNIX, AF_INET, AF_INET6; others EAFNOSUPPORT"),
+            rule("socketpair", libc::SYS_socketpair, RuleAction::SocketFamily, "the same families as socket"),
         ],
     },
     Group {
         name: "@handles",
-        why: "opening files by handle",
+        why: "File handles open files by inode, past mount and chroot boundaries (the Shocker \
+              escape).",
         syscalls: &[
-            rule!(
-                "open_by_handle_at",
-                libc::SYS_open_by_handle_at,
-                "walks past mount boundaries (Shocker)"
-            ),
-            rule!(
-                "name_to_handle_at",
-                libc::SYS_name_to_handle_at,
-                "the other half of open_by_handle_at"
-            ),
+            eperm("open_by_handle_at", libc::SYS_open_by_handle_at, "opens a file by handle, whatever the mounts show"),
+            eperm("name_to_handle_at", libc::SYS_name_to_handle_at, "makes the handles open_by_handle_at takes"),
         ],
     },
     Group {
         name: "@clock",
-        why: "setting the system clock",
+        why: "The system clock is host-wide state.",
         syscalls: &[
-            rule!("settimeofday", libc::SYS_settimeofday, "host-wide state"),
-            rule!("clock_settime", libc::SYS_clock_settime, "host-wide state"),
-            rule!("clock_adjtime", libc::SYS_clock_adjtime, "host-wide state"),
-            rule!("adjtimex", libc::SYS_adjtimex, "host-wide state"),
+            eperm("settimeofday", libc::SYS_settimeofday, "sets the wall clock"),
+            eperm("clock_settime", libc::SYS_clock_settime, "sets a system clock"),
+            eperm("clock_adjtime", libc::SYS_clock_adjtime, "adjusts a system clock"),
+            eperm("adjtimex", libc::SYS_adjtimex, "tunes the kernel clock"),
         ],
     },
     Group {
         name: "@syslog",
-        why: "the kernel log",
-        syscalls: &[rule!(
-            "syslog",
-            libc::SYS_syslog,
-            "kernel log leaks addresses and host activity"
-        )],
+        why: "The kernel log leaks kernel addresses and host activity.",
+        syscalls: &[
+            eperm("syslog", libc::SYS_syslog, "reads or clears the kernel log"),
+        ],
     },
     Group {
         name: "@cpu-emulation",
-        why: "legacy CPU modes",
-        syscalls: &[rule!(
-            "modify_ldt",
-            libc::SYS_modify_ldt,
-            "16-bit segments, a history of kernel bugs"
-        )],
+        why: "Legacy CPU modes have a long history of kernel bugs.",
+        syscalls: &[
+            eperm("modify_ldt", libc::SYS_modify_ldt, "installs 16-bit segment descriptors"),
+        ],
     },
     Group {
         name: "@privileged",
-        why: "host administration",
+        why: "Host administration the prison never has the privilege for; refusing it keeps that \
+              kernel code out of reach.",
         syscalls: &[
-            rule!("acct", libc::SYS_acct, "process accounting"),
-            rule!("quotactl", libc::SYS_quotactl, "disk quotas"),
-            rule!("quotactl_fd", 443, "disk quotas"),
-            rule!("vhangup", libc::SYS_vhangup, "hang up terminals"),
-            rule!("lookup_dcookie", libc::SYS_lookup_dcookie, "profiling interface"),
-            rule!("nfsservctl", libc::SYS_nfsservctl, "NFS server control"),
-            rule!("uselib", libc::SYS_uselib, "obsolete library loading"),
-            rule!("fanotify_init", libc::SYS_fanotify_init, "watch the whole filesystem"),
+            eperm("acct", libc::SYS_acct, "switches process accounting"),
+            eperm("quotactl", libc::SYS_quotactl, "manages disk quotas"),
+            eperm("quotactl_fd", libc::SYS_quotactl_fd, "manages disk quotas"),
+            eperm("vhangup", libc::SYS_vhangup, "hangs up the current terminal"),
+            eperm("lookup_dcookie", libc::SYS_lookup_dcookie, "old profiler interface"),
+            eperm("nfsservctl", libc::SYS_nfsservctl, "NFS server control, gone since Linux 3.1"),
+            eperm("uselib", libc::SYS_uselib, "obsolete a.out library loading"),
+            eperm("fanotify_init", libc::SYS_fanotify_init, "filesystem-wide event watching"),
         ],
     },
 ];
