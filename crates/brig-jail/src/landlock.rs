@@ -26,10 +26,6 @@ pub struct Prepared {
     abi: ABI,
 }
 
-fn abi_of(v: i32) -> ABI {
-    ABI::from(v)
-}
-
 /// Maps unveil-style rights to Landlock access rights for a file or a directory.
 pub fn access(rights: Rights, is_dir: bool, abi: ABI) -> landlock::BitFlags<AccessFs> {
     let mut a = landlock::BitFlags::<AccessFs>::empty();
@@ -58,7 +54,7 @@ pub fn access(rights: Rights, is_dir: bool, abi: ABI) -> landlock::BitFlags<Acce
 
 /// Creates the ruleset for `view` at the kernel's ABI `abi_version` (from the probe).
 pub fn prepare(view: &[Entry], abi_version: i32) -> Result<Prepared, JailError> {
-    let abi = abi_of(abi_version);
+    let abi = ABI::from(abi_version);
     let err = |e: landlock::RulesetError| JailError::Landlock(e.to_string());
     let mut rs = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)

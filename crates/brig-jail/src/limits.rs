@@ -56,13 +56,9 @@ fn own_cgroup(controller: &str) -> Option<PathBuf> {
     })
 }
 
+/// A cgroup directory we may create children in. Judged from the owner and mode bits (root may
+/// always), rather than by trying, which would leave a directory behind on failure paths.
 fn writable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok() && brig_sys_access_w(p)
-}
-
-fn brig_sys_access_w(p: &Path) -> bool {
-    // A directory we may create children in: try-and-remove would leave traces on failure
-    // paths, so ask the permission bits via the fs metadata and our uid.
     use std::os::unix::fs::MetadataExt;
     let Ok(m) = std::fs::metadata(p) else { return false };
     let (uid, _) = brig_sys::process::ids();
