@@ -206,8 +206,38 @@ fn check(manifest: &Path) -> anyhow::Result<u8> {
     for name in &plan.syscalls.deny {
         denied.deny(name).map_err(anyhow::Error::msg)?;
     }
-    println!("Kernel surface refused: {}", denied.denied_names().join(", "));
+    print!("{}", describe_seccomp(&denied));
     Ok(0)
+}
+
+/// The deny-list by group, in plain words, marking the syscalls refused only for some arguments.
+fn describe_seccomp(policy: &brig_jail::seccomp::Policy) -> String {
+    use brig_jail::seccomp::{groups, RuleAction};
+    let denied = policy.denied_names();
+    let mut out = String::from("Kernel surface refused by seccomp:\n");
+    for g in groups() {
+        let names: Vec<String> = g
+            .syscalls
+            .iter()
+            .filter(|r| denied.contains(&r.name))
+            .map(|r| match r.action {
+                RuleAction::Errno(_) => r.name.to_string(),
+                RuleAction::CloneFlags => format!("{} (namespace flags only)", r.name),
+                RuleAction::Ioctl => format!("{} (TIOCSTI and TIOCLINUX only)", r.name),
+                RuleAction::SocketFamily => {
+                    format!("{} (families other than unix, inet, inet6)", r.name)
+                }
+                RuleAction::Personality => format!("{} (anything but the default)", r.name),
+            })
+            .collect();
+        if !names.is_empty() {
+            out.push_str(&format!("  {}: {}\n      {}\n", g.name, names.join(", "), g.why));
+        }
+    }
+    out.push_str(
+        "  and every architecture but x86_64, the x32 ABI, and syscalls newer than brig's table\n",
+    );
+    out
 }
 
 fn doctor() -> u8 {
