@@ -15,7 +15,7 @@ pub struct Finding {
 }
 
 fn clone_ok(flags: i32) -> Result<(), std::io::Error> {
-    match process::clone_namespaces(flags)? {
+    match process::clone_namespaces(flags, &[])? {
         Forked::Child => process::exit_now(0),
         Forked::Parent { pid, .. } => {
             let st = process::wait(pid, false)?;

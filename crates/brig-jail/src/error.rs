@@ -8,8 +8,8 @@ use std::path::PathBuf;
 pub enum JailError {
     #[error("grant {origin}: cannot open {path}: {source}")]
     OpenGrant { origin: String, path: PathBuf, source: io::Error },
-    #[error("grant {origin}: {path} is a symlink; grant its target instead")]
-    GrantIsSymlink { origin: String, path: PathBuf },
+    #[error("grant {origin}: {path} goes through a symlink, which brig refuses; grant the real path ({target}) instead")]
+    GrantIsSymlink { origin: String, path: PathBuf, target: PathBuf },
     #[error("system view: cannot read {path}: {source}")]
     SystemPath { path: PathBuf, source: io::Error },
     #[error("{path} is granted twice (inside the prison)")]

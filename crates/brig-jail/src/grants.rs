@@ -1,10 +1,12 @@
 //! The grant phase: the one module that opens host paths.
 //!
 //! The `Plan`'s grants and the default system view become a sorted list of `Entry`s. Every host
-//! path is resolved here, once, with `openat2(RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)` on its
-//! canonical form, and kept as an `O_PATH` fd plus its (dev, inode). Inside the prison the child
-//! re-opens the same path in its copy of the mount namespace and refuses to mount it unless the
-//! identity matches, so a path swapped between plan and mount is caught.
+//! path is opened here, once, as written (made absolute by the policy), with
+//! `openat2(O_PATH, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)`: a path that goes through a
+//! symlink anywhere is refused, so a link planted by an earlier prison cannot redirect a grant.
+//! The fd and its (dev, inode) are kept. Inside the prison the child re-opens the same path in
+//! its copy of the mount namespace and refuses to mount it unless the identity matches, so a
+//! path swapped between plan and mount is caught.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -106,12 +108,9 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         v.push(Entry { dest: t.clone(), kind, inside_bind: false });
     }
     for g in &plan.grants {
-        let source = std::fs::canonicalize(&g.source).map_err(|source| JailError::OpenGrant {
-            origin: g.origin.clone(),
-            path: g.source.clone(),
-            source,
-        })?;
-        let kind = open_bind(&source, g.rights, g.origin.clone(), false)?;
+        // The path as written (made absolute lexically by the policy): any symlink on it is
+        // refused, so a link planted by an earlier prison cannot redirect this grant.
+        let kind = open_bind(&g.source, g.rights, g.origin.clone(), false)?;
         v.retain(|e| e.dest != g.dest);
         v.push(Entry { dest: g.dest.clone(), kind, inside_bind: false });
     }
@@ -142,7 +141,7 @@ fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights) -> Result<(), Jail
     }
 }
 
-/// Opens a canonical host path as an `O_PATH` capability, refusing any symlink on the way.
+/// Opens a host path as an `O_PATH` capability, refusing any symlink on the way.
 fn open_bind(
     source: &Path,
     rights: Rights,
@@ -150,9 +149,10 @@ fn open_bind(
     device: bool,
 ) -> Result<Kind, JailError> {
     let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    let fd = fs::openat2(None, source, libc::O_PATH | libc::O_NOFOLLOW, 0, how).map_err(|e| {
+    let fd = fs::openat2(None, source, libc::O_PATH, 0, how).map_err(|e| {
         if e.raw_os_error() == Some(libc::ELOOP) {
-            JailError::GrantIsSymlink { origin: origin.clone(), path: source.into() }
+            let target = std::fs::canonicalize(source).unwrap_or_default();
+            JailError::GrantIsSymlink { origin: origin.clone(), path: source.into(), target }
         } else {
             JailError::OpenGrant { origin: origin.clone(), path: source.into(), source: e }
         }

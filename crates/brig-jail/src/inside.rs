@@ -68,7 +68,17 @@ pub fn pid1(mut p: Inside) -> ! {
             process::exit_now(125);
         }
     }
+    // pid 1 keeps nothing of the host: the grant fds go, and every fd but 0-2 (which the program
+    // inherits) and the report pipe is closed, including any the caller leaked into brig.
+    p.view = Vec::new();
     let report = p.report.as_fd();
+    let keep = process::raw(report) as u32;
+    if let Err(e) =
+        fs::close_range(3, keep.saturating_sub(1)).and(fs::close_range(keep + 1, u32::MAX))
+    {
+        fail(report, (23, e, u32::MAX));
+        process::exit_now(125);
+    }
     send(
         report,
         Msg { kind: msg::READY, step: 0, errno: 0, operand: 0, value: process::monotonic_ns() },
@@ -141,9 +151,6 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     fs::fchdir(root.as_fd()).map_err(at(14))?;
     mount::pivot_to_cwd().map_err(at(14))?;
     fs::chdir(Path::new("/")).map_err(at(14))?;
-    for &(res, soft, hard) in &p.rlimits {
-        process::setrlimit(res, soft, hard).map_err(|e| (17, e, res))?;
-    }
     process::prctl(libc::PR_SET_DUMPABLE, 0).map_err(at(18))?;
     brig_sys::caps::drop_all().map_err(at(18))?;
     process::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(at(19))?;
@@ -180,8 +187,7 @@ fn degrade_or_fail(p: &Inside, step: u32, e: io::Error) -> Result<(), Fail> {
 fn reopen(e: &Entry) -> Result<Option<OwnedFd>, (u32, io::Error)> {
     let Kind::Bind { source, ident, .. } = &e.kind else { return Ok(None) };
     let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    let src =
-        fs::openat2(None, source, libc::O_PATH | libc::O_NOFOLLOW, 0, how).map_err(|e| (5, e))?;
+    let src = fs::openat2(None, source, libc::O_PATH, 0, how).map_err(|e| (5, e))?;
     if fs::ident(src.as_fd()).map_err(|e| (5, e))? != *ident {
         return Err((6, io::Error::from_raw_os_error(libc::ESTALE)));
     }
@@ -263,7 +269,7 @@ fn mountpoint(root: BorrowedFd<'_>, rel: &Path, dir: bool, create: bool) -> io::
             }
         }
     }
-    let flags = libc::O_PATH | libc::O_NOFOLLOW | if dir { libc::O_DIRECTORY } else { 0 };
+    let flags = libc::O_PATH | if dir { libc::O_DIRECTORY } else { 0 };
     fs::openat2(Some(root), rel, flags, 0, how)
 }
 
@@ -310,9 +316,11 @@ fn program(p: &Inside) -> ! {
     let r: Result<(), Fail> = (|| {
         process::setsid().map_err(at(23))?;
         fs::chdir(&p.chdir).map_err(at(msg::STEP_CHDIR))?;
-        let keep = process::raw(report) as u32;
-        fs::close_range(3, keep.saturating_sub(1)).map_err(at(23))?;
-        fs::close_range(keep + 1, u32::MAX).map_err(at(23))?;
+        // rlimits last, in the program's process only: pid 1's own work (Landlock, its fork)
+        // is not counted against --nofile or --procs.
+        for &(res, soft, hard) in &p.rlimits {
+            process::setrlimit(res, soft, hard).map_err(|e| (17, e, res))?;
+        }
         process::default_signals().map_err(at(23))?;
         SigSet::of(&[]).set_mask().map_err(at(23))?;
         Ok(())

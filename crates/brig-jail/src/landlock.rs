@@ -80,8 +80,7 @@ pub fn prepare(view: &[Entry], abi_version: i32) -> Result<Prepared, JailError> 
 
 /// What the child adds for things that exist only inside: `(inside path, rights, is_dir)`.
 pub fn inside_rules(view: &[Entry]) -> Vec<(std::path::PathBuf, Rights, bool)> {
-    // "/" gets ReadDir only (see `restrict`): listing the view is harmless, it holds only grants.
-    let mut out = vec![("/".into(), Rights::R, true)];
+    let mut out = Vec::new();
     for e in view {
         match &e.kind {
             Kind::Proc => out.push((e.dest.clone(), Rights::R, true)),
@@ -102,10 +101,7 @@ impl Prepared {
     pub fn restrict(self, inside: &[(std::path::PathBuf, Rights, bool)]) -> Result<bool, String> {
         let mut rs = self.ruleset;
         for (path, rights, is_dir) in inside {
-            let mut a = access(*rights, *is_dir, self.abi);
-            if path.as_os_str() == "/" {
-                a = AccessFs::ReadDir.into();
-            }
+            let a = access(*rights, *is_dir, self.abi);
             let fd = PathFd::new(path).map_err(|e| format!("{}: {e}", path.display()))?;
             rs = rs.add_rule(PathBeneath::new(fd, a)).map_err(|e| e.to_string())?;
         }

@@ -65,7 +65,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let (host_uid, host_gid) = process::ids();
     let unprivileged = host_uid != 0;
     let (uid, gid) = if unprivileged { (host_uid, host_gid) } else { (ROOT_RUNS_AS, ROOT_RUNS_AS) };
-    report.host_uid = uid;
+    report.host_uid = host_uid;
     report.prison_uid = uid;
 
     // 1. Grants: resolve and open every host path once; from here on they are fds.
@@ -114,7 +114,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let t2 = Instant::now();
     let t2_ns = process::monotonic_ns();
     let (pid, pidfd) = loop {
-        match process::clone_namespaces(ns) {
+        match process::clone_namespaces(ns, &[report_r.as_fd(), go_w.as_fd()]) {
             Ok(Forked::Child) => inside::pid1(inside),
             Ok(Forked::Parent { pid, pidfd }) => break (pid, pidfd),
             Err(e) => match namespaces::fallback(ns, e, plan.best_effort, report) {

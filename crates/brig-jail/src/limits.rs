@@ -15,7 +15,8 @@ pub type Rlimit = (u32, u64, u64);
 pub fn rlimits(l: &Limits) -> Vec<Rlimit> {
     let mut v = vec![
         (libc::RLIMIT_CORE, 0, 0),
-        (libc::RLIMIT_NPROC, l.procs, l.procs),
+        // +1: pid 1 of the prison runs as the same uid in the same user namespace.
+        (libc::RLIMIT_NPROC, l.procs + 1, l.procs + 1),
         (libc::RLIMIT_NOFILE, l.nofile, l.nofile),
     ];
     if let Some(c) = l.cpu {
@@ -116,13 +117,13 @@ impl Cgroup {
                 put(&mdir, "memory.limit_in_bytes", m.to_string())?;
                 let _ = put(&mdir, "memory.memsw.limit_in_bytes", m.to_string());
             }
-            put(&pdir, "pids.max", l.procs.to_string())?;
+            put(&pdir, "pids.max", (l.procs + 1).to_string())?;
         } else {
             if let Some(m) = l.mem {
                 put(&mdir, "memory.max", m.to_string())?;
                 let _ = put(&mdir, "memory.swap.max", "0".into());
             }
-            put(&pdir, "pids.max", l.procs.to_string())?;
+            put(&pdir, "pids.max", (l.procs + 1).to_string())?;
         }
         cg.memory_dir = Some(mdir);
         Ok(Some(cg))

@@ -37,7 +37,7 @@ pub fn record(flags: i32, report: &mut Report) {
 
 /// Tries a throwaway child in `flags`; true if the kernel allowed it.
 fn can_clone(flags: i32) -> bool {
-    match process::clone_namespaces(flags) {
+    match process::clone_namespaces(flags, &[]) {
         Ok(Forked::Child) => process::exit_now(0),
         Ok(Forked::Parent { pid, .. }) => {
             let _ = process::wait(pid, false);

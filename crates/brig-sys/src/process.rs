@@ -17,11 +17,14 @@ pub enum Forked {
 /// Fork-like `clone(flags | CLONE_PIDFD | SIGCHLD)`: the child gets a copy of the address space
 /// and continues from here; the parent gets the child's pid and a pidfd.
 ///
+/// `parent_only` are fds the child must not keep (the runner's ends of its pipes to the child):
+/// the child closes them before anything else, so it can see the runner hang up.
+///
 /// Refuses (`EDEADLK`) unless this process has exactly one thread: a fork of a multi-threaded
 /// process may inherit a lock held by a thread that does not exist in the child. The child must
 /// end with [`exit_now`] or an exec and must never unwind or abort through `raise()` (raw clone
 /// does not update glibc's cached thread id).
-pub fn clone_namespaces(ns_flags: i32) -> io::Result<Forked> {
+pub fn clone_namespaces(ns_flags: i32, parent_only: &[BorrowedFd<'_>]) -> io::Result<Forked> {
     require_single_thread()?;
     let mut pidfd: libc::c_int = -1;
     let flags = (ns_flags | libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong;
@@ -39,6 +42,12 @@ pub fn clone_namespaces(ns_flags: i32) -> io::Result<Forked> {
         )
     })?;
     if ret == 0 {
+        for fd in parent_only {
+            // SAFETY: the child's copies of these fds belong to `OwnedFd`s in the parent's
+            // stack frames, which the child never returns to (it ends with exit or exec), so
+            // no destructor will close the numbers again.
+            unsafe { libc::close(fd.as_raw_fd()) };
+        }
         return Ok(Forked::Child);
     }
     // SAFETY: with CLONE_PIDFD the kernel stored a fresh pidfd that only we own.
@@ -326,7 +335,7 @@ pub fn monotonic_ns() -> u64 {
 pub fn become_ids(uid: u32, gid: u32, keep_groups: bool) -> io::Result<()> {
     if !keep_groups {
         // SAFETY: a zero-length list with a NULL pointer is the documented "no groups" form.
-        check_int(unsafe { libc::setgroups(0, std::ptr::null()) })?;
+        check(unsafe { libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) })?;
     }
     // SAFETY: plain syscalls with integer arguments (raw syscalls: glibc's wrappers would try
     // to broadcast to threads, of which a fork-like clone child has none it knows of).

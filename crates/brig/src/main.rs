@@ -176,16 +176,38 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
     Ok(brig_policy::plan(&flags, manifest, &host()?)?)
 }
 
+/// Opens the report file before the prison exists: without following a symlink, refusing
+/// anything but a regular file (a FIFO would hang us), so that a program that can write where
+/// the report goes cannot redirect brig's write.
+fn open_report(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| {
+            format!("cannot open report {} (it must not be a symlink)", path.display())
+        })?;
+    let meta = f.metadata().with_context(|| format!("report {}", path.display()))?;
+    anyhow::ensure!(meta.is_file(), "report {} is not a regular file", path.display());
+    f.set_len(0).with_context(|| format!("truncate report {}", path.display()))?;
+    Ok(f)
+}
+
 fn run(args: RunArgs) -> anyhow::Result<u8> {
     let plan = build_plan(&args)?;
+    let report_file = args.report.as_deref().map(open_report).transpose()?;
     let report = brig_jail::run(&plan);
     for w in &report.warnings {
         eprintln!("brig: warning: {w}");
     }
-    if let Some(path) = &args.report {
+    if let Some(mut f) = report_file {
+        use std::io::Write;
         let json = serde_json::to_string_pretty(&report).context("encode report")?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write report {}", path.display()))?;
+        f.write_all((json + "\n").as_bytes()).context("cannot write the report")?;
     }
     if !report.exit.message.is_empty() {
         eprintln!("{}", report.exit.message);

@@ -40,6 +40,7 @@ const SURFACE: &[(&str, &str, &str)] = &[
     ("iopl", "EPERM", "@raw-io"),
     ("socket-netlink", "EAFNOSUPPORT", "@socket-families"),
     ("socket-vsock", "EAFNOSUPPORT", "@socket-families"),
+    ("socket-mptcp", "EPROTONOSUPPORT", "@socket-families"),
     ("socketpair-netlink", "EAFNOSUPPORT", "@socket-families"),
 ];
 

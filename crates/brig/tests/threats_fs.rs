@@ -275,3 +275,65 @@ fn system_view_is_minimal_and_read_only() {
         assert_escaped(&o, "control: --ro /etc --ro /sys");
     }
 }
+
+/// The report is opened before the prison starts, without following symlinks: a program that
+/// can write where the report goes cannot make brig overwrite another file.
+#[test]
+fn report_file_cannot_be_redirected() {
+    for who in everyone() {
+        let s = tree(who);
+        let victim = s.write("victim", "precious\n");
+        s.own(who);
+        let report = s.sub("work/r.json");
+        let plant = format!("rm -f /out/r.json; ln -s {} /out/r.json", victim.display());
+        let o = run(
+            who,
+            &[
+                "--rw",
+                &format!("{}:/out", s.sub("work")),
+                "--report",
+                &report,
+                "--",
+                "/bin/sh",
+                "-c",
+                &plant,
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "precious\n",
+            "{who:?}: report followed the planted link"
+        );
+        // Control: a report path that already is a symlink is refused outright.
+        let o = run(who, &["--report", &report, "--", "true"]);
+        assert_eq!(code(&o), 125, "{}", stderr(&o));
+        assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "precious\n");
+    }
+}
+
+/// A grant whose path goes through a symlink is refused (naming the real path), so a link
+/// planted by an earlier prison cannot redirect a later run's grant.
+#[test]
+fn grants_through_symlinks_are_refused() {
+    for who in everyone() {
+        let s = tree(who);
+        let plant = format!("ln -s {} /out/result", s.sub("secret"));
+        let o =
+            run(who, &["--rw", &format!("{}:/out", s.sub("work")), "--", "/bin/sh", "-c", &plant]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let o =
+            run(who, &["--ro", &format!("{}:/in", s.sub("work/result")), "--", "/bin/cat", "/in"]);
+        assert_eq!(code(&o), 125, "{who:?}: {}", stdout(&o));
+        assert!(!stdout(&o).contains("TOPSECRET"));
+        assert!(
+            stderr(&o).contains("symlink") && stderr(&o).contains(&s.sub("secret")),
+            "{}",
+            stderr(&o)
+        );
+        // Control: the real path is accepted.
+        let o = run(who, &["--ro", &format!("{}:/in", s.sub("secret")), "--", "/bin/cat", "/in"]);
+        assert_eq!(stdout(&o), "TOPSECRET\n", "{}", stderr(&o));
+    }
+}

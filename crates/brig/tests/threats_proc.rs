@@ -207,3 +207,47 @@ fn brig_killed_takes_the_prison_with_it() {
         }
     }
 }
+
+/// pid 1 inside (a copy of brig) keeps no host fds: not the grants, not the runner's pipe ends,
+/// not what the caller leaked into brig. Seen from outside, as root.
+#[test]
+fn pid1_holds_no_host_fds() {
+    if brig_sys::process::ids().0 != 0 {
+        panic!("this test reads another uid's /proc/PID/fd; run the suite as root (CI does)");
+    }
+    for who in everyone() {
+        let marker = format!("brig-pid1fd-{}", std::process::id());
+        let script = format!("exec 7</etc/hostname; exec {} run --ro /etc/hostname:/h -- /bin/bash -c 'exec -a {marker} sleep 2'", brig_bin().display());
+        let mut child = command(who, std::path::Path::new("/bin/bash"), &["-c", &script])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let t = Instant::now();
+        let prog = loop {
+            let o =
+                Command::new("pgrep").args(["-f", &format!("^{marker}")]).output().expect("pgrep");
+            if let Some(p) = stdout(&o).lines().next() {
+                break p.trim().to_string();
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "prison never started");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let status = std::fs::read_to_string(format!("/proc/{prog}/status")).expect("status");
+        let ppid =
+            status.lines().find_map(|l| l.strip_prefix("PPid:")).expect("PPid").trim().to_string();
+        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{ppid}/fd"))
+            .expect("pid 1 fds")
+            .flatten()
+            .map(|e| {
+                std::fs::read_link(e.path()).map(|l| l.display().to_string()).unwrap_or_default()
+            })
+            .collect();
+        child.wait().expect("wait");
+        // 0, 1, 2 and the report pipe; nothing else.
+        assert!(fds.len() <= 4, "{who:?}: pid 1 holds {fds:?}");
+        assert!(
+            !fds.iter().any(|f| f.contains("hostname") || f.starts_with("/usr")),
+            "{who:?}: {fds:?}"
+        );
+    }
+}

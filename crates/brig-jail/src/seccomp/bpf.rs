@@ -27,6 +27,8 @@ pub const RET_ALLOW: u32 = 0x7FFF_0000;
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 /// `BPF_MAXINSNS`.
+/// IPPROTO_MPTCP: refused for inet/inet6 sockets.
+pub const IPPROTO_MPTCP: u32 = 262;
 const MAX_INSNS: usize = 4096;
 
 // The opcodes the compiler emits.
@@ -109,11 +111,16 @@ impl Leaf {
                 ret(RET_ALLOW),
                 ret(eperm),
             ],
+            // inet and inet6 also refuse MPTCP (protocol 262), which Landlock's TCP rules do not
+            // cover.
             Leaf::Check(RuleAction::SocketFamily) => vec![
                 ins(LD_W_ABS, 0, 0, arg_low(0)),
-                ins(JEQ_K, 3, 0, family(libc::AF_UNIX)),
-                ins(JEQ_K, 2, 0, family(libc::AF_INET)),
-                ins(JEQ_K, 1, 0, family(libc::AF_INET6)),
+                ins(JEQ_K, 6, 0, family(libc::AF_UNIX)),
+                ins(JEQ_K, 1, 0, family(libc::AF_INET)),
+                ins(JEQ_K, 0, 3, family(libc::AF_INET6)),
+                ins(LD_W_ABS, 0, 0, arg_low(2)),
+                ins(JEQ_K, 0, 2, IPPROTO_MPTCP),
+                ret(errno(libc::EPROTONOSUPPORT)),
                 ret(errno(libc::EAFNOSUPPORT)),
                 ret(RET_ALLOW),
             ],

@@ -38,7 +38,9 @@ pub enum RuleAction {
     /// (args[1]) as the kernel does, whatever the high bits; other requests pass.
     Ioctl,
     /// socket, socketpair: AF_UNIX, AF_INET and AF_INET6 (low 32 bits of args[0]) pass; any
-    /// other family gets EAFNOSUPPORT, as if the kernel lacked it.
+    /// other family gets EAFNOSUPPORT, as if the kernel lacked it. inet/inet6 with protocol
+    /// IPPROTO_MPTCP (low 32 bits of args[2]) get EPROTONOSUPPORT: Landlock's TCP rules do not
+    /// cover MPTCP.
     SocketFamily,
     /// personality: PER_LINUX (0) and the query (0xffffffff) pass; any other persona, EPERM.
     Personality,
@@ -178,7 +180,10 @@ mod tests {
             RuleAction::Errno(e) => RET_ERRNO | e as u32,
             RuleAction::CloneFlags => refuse(low(0) & 0x7e02_0000 != 0, EPERM),
             RuleAction::Ioctl => refuse(low(1) == 0x5412 || low(1) == 0x541c, EPERM),
-            RuleAction::SocketFamily => refuse(![1, 2, 10].contains(&low(0)), EAFNOSUPPORT),
+            RuleAction::SocketFamily if [2, 10].contains(&low(0)) => {
+                refuse(low(2) == 262, RET_ERRNO | 93)
+            }
+            RuleAction::SocketFamily => refuse(low(0) != 1, EAFNOSUPPORT),
             RuleAction::Personality => refuse(low(0) != 0 && low(0) != u32::MAX, EPERM),
         }
     }
@@ -217,6 +222,11 @@ mod tests {
         .collect();
         for req in [0x5412, 0x541c, 0x5401, 0xffff_ffff_0000_5412, 0x1_0000_541c, 0x5413] {
             v.push([1, req, 0, 0, 0, 0]);
+        }
+        for (fam, proto) in
+            [(2, 262), (10, 262), (0x1_0000_0002, 0xff_0000_0106), (2, 6), (1, 262), (16, 262)]
+        {
+            v.push([fam, 1, proto, 0, 0, 0]);
         }
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..16 {

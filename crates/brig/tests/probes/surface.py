@@ -39,6 +39,7 @@ CALLS = {
     "clone3": (435, 0, 0),
     "socket-netlink": (41, 16, 3, 0),
     "socket-vsock": (41, 40, 1, 0),
+    "socket-mptcp": (41, 2, 1, 262),
     "socketpair-netlink": (53, 16, 3, 0, p),
 }
 for name in sys.argv[1:]:
