@@ -131,3 +131,25 @@ fn stdin_and_stdout_are_the_callers() {
         assert_eq!(stdout(&o), "PRISON\n");
     }
 }
+
+/// pid 1 forwards the signals brig receives to the program, which can handle them.
+#[test]
+fn signals_are_forwarded_to_the_program() {
+    for who in everyone() {
+        let script = "trap 'echo got TERM; exit 3' TERM; echo ready; sleep 10 & wait";
+        let mut c = command(who, &brig_bin(), &["run", "--", "/bin/bash", "-c", script]);
+        let mut child = c.stdout(std::process::Stdio::piped()).spawn().expect("spawn");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut buf = [0u8; 6];
+        use std::io::Read;
+        out.read_exact(&mut buf).expect("ready");
+        assert_eq!(&buf, b"ready\n");
+        let _ =
+            std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let mut rest = String::new();
+        out.read_to_string(&mut rest).expect("rest");
+        let st = child.wait().expect("wait");
+        assert_eq!(rest, "got TERM\n", "{who:?}");
+        assert_eq!(st.code(), Some(3), "{who:?}");
+    }
+}

@@ -97,3 +97,23 @@ fn program_is_never_host_root_and_has_no_capabilities() {
         }
     }
 }
+
+#[test]
+fn host_cgroup_path_is_hidden() {
+    // The cgroup namespace is rooted at the prison's own cgroup: /proc/self/cgroup shows "/".
+    let probe = "grep -v ':/$' /proc/self/cgroup | grep -q . && echo ESCAPED; true";
+    let host = std::fs::read_to_string("/proc/self/cgroup").expect("cgroup");
+    assert!(
+        host.lines().any(|l| !l.ends_with(":/")),
+        "this host's own cgroups are all at the root; the control cannot show a leak:\n{host}"
+    );
+    for who in everyone() {
+        assert_blocked(&run(who, &["--", "/bin/sh", "-c", probe]), "cgroup path");
+        let o = run_knocked_out(
+            who,
+            &["272&0x02000000=22"],
+            &["--mem", "64MiB", "--", "/bin/sh", "-c", probe],
+        );
+        assert_escaped(&o, "control: no cgroup namespace");
+    }
+}
