@@ -26,10 +26,8 @@ pub const RET_ALLOW: u32 = 0x7FFF_0000;
 /// `__X32_SYSCALL_BIT`: x32 calls share the x86_64 arch value and are told apart by this bit.
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
-/// `BPF_MAXINSNS`.
 /// IPPROTO_MPTCP: refused for inet/inet6 sockets.
 pub const IPPROTO_MPTCP: u32 = 262;
-const MAX_INSNS: usize = 4096;
 
 // The opcodes the compiler emits.
 const LD_W_ABS: u16 = 0x20;
@@ -195,6 +193,10 @@ pub fn compile(rules: &[Rule]) -> Vec<SockFilter> {
         ins(LD_W_ABS, 0, 0, NR),
     ];
     prog.extend(search(&intervals(rules)));
-    assert!(prog.len() <= MAX_INSNS, "seccomp program of {} instructions", prog.len());
+    assert!(
+        prog.len() <= super::interp::MAX_INSNS,
+        "seccomp program of {} instructions",
+        prog.len()
+    );
     prog
 }
