@@ -316,7 +316,7 @@ fn program(p: &Inside) -> ! {
     let r: Result<(), Fail> = (|| {
         process::setsid().map_err(at(23))?;
         fs::chdir(&p.chdir).map_err(at(msg::STEP_CHDIR))?;
-        // rlimits last, in the program's process only: pid 1's own work (Landlock, its fork)
+        // rlimits here, in the program's process only: pid 1's own work (Landlock, its fork)
         // is not counted against --nofile or --procs.
         for &(res, soft, hard) in &p.rlimits {
             process::setrlimit(res, soft, hard).map_err(|e| (17, e, res))?;
