@@ -1,9 +1,9 @@
 //! The grant phase: the one module that opens host paths.
 //!
 //! The `Plan`'s grants and the default system view become a sorted list of `Entry`s. Every host
-//! path is opened here, once, as written (made absolute by the policy), with
-//! `openat2(O_PATH, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)`: a path that goes through a
-//! symlink anywhere is refused, so a link planted by an earlier prison cannot redirect a grant.
+//! path is opened here, once, with `openat2(O_PATH, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)`
+//! after resolving the symlinks root owns (the system's own); any other symlink on the path is
+//! refused, so a link planted by an earlier prison cannot redirect a grant.
 //! The fd and its (dev, inode) are kept. Inside the prison the child re-opens the same path in
 //! its copy of the mount namespace and refuses to mount it unless the identity matches, so a
 //! path swapped between plan and mount is caught.
@@ -108,11 +108,14 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         v.push(Entry { dest: t.clone(), kind, inside_bind: false });
     }
     for g in &plan.grants {
-        // The path as written (made absolute lexically by the policy): any symlink on it is
+        // Only root's symlinks (/bin -> usr/bin, /var/run -> /run) are followed; any other is
         // refused, so a link planted by an earlier prison cannot redirect this grant.
-        let kind = open_bind(&g.source, g.rights, g.origin.clone(), false)?;
-        v.retain(|e| e.dest != g.dest);
-        v.push(Entry { dest: g.dest.clone(), kind, inside_bind: false });
+        let source = through_root_links(&g.source, &g.origin)?;
+        let kind = open_bind(&source, g.rights, g.origin.clone(), false)?;
+        // A destination that was not given is the path the grant really names.
+        let dest = if g.dest == g.source { source } else { g.dest.clone() };
+        v.retain(|e| e.dest != dest);
+        v.push(Entry { dest, kind, inside_bind: false });
     }
     order(v)
 }
@@ -139,6 +142,69 @@ fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights) -> Result<(), Jail
             Ok(())
         }
     }
+}
+
+/// Resolves the symlinks on `path` that root owns (the system's own links; no prison can make
+/// one, since a prison never runs as host root), component by component. A symlink owned by
+/// anyone else is refused, naming where it points. The result is opened with
+/// RESOLVE_NO_SYMLINKS, so a link swapped in after this walk makes the open fail.
+fn through_root_links(path: &Path, origin: &str) -> Result<PathBuf, JailError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = PathBuf::from("/");
+    let mut rest: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_os_string()),
+            _ => None,
+        })
+        .collect();
+    let mut links = 0;
+    while let Some(name) = rest.pop() {
+        if name == ".." {
+            // `out` holds no symlinks any more, so its lexical parent is its real parent.
+            out.pop();
+            continue;
+        }
+        let next = out.join(&name);
+        let meta = match std::fs::symlink_metadata(&next) {
+            Ok(m) => m,
+            // Let the open report a missing path with its own error.
+            Err(_) => {
+                out = next;
+                continue;
+            }
+        };
+        if !meta.file_type().is_symlink() {
+            out = next;
+            continue;
+        }
+        links += 1;
+        if meta.uid() != 0 || links > 40 {
+            let target = std::fs::canonicalize(&next).unwrap_or_default();
+            return Err(JailError::GrantIsSymlink {
+                origin: origin.into(),
+                path: path.into(),
+                target,
+            });
+        }
+        let target = fs::readlink(&next).map_err(|source| JailError::OpenGrant {
+            origin: origin.into(),
+            path: next.clone(),
+            source,
+        })?;
+        if target.is_absolute() {
+            out = PathBuf::from("/");
+        }
+        for c in target.components().rev() {
+            match c {
+                std::path::Component::Normal(n) => rest.push(n.to_os_string()),
+                std::path::Component::ParentDir => rest.push("..".into()),
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Opens a host path as an `O_PATH` capability, refusing any symlink on the way.
