@@ -45,7 +45,7 @@ pub fn probe() -> Vec<Finding> {
         f.push(finding(name, true, ns(namespaces::REQUIRED | flag)));
     }
     f.push(finding("cgroup namespace", true, ns(namespaces::REQUIRED | libc::CLONE_NEWCGROUP)));
-    let ll = brig_sys::seccomp::landlock_abi();
+    let ll = brig_sys::landlock::abi();
     f.push(finding(
         "landlock",
         true,

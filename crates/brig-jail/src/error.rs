@@ -20,8 +20,6 @@ pub enum JailError {
     Seccomp(String),
     #[error("landlock ruleset: {0}")]
     Landlock(String),
-    #[error("limit {limit}: {why}")]
-    Limit { limit: &'static str, why: String },
     #[error("cgroup {path}: {source}")]
     Cgroup { path: PathBuf, source: io::Error },
     #[error("{step}: {source}")]

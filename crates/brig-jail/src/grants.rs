@@ -131,7 +131,7 @@ fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights) -> Result<(), Jail
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(JailError::SystemPath { path: p.into(), source }),
         Ok(m) if m.file_type().is_symlink() => {
-            let target = fs::readlink(p)
+            let target = std::fs::read_link(p)
                 .map_err(|source| JailError::SystemPath { path: p.into(), source })?;
             v.push(Entry { dest: p.into(), kind: Kind::Symlink { target }, inside_bind: false });
             Ok(())
@@ -188,7 +188,7 @@ fn through_root_links(path: &Path, origin: &str) -> Result<PathBuf, JailError> {
                 target,
             });
         }
-        let target = fs::readlink(&next).map_err(|source| JailError::OpenGrant {
+        let target = std::fs::read_link(&next).map_err(|source| JailError::OpenGrant {
             origin: origin.into(),
             path: next.clone(),
             source,

@@ -23,7 +23,7 @@ pub struct Inside {
     pub view: Vec<Entry>,
     pub landlock: Option<Prepared>,
     pub landlock_inside: Vec<(PathBuf, Rights, bool)>,
-    pub filter: Option<Vec<SockFilter>>,
+    pub filter: Vec<SockFilter>,
     pub rlimits: Vec<crate::limits::Rlimit>,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
@@ -165,10 +165,8 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
             Err(e) => degrade_or_fail(p, msg::STEP_LANDLOCK, io::Error::other(e))?,
         }
     }
-    if let Some(f) = p.filter.as_ref() {
-        if let Err(e) = brig_sys::seccomp::install(f) {
-            degrade_or_fail(p, msg::STEP_SECCOMP, e)?;
-        }
+    if let Err(e) = brig_sys::seccomp::install(&p.filter) {
+        degrade_or_fail(p, msg::STEP_SECCOMP, e)?;
     }
     Ok(())
 }

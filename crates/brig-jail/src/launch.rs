@@ -167,7 +167,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
 fn compile_seccomp(
     plan: &Plan,
     report: &mut Report,
-) -> Result<Option<Vec<brig_sys::seccomp::SockFilter>>, JailError> {
+) -> Result<Vec<brig_sys::seccomp::SockFilter>, JailError> {
     let mut policy = seccomp::Policy::default_deny();
     for name in &plan.syscalls.allow {
         policy.allow(name).map_err(JailError::Seccomp)?;
@@ -181,7 +181,7 @@ fn compile_seccomp(
         LayerState::Enforced,
         format!("deny-list: {} rules", policy.denied_names().len()),
     );
-    Ok(Some(policy.compile()))
+    Ok(policy.compile())
 }
 
 fn prepare_landlock(
@@ -189,7 +189,7 @@ fn prepare_landlock(
     best_effort: bool,
     report: &mut Report,
 ) -> Result<Option<landlock::Prepared>, JailError> {
-    let abi = brig_sys::seccomp::landlock_abi();
+    let abi = brig_sys::landlock::abi();
     let why = match abi {
         Ok(v) if v >= landlock::REQUIRED_ABI => match landlock::prepare(view, v) {
             Ok(p) => {

@@ -51,15 +51,3 @@ pub fn drop_all() -> io::Result<()> {
     })
     .map(drop)
 }
-
-/// The effective capability set of the caller (bit n = capability n), for tests and reports.
-pub fn effective() -> io::Result<u64> {
-    let mut hdr = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
-    let mut data = [CapData { effective: 0, permitted: 0, inheritable: 0 }; 2];
-    // SAFETY: version 3 writes exactly two CapData structs into `data`.
-    check_int(unsafe {
-        libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr())
-            as libc::c_int
-    })?;
-    Ok(data[0].effective as u64 | (data[1].effective as u64) << 32)
-}

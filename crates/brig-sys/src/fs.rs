@@ -158,22 +158,6 @@ pub fn close_range(first: u32, last: u32) -> io::Result<()> {
     check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }).map(drop)
 }
 
-/// Duplicates `fd` onto exactly `target` (no CLOEXEC), for fds handed to the program.
-pub fn dup_to(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
-    if fd.as_raw_fd() == target {
-        // SAFETY: clearing FD_CLOEXEC on an fd we borrow changes no memory.
-        return check_int(unsafe { libc::fcntl(target, libc::F_SETFD, 0) }).map(drop);
-    }
-    // SAFETY: dup3 onto `target` atomically replaces whatever was there; callers own the
-    // numbering of the child's fd table at this point (single-threaded child before exec).
-    check_int(unsafe { libc::dup3(fd.as_raw_fd(), target, 0) }).map(drop)
-}
-
-/// `readlink` into an owned path.
-pub fn readlink(path: &Path) -> io::Result<std::path::PathBuf> {
-    std::fs::read_link(path)
-}
-
 /// Builds a NUL-terminated string from bytes (used for argv/envp prepared before fork).
 pub fn cstring(s: &str) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "string contains NUL"))

@@ -7,6 +7,7 @@
 
 pub mod caps;
 pub mod fs;
+pub mod landlock;
 pub mod mount;
 pub mod net;
 pub mod process;

@@ -168,14 +168,6 @@ pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
     check_int(unsafe { libc::setrlimit(resource as _, &lim) }).map(drop)
 }
 
-/// `getrlimit(resource)` as (soft, hard).
-pub fn getrlimit(resource: u32) -> io::Result<(u64, u64)> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `lim` is a valid, writable rlimit struct.
-    check_int(unsafe { libc::getrlimit(resource as _, &mut lim) })?;
-    Ok((lim.rlim_cur, lim.rlim_max))
-}
-
 /// `sethostname(name)` for this UTS namespace.
 pub fn sethostname(name: &str) -> io::Result<()> {
     // SAFETY: pointer and length describe `name`'s bytes exactly.
