@@ -8,7 +8,8 @@
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::plan::{Grant, Plan};
+use crate::caps::{CapKind, Endpoint, FileMode};
+use crate::plan::{Grant, Plan, Rights};
 
 /// What `brig check` prints: one statement per line, then warnings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,6 +61,23 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
          abstract sockets)"
             .into(),
     );
+    for c in &plan.caps {
+        s.lines.push(format!("Capability {} (fd {}): {}", c.name, c.fd, cap_words(&c.kind)));
+    }
+    if let Some(fd) = plan.description_fd {
+        s.lines.push(format!(
+            "The description of its capabilities{} is at fd {fd} (BRIG_CAPS_FD)",
+            if plan.app.is_some() { " and its [app] configuration" } else { "" }
+        ));
+    }
+    if plan.capability_mode {
+        s.lines.push(
+            "Capability mode: from exec on it acts only through the fds it holds (no paths from \
+             / or the working directory, no new sockets but socketpairs, no bind or connect, no \
+             signals to other processes)"
+                .into(),
+        );
+    }
     let mut lim = vec![];
     if let Some(w) = l.wall {
         lim.push(format!("wall time {w:?}"));
@@ -109,6 +127,25 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
              by default)"
         ));
     }
+    for c in &plan.caps {
+        if let CapKind::Dir { path, rights, .. } = &c.kind {
+            let g = Grant {
+                source: path.clone(),
+                dest: path.clone(),
+                rights: *rights,
+                origin: c.origin.clone(),
+            };
+            let r = risks(&g, home);
+            if !r.is_empty() && !plan.grants.iter().any(|x| x.source == *path) {
+                s.warnings.push(format!(
+                    "capability {} ({}): {}",
+                    c.name,
+                    path.display(),
+                    r.join("; ")
+                ));
+            }
+        }
+    }
     for g in &plan.grants {
         let r = risks(g, home);
         if !r.is_empty() {
@@ -117,6 +154,63 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
         }
     }
     s
+}
+
+/// One capability in plain words.
+fn cap_words(k: &CapKind) -> String {
+    match k {
+        CapKind::Dir { path, rights, mount } => {
+            let mut r = vec![];
+            if rights.read {
+                r.push("list and read files");
+            }
+            if rights.write {
+                r.push("write existing files");
+            }
+            if rights.create {
+                r.push("create, rename and delete entries");
+            }
+            if rights.exec {
+                r.push("execute files");
+            }
+            let seen = match mount {
+                Some(m) => format!("through the fd and at {}", m.display()),
+                None => "only through the fd (not in its filesystem view)".into(),
+            };
+            let rights = if *rights == Rights::default() { "nothing".into() } else { r.join(", ") };
+            format!("the directory {}: {rights} beneath it, {seen}", path.display())
+        }
+        CapKind::File { path, mode } => {
+            let how = match mode {
+                FileMode::Read => "read",
+                FileMode::Write => "write (from the start, not truncated)",
+                FileMode::Append => "append to (created if missing)",
+                FileMode::Create => "write (created if missing, truncated)",
+            };
+            format!("the file {}, to {how}", path.display())
+        }
+        CapKind::Listen(e) => format!(
+            "a socket listening on {} in the host's network: it can accept connections there",
+            endpoint_words(e)
+        ),
+        CapKind::Connect(e) => format!(
+            "a socket connected to {}: it can talk to that endpoint only",
+            endpoint_words(e)
+        ),
+        CapKind::Data { path } => {
+            format!(
+                "the bytes of {} as read when it starts (a sealed, read-only copy)",
+                path.display()
+            )
+        }
+    }
+}
+
+fn endpoint_words(e: &Endpoint) -> String {
+    match e {
+        Endpoint::Tcp { .. } => format!("TCP {}", e.to_string().trim_start_matches("tcp://")),
+        Endpoint::Unix(p) => format!("the unix socket {}", p.display()),
+    }
 }
 
 /// "/a, /b (host /c)" for the grants matching `pred`, after `first`; "nothing" if none.

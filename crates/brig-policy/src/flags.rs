@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{PolicyError, Problem};
+use crate::caps::{self, Cap, CapKind, Endpoint};
+use crate::error::{PolicyError, Pos, Problem};
 use crate::manifest::{EnvValue, FsEntry, Manifest};
 use crate::plan::{Grant, Limits, Plan, Rights, SyscallChanges};
 use crate::{manifest, paths, units};
@@ -72,6 +73,9 @@ pub struct Flags {
     pub allow_syscalls: Vec<String>,
     pub deny_syscalls: Vec<String>,
     pub best_effort: bool,
+    /// (kind, "NAME=SPEC") for `--dir`, `--file`, `--listen`, `--connect`, `--data`.
+    pub caps: Vec<(&'static str, String)>,
+    pub capability_mode: bool,
     /// The program and its arguments (after `--`).
     pub command: Vec<String>,
 }
@@ -108,6 +112,7 @@ pub fn plan(
         b.manifest(&Manifest::parse(file, text)?, file)?;
     }
     b.flags(flags)?;
+    b.finish()?;
     if b.plan.command.is_empty() {
         let where_ =
             manifest.map_or("a manifest (-m FILE)".into(), |(f, _)| f.display().to_string());
@@ -125,6 +130,7 @@ pub fn plan_for_check(manifest: Option<(&Path, &str)>, host: &Host) -> Result<Pl
     if let Some((file, text)) = manifest {
         b.manifest(&Manifest::parse(file, text)?, file)?;
     }
+    b.finish()?;
     Ok(b.plan)
 }
 
@@ -133,6 +139,8 @@ struct Builder<'h> {
     plan: Plan,
     host: &'h Host,
     mounts: Vec<(PathBuf, String)>,
+    /// `[app]` until every capability is known, with the manifest's name and position.
+    app: Option<(toml::Value, PathBuf, Pos)>,
 }
 
 impl<'h> Builder<'h> {
@@ -147,6 +155,10 @@ impl<'h> Builder<'h> {
             limits: Limits::default(),
             syscalls: SyscallChanges::default(),
             best_effort: false,
+            caps: vec![],
+            description_fd: None,
+            app: None,
+            capability_mode: false,
         };
         for name in DEFAULT_ENV {
             match host.var(name) {
@@ -155,7 +167,7 @@ impl<'h> Builder<'h> {
                 _ => {}
             }
         }
-        Builder { plan, host, mounts: vec![] }
+        Builder { plan, host, mounts: vec![], app: None }
     }
 
     /// Claims `dest` for a mount from `origin`; the first claim wins, a second is an error.
@@ -211,6 +223,62 @@ impl<'h> Builder<'h> {
         self.plan.best_effort = m.best_effort;
         self.plan.syscalls.allow.extend(m.syscalls.allow.iter().cloned());
         self.plan.syscalls.deny.extend(m.syscalls.deny.iter().cloned());
+        self.plan.capability_mode = m.capability_mode;
+        for c in &m.caps {
+            let origin = format!("{}:{}", file.display(), c.pos.line);
+            let kind = relative_to(&c.kind, &dir);
+            self.cap(c.name.clone(), kind, origin).map_err(|p| PolicyError::at(file, c.pos, p))?;
+        }
+        self.app = m.app.clone().map(|(t, pos)| (toml::Value::Table(t), file.to_path_buf(), pos));
+        Ok(())
+    }
+
+    /// Adds a capability; a `dir` with `mount` also claims its mount point and adds the grant.
+    fn cap(&mut self, name: String, kind: CapKind, origin: String) -> Result<(), Problem> {
+        if let Some(first) = self.plan.caps.iter().find(|c| c.name == name) {
+            return Err(Problem::new(
+                format!(
+                    "capability {name:?} is declared twice: by {} and by {origin}",
+                    first.origin
+                ),
+                "rename one of them",
+            ));
+        }
+        if let CapKind::Dir { path, rights, mount: Some(dest) } = &kind {
+            self.claim(dest, &origin)?;
+            let g = Grant {
+                source: path.clone(),
+                dest: dest.clone(),
+                rights: *rights,
+                origin: origin.clone(),
+            };
+            self.plan.grants.push(g);
+        }
+        self.plan.caps.push(Cap { name, kind, fd: -1, origin });
+        Ok(())
+    }
+
+    /// Numbers the capabilities and rewrites `[app]`.
+    fn finish(&mut self) -> Result<(), PolicyError> {
+        let desc = caps::assign_fds(&mut self.plan.caps);
+        if self.plan.caps.is_empty() && self.app.is_none() {
+            return Ok(());
+        }
+        self.plan.description_fd = Some(desc);
+        if let Some((mut v, file, pos)) = self.app.take() {
+            caps::rewrite(&mut v, &self.plan.caps, "[app]")
+                .map_err(|p| PolicyError::at(&file, pos, p))?;
+            self.plan.app = Some(serde_json::to_string(&v).map_err(|e| {
+                PolicyError::at(
+                    &file,
+                    pos,
+                    Problem::new(
+                        format!("[app] cannot be handed over: {e}"),
+                        "use strings, numbers, booleans, arrays and tables",
+                    ),
+                )
+            })?);
+        }
         Ok(())
     }
 
@@ -284,6 +352,13 @@ impl<'h> Builder<'h> {
         let s = &mut self.plan.syscalls;
         s.allow.extend(syscall_names("--allow-syscalls", &f.allow_syscalls)?);
         s.deny.extend(syscall_names("--deny-syscalls", &f.deny_syscalls)?);
+        for (kind, spec) in &f.caps {
+            let flag = format!("--{kind}");
+            let err = |p: Problem| PolicyError::flag(&flag, spec, p);
+            let (name, k) = caps::from_flag(kind, spec, &self.host.cwd).map_err(err)?;
+            self.cap(name, k, format!("{flag} {spec}")).map_err(err)?;
+        }
+        self.plan.capability_mode |= f.capability_mode;
         Ok(())
     }
 
@@ -293,6 +368,21 @@ impl<'h> Builder<'h> {
         if let Some(v) = self.host.var(name).filter(|v| !v.contains('\0')) {
             set_env(&mut self.plan.env, name, v);
         }
+    }
+}
+
+/// A manifest capability with its relative paths made absolute against `dir`.
+fn relative_to(kind: &CapKind, dir: &Path) -> CapKind {
+    let abs = |p: &PathBuf| paths::absolute(dir, p);
+    match kind {
+        CapKind::Dir { path, rights, mount } => {
+            CapKind::Dir { path: abs(path), rights: *rights, mount: mount.clone() }
+        }
+        CapKind::File { path, mode } => CapKind::File { path: abs(path), mode: *mode },
+        CapKind::Data { path } => CapKind::Data { path: abs(path) },
+        CapKind::Listen(Endpoint::Unix(p)) => CapKind::Listen(Endpoint::Unix(abs(p))),
+        CapKind::Connect(Endpoint::Unix(p)) => CapKind::Connect(Endpoint::Unix(abs(p))),
+        other => other.clone(),
     }
 }
 

@@ -7,10 +7,12 @@
 //! - [`plan`] — flags over an optional manifest → [`Plan`] (`brig run`);
 //!   [`plan_for_check`] — a manifest alone (`brig check`).
 //! - [`manifest`] — the TOML format; errors carry file, line, column and a fix.
+//! - [`caps`] — named capabilities, their fd numbers, `[app]` rewriting.
 //! - [`units`] — durations, sizes, counts.
 //! - [`check`] — the authority a plan grants, in plain words, with warnings.
 #![forbid(unsafe_code)]
 
+pub mod caps;
 pub mod check;
 mod error;
 pub mod flags;

@@ -21,8 +21,23 @@
 //! best_effort = false
 //! allow_syscalls = ["@debug"]
 //! deny_syscalls = []
+//! mode = "default"          # or "capability": act only through held fds (docs/capabilities.md)
 //! [net]
 //! mode = "none"             # the only mode today
+//! [caps.site]               # a capability, handed over as an fd (docs/capabilities.md)
+//! kind = "dir"              # dir, file, listen, connect, data
+//! path = "./site"           # dir, file, data; relative to the manifest's directory
+//! rights = "r"              # dir: r, rw, rwc, rx
+//! mount = "/site"           # dir: also visible at this path (optional)
+//! [caps.http]
+//! kind = "listen"
+//! address = "tcp://127.0.0.1:8080"   # listen, connect: tcp://HOST:PORT or unix:PATH
+//! [caps.log]
+//! kind = "file"
+//! path = "./log"
+//! mode = "append"           # file: read, write, append, create
+//! [app]                     # handed to the program; { cap = "NAME" } becomes the fd number
+//! root = { cap = "site" }
 //! ```
 //!
 //! Every value is validated *while* it is deserialized, so that toml attaches the span of the
@@ -38,13 +53,14 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::caps::{self, CapKind, FileMode};
 use crate::error::{PolicyError, Pos, Problem};
 use crate::plan::{Rights, SyscallChanges};
 use crate::{paths, units};
 
 /// A parsed, validated manifest. Host paths are still as written; [`crate::plan`] makes them
 /// absolute against the manifest's directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
     pub program: Program,
     /// `[fs]` entries in file order.
@@ -57,6 +73,21 @@ pub struct Manifest {
     pub best_effort: bool,
     pub syscalls: SyscallChanges,
     pub net: Net,
+    /// `[sandbox] mode = "capability"`.
+    pub capability_mode: bool,
+    /// `[caps.NAME]` in file order; host paths still as written (relative to the manifest).
+    pub caps: Vec<ManifestCap>,
+    /// `[app]`, not yet rewritten, and where it starts.
+    pub app: Option<(toml::Table, Pos)>,
+}
+
+/// One `[caps.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestCap {
+    pub name: String,
+    /// Paths relative to the manifest's directory are made absolute by [`crate::plan`].
+    pub kind: CapKind,
+    pub pos: Pos,
 }
 
 /// `[net] mode`.
@@ -213,6 +244,38 @@ validated!(HostPath(String), "a host path such as \"./site\"", numbers: false, h
 validated!(Text(String), "a string", numbers: false, text);
 validated!(CommandPath(String), "the program's path", numbers: false, command_path);
 validated!(SyscallName(String), "a syscall or @group name", numbers: false, syscall_name);
+validated!(CapName(String), "a capability name", numbers: false, caps::name);
+validated!(CapKindName(String), "a capability kind", numbers: false, cap_kind);
+validated!(Mode(bool), "\"default\" or \"capability\"", numbers: false, sandbox_mode);
+validated!(FileModeValue(FileMode), "a file mode", numbers: false, FileMode::parse);
+validated!(Address(String), "tcp://HOST:PORT or unix:PATH", numbers: false, address);
+
+fn cap_kind(s: &str) -> Result<String, Problem> {
+    if ["dir", "file", "listen", "connect", "data"].contains(&s) {
+        return Ok(s.to_string());
+    }
+    Err(Problem::new(
+        format!("capability kind {s:?} does not exist"),
+        "use \"dir\", \"file\", \"listen\", \"connect\" or \"data\"",
+    ))
+}
+
+/// `mode = "capability"` is true.
+fn sandbox_mode(s: &str) -> Result<bool, Problem> {
+    match s {
+        "default" => Ok(false),
+        "capability" => Ok(true),
+        _ => Err(Problem::new(
+            format!("sandbox mode {s:?} does not exist"),
+            "use \"default\" or \"capability\" (act only through held capabilities)",
+        )),
+    }
+}
+
+/// Checked for syntax now; a relative unix path is resolved by [`crate::plan`].
+fn address(s: &str) -> Result<String, Problem> {
+    caps::Endpoint::parse(s, None).map(|_| s.to_string())
+}
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: what every shell can pass on.
 pub(crate) fn env_name(s: &str) -> Result<String, Problem> {
@@ -390,6 +453,82 @@ struct Raw {
     sandbox: RawSandbox,
     #[serde(default)]
     net: RawNet,
+    #[serde(default)]
+    caps: Entries<CapName, Spanned<RawCap>>,
+    app: Option<Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a capability table with kind = \"...\"")]
+struct RawCap {
+    kind: Spanned<CapKindName>,
+    path: Option<Spanned<HostPath>>,
+    rights: Option<Spanned<RightsValue>>,
+    mount: Option<Spanned<InsidePath>>,
+    mode: Option<Spanned<FileModeValue>>,
+    address: Option<Spanned<Address>>,
+}
+
+impl RawCap {
+    /// The kind with its fields, refusing fields that belong to another kind.
+    fn kind(self, name: &str) -> Result<CapKind, (usize, Problem)> {
+        let kind = self.kind.get_ref().0.as_str();
+        let start = self.kind.span().start;
+        let extra = |field: &str, span: std::ops::Range<usize>| {
+            (
+                span.start,
+                Problem::new(
+                    format!("`{field}` does not apply to a {kind} capability"),
+                    format!("remove it from [caps.{name}]"),
+                ),
+            )
+        };
+        let need = |field: &str| {
+            (
+                start,
+                Problem::new(
+                    format!("a {kind} capability needs `{field}`"),
+                    format!("add {field} = ... to [caps.{name}]"),
+                ),
+            )
+        };
+        let (path, addr) = (self.path, self.address);
+        let mut unused: Vec<(&str, std::ops::Range<usize>)> = vec![];
+        if kind != "dir" {
+            unused.extend(self.rights.as_ref().map(|r| ("rights", r.span())));
+            unused.extend(self.mount.as_ref().map(|r| ("mount", r.span())));
+        }
+        if kind != "file" {
+            unused.extend(self.mode.as_ref().map(|r| ("mode", r.span())));
+        }
+        let net = kind == "listen" || kind == "connect";
+        if net {
+            unused.extend(path.as_ref().map(|r| ("path", r.span())));
+        } else {
+            unused.extend(addr.as_ref().map(|r| ("address", r.span())));
+        }
+        if let Some((f, span)) = unused.into_iter().next() {
+            return Err(extra(f, span));
+        }
+        if net {
+            let a = addr.ok_or_else(|| need("address"))?;
+            let e = caps::endpoint(&a.get_ref().0, None, kind == "listen")
+                .map_err(|p| (a.span().start, p))?;
+            return Ok(if kind == "listen" { CapKind::Listen(e) } else { CapKind::Connect(e) });
+        }
+        let path = PathBuf::from(path.ok_or_else(|| need("path"))?.into_inner().0);
+        Ok(match kind {
+            "dir" => CapKind::Dir {
+                path,
+                rights: self.rights.map_or(Rights::R, |r| r.into_inner().0),
+                mount: self.mount.map(|m| m.into_inner().0),
+            },
+            "file" => {
+                CapKind::File { path, mode: self.mode.map_or(FileMode::Read, |m| m.into_inner().0) }
+            }
+            _ => CapKind::Data { path },
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -415,6 +554,7 @@ struct RawLimits {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, expecting = "a [sandbox] table")]
 struct RawSandbox {
+    mode: Option<Mode>,
     system: Option<bool>,
     best_effort: Option<bool>,
     #[serde(default)]
@@ -459,6 +599,18 @@ impl Raw {
             }
             fs.push(FsItem { dest, entry, pos });
         }
+        let mut caps_out: Vec<ManifestCap> = Vec::new();
+        for (key, raw) in self.caps.0 {
+            let pos = Pos::of(text, key.span().start);
+            let name = key.into_inner().0;
+            let table_start = raw.span().start;
+            let kind = raw.into_inner().kind(&name).map_err(|(at, p)| {
+                PolicyError::at(file, Pos::of(text, if at == 0 { table_start } else { at }), p)
+            })?;
+            caps::check_stdio(&name, &kind).map_err(|p| PolicyError::at(file, pos, p))?;
+            caps_out.push(ManifestCap { name, kind, pos });
+        }
+        let app = self.app.map(|a| (Pos::of(text, a.span().start), a.into_inner()));
         let l = self.limits;
         let s = self.sandbox;
         Ok(Manifest {
@@ -488,6 +640,9 @@ impl Raw {
                 deny: s.deny_syscalls.into_iter().map(|n| n.0).collect(),
             },
             net: self.net.mode.map_or(Net::None, |m| m.0),
+            capability_mode: s.mode.is_some_and(|m| m.0),
+            caps: caps_out,
+            app: app.map(|(pos, t)| (t, pos)),
         })
     }
 }

@@ -144,4 +144,13 @@ pub struct Plan {
     pub limits: Limits,
     pub syscalls: SyscallChanges,
     pub best_effort: bool,
+    /// Named capabilities, with their fd numbers (see [`crate::caps`]).
+    pub caps: Vec<crate::caps::Cap>,
+    /// Where the description of the capabilities goes; `None` when there are no capabilities
+    /// and no `[app]`.
+    pub description_fd: Option<i32>,
+    /// The `[app]` table as JSON, every `{ cap = "NAME" }` replaced by NAME's fd.
+    pub app: Option<String>,
+    /// Capability mode from exec on: the program acts only through the fds it holds.
+    pub capability_mode: bool,
 }

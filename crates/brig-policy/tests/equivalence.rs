@@ -20,6 +20,7 @@ fn host() -> Host {
 
 fn without_origins(mut p: Plan) -> Plan {
     p.grants.iter_mut().for_each(|g| g.origin.clear());
+    p.caps.iter_mut().for_each(|c| c.origin.clear());
     p
 }
 
@@ -81,9 +82,41 @@ fn everything_at_once() {
         allow_syscalls: vec!["@debug".into()],
         deny_syscalls: vec!["bpf,io_uring_setup".into()],
         best_effort: true,
+        caps: vec![],
+        capability_mode: false,
         command: vec!["/usr/bin/python3".into(), "-m".into(), "http.server".into()],
     };
     assert_eq!(m, from_flags(&f));
+}
+
+/// Every capability kind, in the manifest and as flags; the fds are numbered the same way.
+#[test]
+fn capabilities_as_flags() {
+    let m = from_manifest(
+        "[program]\npath = \"srv\"\n[sandbox]\nmode = \"capability\"\n\
+         [caps.site]\nkind = \"dir\"\npath = \"/home/u/proj/site\"\nrights = \"rw\"\n\
+         [caps.log]\nkind = \"file\"\npath = \"/var/log/x\"\nmode = \"append\"\n\
+         [caps.http]\nkind = \"listen\"\naddress = \"tcp://127.0.0.1:8080\"\n\
+         [caps.db]\nkind = \"connect\"\naddress = \"unix:/run/db.sock\"\n\
+         [caps.stdin]\nkind = \"data\"\npath = \"/home/u/proj/in.txt\"\n",
+    );
+    let f = Flags {
+        caps: vec![
+            ("dir", "site=site:rw".into()),
+            ("file", "log=/var/log/x:append".into()),
+            ("listen", "http=tcp://127.0.0.1:8080".into()),
+            ("connect", "db=unix:/run/db.sock".into()),
+            ("data", "stdin=in.txt".into()),
+        ],
+        capability_mode: true,
+        command: vec!["srv".into()],
+        ..Flags::default()
+    };
+    assert_eq!(m, from_flags(&f));
+    let fds: Vec<(&str, i32)> = m.caps.iter().map(|c| (c.name.as_str(), c.fd)).collect();
+    assert_eq!(fds, [("site", 4), ("log", 5), ("http", 3), ("db", 6), ("stdin", 0)]);
+    assert_eq!(m.description_fd, Some(7));
+    assert!(m.capability_mode);
 }
 
 /// Flags extend a manifest: the command replaces [program] path and args (not chdir), --env

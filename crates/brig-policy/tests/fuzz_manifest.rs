@@ -12,7 +12,13 @@ const VALID: &str = "[program]\npath = \"/usr/bin/python3\"\nargs = [\"-m\", \"h
 [fs]\n\"/site\" = { from = \"./site\", rights = \"r\" }\n\"/data\" = \"rwc\"\n\"/scratch\" = \"tmpfs\"\n\
 [env]\nLANG = \"C.UTF-8\"\nTERM = true\n\
 [limits]\nwall = \"30s\"\ncpu = \"10s\"\nmemory = \"256MiB\"\nprocesses = 32\nfsize = \"1GiB\"\nnofile = 256\ntmp = \"64MiB\"\n\
-[sandbox]\nsystem = true\nbest_effort = false\nallow_syscalls = [\"@debug\"]\ndeny_syscalls = []\n[net]\nmode = \"none\"\n";
+[sandbox]\nsystem = true\nbest_effort = false\nallow_syscalls = [\"@debug\"]\ndeny_syscalls = []\n[net]\nmode = \"none\"\n\
+[caps.web]\nkind = \"dir\"\npath = \"./site\"\nrights = \"rx\"\nmount = \"/web\"\n\
+[caps.http]\nkind = \"listen\"\naddress = \"tcp://127.0.0.1:8080\"\n\
+[caps.stdout]\nkind = \"file\"\npath = \"out\"\nmode = \"create\"\n\
+[caps.db]\nkind = \"connect\"\naddress = \"unix:db.sock\"\n\
+[caps.rules]\nkind = \"data\"\npath = \"rules\"\n\
+[app]\nroot = { cap = \"web\" }\nlist = [1, { cap = \"rules\" }]\n[app.t]\nx = \"y\"\n";
 
 fn host() -> Host {
     Host {
@@ -53,6 +59,16 @@ fn invariants(p: &Plan) {
     assert!(l.procs >= 1 && l.nofile >= 1 && l.tmp_size >= 1);
     assert!(l.mem != Some(0) && l.fsize != Some(0));
     assert!(l.wall.iter().chain(&l.cpu).all(|d| !d.is_zero()));
+    let mut fds: Vec<i32> = p.caps.iter().map(|c| c.fd).collect();
+    fds.sort();
+    assert!(fds.windows(2).all(|w| w[0] != w[1]) && fds.iter().all(|&f| f >= 0), "{fds:?}");
+    let mut names: Vec<&str> = p.caps.iter().map(|c| c.name.as_str()).collect();
+    names.sort();
+    assert!(names.windows(2).all(|w| w[0] != w[1]), "{names:?}");
+    if let Some(d) = p.description_fd {
+        assert!(fds.iter().all(|&f| f < d), "description at {d}, caps at {fds:?}");
+    }
+    assert!(p.app.is_none() || p.description_fd.is_some());
 }
 
 fn check(text: &str) {
@@ -147,6 +163,22 @@ const TOKENS: &[&str] = &[
     "[program]\n",
     "args = []\n",
     "2024-01-01T00:00:00Z",
+    "[caps.x]\n",
+    "[caps.stdin]\n",
+    "kind = \"dir\"\n",
+    "kind = \"listen\"\n",
+    "kind = \"pipe\"\n",
+    "address = \"tcp://[::1]:0\"\n",
+    "address = \"unix:\"\n",
+    "{ cap = \"web\" }",
+    "{ cap = \"nope\" }",
+    "{ cap = 3 }",
+    "[app]\n",
+    "mode = \"capability\"\n",
+    "mode = \"append\"\n",
+    "web=./s:rw",
+    "stdin=tcp://h:1",
+    "h=tcp://x:0",
 ];
 
 fn arbitrary_text() -> impl Strategy<Value = String> {
@@ -176,14 +208,19 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
         prop::collection::vec((kind, s()), 0..4),
         (v(), v(), v(), v(), v()),
         (o(), o(), o(), o(), o(), o(), o(), o(), o()),
-        (any::<bool>(), any::<bool>()),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+        prop::collection::vec(
+            (prop::sample::select(vec!["dir", "file", "listen", "connect", "data"]), s()),
+            0..4,
+        ),
     )
         .prop_map(
             |(
                 grants,
                 (tmpfs, env, allow, deny, command),
                 (chdir, net, wall, cpu, mem, procs, fsize, nofile, tmp_size),
-                (no_system, best_effort),
+                (no_system, best_effort, capability_mode),
+                caps,
             )| Flags {
                 grants,
                 tmpfs,
@@ -201,6 +238,8 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
                 allow_syscalls: allow,
                 deny_syscalls: deny,
                 best_effort,
+                caps,
+                capability_mode,
                 command,
             },
         )

@@ -250,11 +250,84 @@ fn sandbox_and_net() {
 }
 
 #[test]
+fn capabilities() {
+    refused(
+        "[caps.x]\nkind = \"pipe\"\n",
+        "2:8",
+        "capability kind \"pipe\" does not exist",
+        "use \"dir\", \"file\", \"listen\", \"connect\" or \"data\"",
+    );
+    refused(
+        "[caps.\"a b\"]\nkind = \"dir\"\n",
+        "1:7",
+        "\"a b\" is not a capability name",
+        "use 1 to 64 letters, digits, _ and - (e.g. \"site\")",
+    );
+    refused(
+        "[caps.site]\nkind = \"dir\"\n",
+        "2:8",
+        "a dir capability needs `path`",
+        "add path = ... to [caps.site]",
+    );
+    refused(
+        "[caps.h]\nkind = \"listen\"\naddress = \"tcp://x:1\"\nrights = \"r\"\n",
+        "4:10",
+        "`rights` does not apply to a listen capability",
+        "remove it from [caps.h]",
+    );
+    refused(
+        "[caps.h]\nkind = \"connect\"\naddress = \"tcp://x:0\"\n",
+        "3:11",
+        "\"tcp://x:0\" connects to port 0",
+        "give the server's port",
+    );
+    refused(
+        "[caps.h]\nkind = \"connect\"\naddress = \"http://x\"\n",
+        "3:11",
+        "\"http://x\" is not a socket address",
+        "write tcp://HOST:PORT (e.g. tcp://127.0.0.1:8080) or unix:PATH",
+    );
+    refused(
+        "[caps.f]\nkind = \"file\"\npath = \"f\"\nmode = \"rw\"\n",
+        "4:8",
+        "file mode \"rw\" does not exist",
+        "use \"read\", \"write\", \"append\" or \"create\"",
+    );
+    refused(
+        "[caps.stdout]\nkind = \"dir\"\npath = \"d\"\n",
+        "1:7",
+        "a dir capability cannot be stdout",
+        "stdin takes a file (mode read), data or connect capability; stdout and stderr a file \
+         (write, append or create) or connect capability",
+    );
+    refused(
+        "[sandbox]\nmode = \"strict\"\n",
+        "2:8",
+        "sandbox mode \"strict\" does not exist",
+        "use \"default\" or \"capability\" (act only through held capabilities)",
+    );
+}
+
+/// `[app]` refers to capabilities by name; a name that is not declared is refused with the
+/// table's position and the names there are.
+#[test]
+fn app_refers_to_declared_capabilities() {
+    let text = "[caps.site]\nkind = \"dir\"\npath = \"s\"\n[app]\nroot = { cap = \"sight\" }\n";
+    let e = brig_policy::plan_for_check(Some((Path::new("m.toml"), text)), &Default::default())
+        .expect_err("unknown cap");
+    assert_eq!(
+        e.to_string(),
+        "m.toml:4:1: [app].root refers to capability \"sight\", which is not declared; \
+         declare [caps.sight] or use one of: site"
+    );
+}
+
+#[test]
 fn tables_and_syntax() {
     refused(
         "[bogus]\n",
         "1:2",
-        "unknown field `bogus`, expected one of `program`, `fs`, `env`, `limits`, `sandbox`, `net`",
+        "unknown field `bogus`, expected one of `program`, `fs`, `env`, `limits`, `sandbox`, `net`, `caps`, `app`",
         SPELLING,
     );
     refused("[program\n", "1:9", "unclosed table, expected `]`", SYNTAX);

@@ -6,6 +6,7 @@
 #![cfg(target_os = "linux")]
 
 pub mod caps;
+pub mod fdpass;
 pub mod fs;
 pub mod landlock;
 pub mod mount;

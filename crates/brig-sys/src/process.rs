@@ -65,7 +65,8 @@ pub fn fork() -> io::Result<Option<i32>> {
 }
 
 /// The fork-safety check: exactly one entry in /proc/self/task.
-fn require_single_thread() -> io::Result<()> {
+/// `EDEADLK` unless this process has exactly one thread.
+pub fn require_single_thread() -> io::Result<()> {
     let n = std::fs::read_dir("/proc/self/task")?.take(2).count();
     if n == 1 {
         Ok(())
@@ -189,6 +190,28 @@ pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     // SAFETY: `a` and `e` are NULL-terminated arrays of pointers into CStrings that outlive the
     // call; on success execve does not return.
     unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: executes the file `fd` refers to (an `O_PATH`
+/// fd works), without a path lookup; returns only on failure.
+pub fn execve_fd(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: as `execve`; the empty path is a NUL-terminated literal and AT_EMPTY_PATH makes
+    // the kernel use `fd` itself.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            a.as_ptr(),
+            e.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
     io::Error::last_os_error()
 }
 

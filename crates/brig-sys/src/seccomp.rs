@@ -10,6 +10,49 @@ pub struct SockFilter {
     pub k: u32,
 }
 
+/// Classic-BPF encoding for seccomp programs: the kernel's opcodes, offsets and return values.
+pub mod bpf {
+    use super::SockFilter;
+
+    /// `AUDIT_ARCH_X86_64`: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE.
+    pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    /// `SECCOMP_RET_KILL_PROCESS`.
+    pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
+    /// `SECCOMP_RET_ERRNO`; the errno goes in the low 16 bits.
+    pub const RET_ERRNO: u32 = 0x0005_0000;
+    /// `SECCOMP_RET_ALLOW`.
+    pub const RET_ALLOW: u32 = 0x7FFF_0000;
+    /// `__X32_SYSCALL_BIT`: x32 calls share the x86_64 arch value and are told apart by this bit.
+    pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+    pub const LD_W_ABS: u16 = 0x20;
+    pub const JA: u16 = 0x05;
+    pub const JEQ_K: u16 = 0x15;
+    pub const JGE_K: u16 = 0x35;
+    pub const JSET_K: u16 = 0x45;
+    pub const RET_K: u16 = 0x06;
+
+    /// Offsets in `struct seccomp_data` (little-endian: an argument's low 32 bits come first).
+    pub const NR: u32 = 0;
+    pub const ARCH: u32 = 4;
+    pub const fn arg_low(i: u32) -> u32 {
+        16 + 8 * i
+    }
+
+    pub const fn ins(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {
+        SockFilter { code, jt, jf, k }
+    }
+
+    pub const fn ret(k: u32) -> SockFilter {
+        ins(RET_K, 0, 0, k)
+    }
+
+    /// The `SECCOMP_RET_ERRNO` value for `errno`.
+    pub const fn errno(errno: i32) -> u32 {
+        RET_ERRNO | (errno as u32 & 0xFFFF)
+    }
+}
+
 /// Installs `prog` as a seccomp filter on the calling thread. no_new_privs must already be set.
 pub fn install(prog: &[SockFilter]) -> std::io::Result<()> {
     let fprog = libc::sock_fprog {

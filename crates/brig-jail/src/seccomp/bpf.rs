@@ -15,34 +15,13 @@ use brig_sys::seccomp::SockFilter;
 
 use super::{names, Rule, RuleAction, MAX_KNOWN_NR};
 
-/// `AUDIT_ARCH_X86_64`: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE.
-pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
-/// `SECCOMP_RET_KILL_PROCESS`.
-pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
-/// `SECCOMP_RET_ERRNO`; the errno goes in the low 16 bits.
-pub const RET_ERRNO: u32 = 0x0005_0000;
-/// `SECCOMP_RET_ALLOW`.
-pub const RET_ALLOW: u32 = 0x7FFF_0000;
-/// `__X32_SYSCALL_BIT`: x32 calls share the x86_64 arch value and are told apart by this bit.
-pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+use brig_sys::seccomp::bpf::{arg_low, ins, ret, ARCH, JA, JEQ_K, JGE_K, JSET_K, LD_W_ABS, NR};
+pub use brig_sys::seccomp::bpf::{
+    errno, AUDIT_ARCH_X86_64, RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, X32_SYSCALL_BIT,
+};
 
 /// IPPROTO_MPTCP: refused for inet/inet6 sockets.
 pub const IPPROTO_MPTCP: u32 = 262;
-
-// The opcodes the compiler emits.
-const LD_W_ABS: u16 = 0x20;
-const JA: u16 = 0x05;
-const JEQ_K: u16 = 0x15;
-const JGE_K: u16 = 0x35;
-const JSET_K: u16 = 0x45;
-const RET_K: u16 = 0x06;
-
-// Offsets in `struct seccomp_data` (little-endian: an argument's low 32 bits come first).
-const NR: u32 = 0;
-const ARCH: u32 = 4;
-const fn arg_low(i: u32) -> u32 {
-    16 + 8 * i
-}
 
 /// TIOCSTI: push a byte into the terminal's input queue.
 pub const TIOCSTI: u32 = 0x5412;
@@ -57,19 +36,6 @@ pub const CLONE_NEW_ANY: u32 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWNET
     | libc::CLONE_NEWCGROUP) as u32;
-
-const fn ins(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {
-    SockFilter { code, jt, jf, k }
-}
-
-const fn ret(k: u32) -> SockFilter {
-    ins(RET_K, 0, 0, k)
-}
-
-/// The `SECCOMP_RET_ERRNO` value for `errno`.
-pub const fn errno(errno: i32) -> u32 {
-    RET_ERRNO | (errno as u32 & 0xFFFF)
-}
 
 /// What the program does with one interval of syscall numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,86 @@
+//! Handing fds across exec: sealed memfds, moving fds to fixed numbers, and taking ownership of
+//! the numbers a program inherited.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+
+use crate::{check_int, cstr};
+
+/// A read-only, sealed memfd holding `data`: nobody, the holder included, can change, grow or
+/// shrink it, or re-seal it. Opened close-on-exec.
+pub fn sealed_memfd(name: &str, data: &[u8]) -> io::Result<OwnedFd> {
+    let cname = cstr(std::path::Path::new(name))?;
+    // SAFETY: `cname` is NUL-terminated and outlives the call.
+    let fd = check_int(unsafe {
+        libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+    })?;
+    // SAFETY: memfd_create just returned this fd; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut done = 0;
+    while done < data.len() {
+        done += crate::fs::write(std::os::fd::AsFd::as_fd(&fd), &data[done..])?;
+    }
+    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: F_ADD_SEALS takes an int argument; `fd` is open.
+    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
+    // SAFETY: lseek on an open fd.
+    if unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_SET) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// A close-on-exec duplicate of `fd` at the lowest free number >= `min`.
+pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int; the kernel returns a new fd only we own.
+    let n = check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) })?;
+    // SAFETY: just returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// Duplicates `fd` onto the number `target`, inheritable across exec (no close-on-exec), closing
+/// whatever was there. For the program's process just before exec: the number is meant to leak
+/// into the program, so no `OwnedFd` is made for it.
+pub fn place_for_exec(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    if fd.as_raw_fd() == target {
+        // dup3 refuses equal numbers; clear close-on-exec instead.
+        // SAFETY: F_SETFD with an int flag word on an open fd.
+        return check_int(unsafe { libc::fcntl(target, libc::F_SETFD, 0) }).map(drop);
+    }
+    // SAFETY: dup3 closes `target` if open. The callers own no `OwnedFd` at `target` any more
+    // (every fd they keep was moved above the target range first), so no destructor will close
+    // it again.
+    check_int(unsafe { libc::dup3(fd.as_raw_fd(), target, 0) }).map(drop)
+}
+
+/// Clears O_NONBLOCK (set to open a FIFO or device without blocking the runner).
+pub fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL with int flag words on an open fd.
+    let fl = check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK) })
+        .map(drop)
+}
+
+/// The numbers already claimed by [`claim_inherited`] in this process.
+static CLAIMED: Mutex<BTreeSet<RawFd>> = Mutex::new(BTreeSet::new());
+
+/// Takes ownership of fd number `raw`, which this process inherited at exec (a capability brig
+/// placed there). Refuses a number that is not open, one below 3, and one already claimed, so a
+/// number never gets two owners through this function.
+///
+/// The caller must not have made an `OwnedFd` for `raw` in some other way; a program that
+/// receives capabilities leaves those numbers to `brig-caps`.
+pub fn claim_inherited(raw: RawFd) -> io::Result<OwnedFd> {
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+    if raw < 3 || claimed.contains(&raw) {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: F_GETFD only reads the fd's flags; it fails with EBADF if `raw` is not open.
+    check_int(unsafe { libc::fcntl(raw, libc::F_GETFD) })?;
+    claimed.insert(raw);
+    // SAFETY: `raw` is open (checked), was inherited at exec, and is claimed at most once
+    // through this function (the set above); see the caller's obligation in the doc comment.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
