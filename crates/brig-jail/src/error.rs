@@ -10,6 +10,8 @@ pub enum JailError {
     OpenGrant { origin: String, path: PathBuf, source: io::Error },
     #[error("grant {origin}: {path} goes through a symlink, which brig refuses; grant the real path ({target}) instead")]
     GrantIsSymlink { origin: String, path: PathBuf, target: PathBuf },
+    #[error("capability {name} ({origin}): {message}; {hint}")]
+    Capability { name: String, origin: String, message: String, hint: String },
     #[error("system view: cannot read {path}: {source}")]
     SystemPath { path: PathBuf, source: io::Error },
     #[error("{path} is granted twice (inside the prison)")]

@@ -148,7 +148,7 @@ fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights) -> Result<(), Jail
 /// one, since a prison never runs as host root), component by component. A symlink owned by
 /// anyone else is refused, naming where it points. The result is opened with
 /// RESOLVE_NO_SYMLINKS, so a link swapped in after this walk makes the open fail.
-fn through_root_links(path: &Path, origin: &str) -> Result<PathBuf, JailError> {
+pub(crate) fn through_root_links(path: &Path, origin: &str) -> Result<PathBuf, JailError> {
     use std::os::unix::fs::MetadataExt;
     let mut out = PathBuf::from("/");
     let mut rest: Vec<std::ffi::OsString> = path
@@ -214,21 +214,31 @@ fn open_bind(
     origin: String,
     device: bool,
 ) -> Result<Kind, JailError> {
-    let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    let fd = fs::openat2(None, source, libc::O_PATH, 0, how).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            let target = std::fs::canonicalize(source).unwrap_or_default();
-            JailError::GrantIsSymlink { origin: origin.clone(), path: source.into(), target }
-        } else {
-            JailError::OpenGrant { origin: origin.clone(), path: source.into(), source: e }
-        }
-    })?;
+    let fd = open_host(source, libc::O_PATH, 0, &origin)?;
     let ident = fs::ident(std::os::fd::AsFd::as_fd(&fd)).map_err(|e| JailError::OpenGrant {
         origin: origin.clone(),
         path: source.into(),
         source: e,
     })?;
     Ok(Kind::Bind { source: source.into(), fd, ident, rights, origin, device })
+}
+
+/// Opens `path` (already through root's links) with `flags`, refusing any symlink on the way.
+pub(crate) fn open_host(
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    origin: &str,
+) -> Result<OwnedFd, JailError> {
+    let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+    fs::openat2(None, path, flags, mode, how).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            let target = std::fs::canonicalize(path).unwrap_or_default();
+            JailError::GrantIsSymlink { origin: origin.into(), path: path.into(), target }
+        } else {
+            JailError::OpenGrant { origin: origin.into(), path: path.into(), source: e }
+        }
+    })
 }
 
 /// Sorts parents before children, rejects duplicate destinations, marks entries inside binds,

@@ -21,6 +21,12 @@ use crate::msg::{self, Msg};
 #[derive(Debug)]
 pub struct Inside {
     pub view: Vec<Entry>,
+    /// Capability fds and the numbers the program gets them at.
+    pub caps: Vec<crate::caps::Opened>,
+    /// Set `LISTEN_PID` to the program's pid (it has listeners).
+    pub listen_pid: bool,
+    /// Enter capability mode before exec (exec by fd).
+    pub capability_mode: bool,
     pub landlock: Option<Prepared>,
     pub landlock_inside: Vec<(PathBuf, Rights, bool)>,
     pub filter: Vec<SockFilter>,
@@ -69,13 +75,15 @@ pub fn pid1(mut p: Inside) -> ! {
         }
     }
     // pid 1 keeps nothing of the host: the grant fds go, and every fd but 0-2 (which the program
-    // inherits) and the report pipe is closed, including any the caller leaked into brig.
+    // inherits), the capabilities and the report pipe is closed, including any the caller
+    // leaked into brig.
     p.view = Vec::new();
     let report = p.report.as_fd();
-    let keep = process::raw(report) as u32;
-    if let Err(e) =
-        fs::close_range(3, keep.saturating_sub(1)).and(fs::close_range(keep + 1, u32::MAX))
-    {
+    let keep: Vec<u32> = std::iter::once(report)
+        .chain(p.caps.iter().map(|c| c.fd.as_fd()))
+        .map(|fd| process::raw(fd) as u32)
+        .collect();
+    if let Err(e) = close_all_but(3, &keep) {
         fail(report, (23, e, u32::MAX));
         process::exit_now(125);
     }
@@ -308,9 +316,47 @@ fn reap(report: BorrowedFd<'_>, prog: i32, signals: &SigSet) -> ! {
     }
 }
 
+/// Closes every fd from `first` up except those in `keep`.
+fn close_all_but(first: u32, keep: &[u32]) -> io::Result<()> {
+    let mut keep = keep.to_vec();
+    keep.sort_unstable();
+    let mut from = first;
+    for k in keep.into_iter().filter(|&k| k >= first) {
+        if k > from {
+            fs::close_range(from, k - 1)?;
+        }
+        from = from.max(k + 1);
+    }
+    fs::close_range(from, u32::MAX)
+}
+
+/// Puts every capability at its number for the program. Returns the report pipe moved above
+/// those numbers (its old number may now hold a capability) and the close-on-exec copies of
+/// the capabilities, which vanish at exec.
+fn place_caps(p: &Inside) -> io::Result<(OwnedFd, Vec<OwnedFd>)> {
+    let above = p.caps.iter().map(|c| c.target + 1).max().unwrap_or(3).max(3);
+    let report = brig_sys::fdpass::dup_at_least(p.report.as_fd(), above)?;
+    let high = p
+        .caps
+        .iter()
+        .map(|c| brig_sys::fdpass::dup_at_least(c.fd.as_fd(), above))
+        .collect::<io::Result<Vec<_>>>()?;
+    for (c, h) in p.caps.iter().zip(&high) {
+        brig_sys::fdpass::place_for_exec(h.as_fd(), c.target)?;
+    }
+    Ok((report, high))
+}
+
 /// The program's process: new session, clean fd table and signal state, exec.
 fn program(p: &Inside) -> ! {
-    let report = p.report.as_fd();
+    let (report_fd, high) = match place_caps(p) {
+        Ok(v) => v,
+        Err(e) => {
+            fail(p.report.as_fd(), (msg::STEP_PLACE_CAPS, e, u32::MAX));
+            process::exit_now(125);
+        }
+    };
+    let report = report_fd.as_fd();
     let r: Result<(), Fail> = (|| {
         process::setsid().map_err(at(23))?;
         fs::chdir(&p.chdir).map_err(at(msg::STEP_CHDIR))?;
@@ -327,11 +373,21 @@ fn program(p: &Inside) -> ! {
         fail(report, f);
         process::exit_now(125);
     }
+    let mut envp = p.envp.clone();
+    if p.listen_pid {
+        // systemd's sd_listen_fds() takes the fds only if LISTEN_PID is its own pid.
+        let pid = std::process::id();
+        envp.extend(CString::new(format!("LISTEN_PID={pid}")).ok());
+    }
     send(
         report,
         Msg { kind: msg::PREEXEC, step: 0, errno: 0, operand: 0, value: process::monotonic_ns() },
     );
-    let e = exec_search(p);
+    let e = if p.capability_mode {
+        capability_exec(p, report, &high, &envp)
+    } else {
+        exec_search(p, &envp)
+    };
     let errno = e.raw_os_error().unwrap_or(libc::ENOENT);
     send(
         report,
@@ -340,20 +396,69 @@ fn program(p: &Inside) -> ! {
     process::exit_now(if errno == libc::ENOENT { 127 } else { 126 })
 }
 
-/// execvp: try each PATH directory; ENOENT moves on, EACCES is remembered, anything else stops.
-fn exec_search(p: &Inside) -> io::Error {
-    let Some(name) = p.argv.first() else { return io::Error::from_raw_os_error(libc::ENOENT) };
-    if p.search.is_empty() {
-        return process::execve(name, &p.argv, &p.envp);
+/// Capability mode from exec on: open the program (O_PATH), add the capability-mode Landlock
+/// layer (the directory capabilities and this one file) and seccomp filter, then exec the fd:
+/// after this the program cannot look up a path from / or its working directory, so a
+/// dynamically linked program cannot load its libraries (enter capability mode through
+/// brig-caps instead). Returns only on failure, reporting it.
+fn capability_exec(
+    p: &Inside,
+    report: BorrowedFd<'_>,
+    high: &[OwnedFd],
+    envp: &[CString],
+) -> io::Error {
+    let exe = match candidates(p).find_map(|path| {
+        let how = resolve::NO_MAGICLINKS;
+        fs::openat2(
+            None,
+            Path::new(std::ffi::OsStr::from_bytes(path.as_bytes())),
+            libc::O_PATH,
+            0,
+            how,
+        )
+        .ok()
+    }) {
+        Some(fd) => fd,
+        None => return io::Error::from_raw_os_error(libc::ENOENT),
+    };
+    let dirs: Vec<(BorrowedFd<'_>, Rights)> =
+        p.caps.iter().zip(high).filter_map(|(c, h)| Some((h.as_fd(), c.dir?))).collect();
+    let entered = brig_caps::capmode::ruleset(&dirs, Some(exe.as_fd()))
+        .and_then(|rs| brig_caps::capmode::enter(rs, std::process::id()));
+    if let Err(e) = entered {
+        let errno = match &e {
+            brig_caps::Error::Kernel { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            brig_caps::Error::Threads => libc::EDEADLK,
+            _ => libc::EOPNOTSUPP,
+        };
+        let m =
+            Msg { kind: msg::ERROR, step: msg::STEP_CAPMODE, errno, operand: u32::MAX, value: 0 };
+        send(report, m);
+        process::exit_now(125);
     }
-    let mut seen_eacces = None;
-    for dir in &p.search {
-        use std::os::unix::ffi::OsStrExt;
+    process::execve_fd(exe.as_fd(), &p.argv, envp)
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+/// The paths execvp would try for argv[0], in order.
+fn candidates(p: &Inside) -> impl Iterator<Item = CString> + '_ {
+    let name = p.argv.first().map(|n| n.as_bytes()).unwrap_or_default();
+    let direct = p.search.is_empty().then(|| CString::new(name).ok()).flatten();
+    let searched = p.search.iter().filter_map(move |dir| {
         let mut path = dir.as_os_str().as_bytes().to_vec();
         path.push(b'/');
-        path.extend_from_slice(name.as_bytes());
-        let Ok(c) = CString::new(path) else { continue };
-        let e = process::execve(&c, &p.argv, &p.envp);
+        path.extend_from_slice(name);
+        CString::new(path).ok()
+    });
+    direct.into_iter().chain(searched)
+}
+
+/// execvp: try each candidate; ENOENT moves on, EACCES is remembered, anything else stops.
+fn exec_search(p: &Inside, envp: &[CString]) -> io::Error {
+    let mut seen_eacces = None;
+    for c in candidates(p) {
+        let e = process::execve(&c, &p.argv, envp);
         match e.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ENOTDIR) => {}
             Some(libc::EACCES) => seen_eacces = Some(e),

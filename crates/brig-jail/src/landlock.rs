@@ -5,7 +5,7 @@
 //! prison sees through its bind mounts). The child adds the few rules for what only exists inside
 //! (its /proc, its tmpfs mounts, the generated /etc files) and restricts itself.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use brig_policy::Rights;
 use landlock::{
@@ -26,34 +26,15 @@ pub struct Prepared {
     abi: ABI,
 }
 
-/// Maps unveil-style rights to Landlock access rights for a file or a directory.
-pub fn access(rights: Rights, is_dir: bool, abi: ABI) -> landlock::BitFlags<AccessFs> {
-    let mut a = landlock::BitFlags::<AccessFs>::empty();
-    if rights.read {
-        a |= AccessFs::ReadFile | AccessFs::ReadDir;
-    }
-    if rights.write {
-        a |= AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev;
-    }
-    if rights.exec {
-        a |= AccessFs::Execute;
-    }
-    if rights.create {
-        a |= AccessFs::MakeReg
-            | AccessFs::MakeDir
-            | AccessFs::MakeSym
-            | AccessFs::MakeFifo
-            | AccessFs::MakeSock
-            | AccessFs::RemoveFile
-            | AccessFs::RemoveDir
-            | AccessFs::Refer;
-    }
-    let supported = if is_dir { AccessFs::from_all(abi) } else { AccessFs::from_file(abi) };
-    a & supported
-}
+pub use brig_caps::capmode::access;
 
-/// Creates the ruleset for `view` at the kernel's ABI `abi_version` (from the probe).
-pub fn prepare(view: &[Entry], abi_version: i32) -> Result<Prepared, JailError> {
+/// Creates the ruleset for `view` and the directory capabilities `dirs` at the kernel's ABI
+/// `abi_version` (from the probe).
+pub fn prepare(
+    view: &[Entry],
+    dirs: &[(BorrowedFd<'_>, Rights)],
+    abi_version: i32,
+) -> Result<Prepared, JailError> {
     let abi = ABI::from(abi_version);
     let err = |e: landlock::RulesetError| JailError::Landlock(e.to_string());
     let mut rs = Ruleset::default()
@@ -73,6 +54,12 @@ pub fn prepare(view: &[Entry], abi_version: i32) -> Result<Prepared, JailError> 
                 continue;
             }
             rs = rs.add_rule(PathBeneath::new(fd.as_fd(), a)).map_err(err)?;
+        }
+    }
+    for (fd, rights) in dirs {
+        let a = access(*rights, true, abi);
+        if !a.is_empty() {
+            rs = rs.add_rule(PathBeneath::new(*fd, a)).map_err(err)?;
         }
     }
     Ok(Prepared { ruleset: rs, abi })

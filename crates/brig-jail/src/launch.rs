@@ -10,6 +10,7 @@ use brig_policy::Plan;
 use brig_sys::fs;
 use brig_sys::process::{self, Forked, SigSet};
 
+use crate::caps;
 use crate::error::JailError;
 use crate::grants;
 use crate::inside::{self, Inside};
@@ -71,12 +72,18 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // 1. Grants: resolve and open every host path once; from here on they are fds.
     let view = grants::open_view(plan, uid, gid)?;
     let operands: Vec<String> = view.iter().map(grants::Entry::operand).collect();
+    // ... and every capability: files opened as their mode says, sockets bound or connected in
+    // the host's network, names resolved here; the prison gets fds, never the names.
+    let mut socket_files = caps::SocketFiles::default();
+    let caps = caps::open_all(plan, &mut socket_files)?;
     report.timings.grants_us = us(t0);
 
     // 2. Compile ahead of clone: seccomp filter, Landlock ruleset, argv/envp, rlimits, cgroup.
     let t1 = Instant::now();
     let filter = compile_seccomp(plan, report)?;
-    let landlock = prepare_landlock(&view, plan.best_effort, report)?;
+    let dirs: Vec<_> = caps.iter().filter_map(|c| Some((c.fd.as_fd(), c.dir?))).collect();
+    let landlock = prepare_landlock(&view, &dirs, plan.best_effort, report)?;
+    drop(dirs);
     let landlock_inside = landlock::inside_rules(&view);
     let (argv, envp, search) = exec_args(plan)?;
     let rlimits = limits::rlimits(&plan.limits);
@@ -93,6 +100,12 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let (go_r, go_w) = fs::pipe().map_err(JailError::setup("go pipe"))?;
     let mut inside = Inside {
         view,
+        caps,
+        listen_pid: plan
+            .caps
+            .iter()
+            .any(|c| matches!(c.kind, brig_policy::caps::CapKind::Listen(_))),
+        capability_mode: plan.capability_mode,
         landlock,
         landlock_inside,
         filter,
@@ -159,6 +172,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let _ = old_mask.set_mask();
     drop(go_w);
     drop(cgroup);
+    drop(socket_files);
     report.timings.total_us = us(t0);
     ready?;
     out
@@ -186,12 +200,13 @@ fn compile_seccomp(
 
 fn prepare_landlock(
     view: &[grants::Entry],
+    dirs: &[(std::os::fd::BorrowedFd<'_>, brig_policy::Rights)],
     best_effort: bool,
     report: &mut Report,
 ) -> Result<Option<landlock::Prepared>, JailError> {
     let abi = brig_sys::landlock::abi();
     let why = match abi {
-        Ok(v) if v >= landlock::REQUIRED_ABI => match landlock::prepare(view, v) {
+        Ok(v) if v >= landlock::REQUIRED_ABI => match landlock::prepare(view, dirs, v) {
             Ok(p) => {
                 report.layer(
                     "landlock",
@@ -232,6 +247,7 @@ fn exec_args(plan: &Plan) -> Result<ExecArgs, JailError> {
     let envp = plan
         .env
         .iter()
+        .chain(&caps::env(plan))
         .map(|(k, v)| fs::cstring(&format!("{k}={v}")).map_err(|_| bad("an environment value")))
         .collect::<Result<Vec<_>, _>>()?;
     let cmd = plan.command.first().map(String::as_str).unwrap_or_default();

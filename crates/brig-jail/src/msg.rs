@@ -32,6 +32,8 @@ pub const STEPS: &[&str] = &[
     "chdir",                        // 24
     "exec",                         // 25
     "network namespace",            // 26
+    "place capabilities",           // 27
+    "capability mode",              // 28
 ];
 
 pub const STEP_LANDLOCK: u32 = 20;
@@ -40,6 +42,8 @@ pub const STEP_CGROUP_NS: u32 = 2;
 pub const STEP_CHDIR: u32 = 24;
 pub const STEP_EXEC: u32 = 25;
 pub const STEP_NET_NS: u32 = 26;
+pub const STEP_PLACE_CAPS: u32 = 27;
+pub const STEP_CAPMODE: u32 = 28;
 
 /// A step failed: `errno`, and `operand` = index into the view (or u32::MAX).
 pub const ERROR: u32 = 1;

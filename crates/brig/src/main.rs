@@ -63,9 +63,30 @@ struct RunArgs {
     /// Pass NAME from the environment, or set NAME=VALUE.
     #[arg(long, value_name = "NAME[=VALUE]")]
     env: Vec<String>,
-    /// Network: only `none` (a private namespace with loopback) exists today.
+    /// Network: only `none` (a private namespace with loopback); reach the outside through
+    /// --listen and --connect capabilities.
     #[arg(long, value_name = "MODE")]
     net: Option<String>,
+    /// Capability: a directory fd, with rights r (default), rw, rwc or rx beneath it.
+    #[arg(long = "dir", value_name = "NAME=PATH[:RIGHTS]")]
+    cap_dir: Vec<String>,
+    /// Capability: a file fd; MODE is read (default), write, append or create.
+    #[arg(long = "file", value_name = "NAME=PATH[:MODE]")]
+    cap_file: Vec<String>,
+    /// Capability: a socket bound and listening in the host's network (fds from 3, LISTEN_FDS).
+    #[arg(long = "listen", value_name = "NAME=tcp://ADDR:PORT|unix:PATH")]
+    cap_listen: Vec<String>,
+    /// Capability: a socket connected by brig; the program has no other network.
+    #[arg(long = "connect", value_name = "NAME=tcp://HOST:PORT|unix:PATH")]
+    cap_connect: Vec<String>,
+    /// Capability: a file's bytes in a sealed read-only memfd. NAME stdin, stdout or stderr
+    /// puts a capability at fd 0, 1 or 2.
+    #[arg(long = "data", value_name = "NAME=PATH")]
+    cap_data: Vec<String>,
+    /// Capability mode from exec on: the program acts only through the fds it holds (static
+    /// binaries; others enter it themselves through brig-caps).
+    #[arg(long)]
+    capability_mode: bool,
     /// Wall-clock limit for the whole prison (e.g. 30s, 500ms, 2m); exit 124 when reached.
     #[arg(long, value_name = "DUR")]
     wall: Option<String>,
@@ -169,6 +190,17 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
         allow_syscalls: args.allow_syscalls.clone(),
         deny_syscalls: args.deny_syscalls.clone(),
         best_effort: args.best_effort,
+        caps: [
+            ("dir", &args.cap_dir),
+            ("file", &args.cap_file),
+            ("listen", &args.cap_listen),
+            ("connect", &args.cap_connect),
+            ("data", &args.cap_data),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| v.iter().map(move |s| (k, s.clone())))
+        .collect(),
+        capability_mode: args.capability_mode,
         command: args.command.clone(),
     };
     let text = args.manifest.as_deref().map(read_manifest).transpose()?;
