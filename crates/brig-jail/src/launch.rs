@@ -150,6 +150,13 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     );
     report.layer("no_new_privs", LayerState::Enforced, "");
     report.layer("rlimits", LayerState::Enforced, "");
+    if plan.capability_mode {
+        report.layer(
+            "capability_mode",
+            LayerState::Enforced,
+            "from exec: seccomp (no paths from / or cwd, no new sockets) + Landlock layer",
+        );
+    }
     drop(inside); // our copies of the child's ends (and the view's fds) close here
 
     // 3b. Map the prison's uid/gid, join the cgroup, then let pid 1 go. If any of this fails,

@@ -150,8 +150,16 @@ fn decide(
                     "not-executable",
                     126,
                     format!(
-                        "brig: {cmd}: cannot execute inside the prison: {}",
-                        errno_text(m.errno)
+                        "brig: {cmd}: cannot execute inside the prison: {}{}",
+                        errno_text(m.errno),
+                        if plan.capability_mode && m.errno == libc::EACCES {
+                            " (in capability mode from exec, only a statically linked program \
+                             can start: a dynamic one cannot open its loader and libraries; \
+                             link it statically, or let it enter capability mode itself \
+                             through brig-caps)"
+                        } else {
+                            ""
+                        }
                     ),
                 )
             };

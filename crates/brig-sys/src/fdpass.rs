@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use crate::{check_int, cstr};
 
-/// A read-only, sealed memfd holding `data`: nobody, the holder included, can change, grow or
-/// shrink it, or re-seal it. Opened close-on-exec.
+/// A sealed memfd holding `data`, opened read-only: nobody, the holder included, can change,
+/// grow or shrink it, or re-seal it. Close-on-exec.
 pub fn sealed_memfd(name: &str, data: &[u8]) -> io::Result<OwnedFd> {
     let cname = cstr(std::path::Path::new(name))?;
     // SAFETY: `cname` is NUL-terminated and outlives the call.
@@ -25,11 +25,9 @@ pub fn sealed_memfd(name: &str, data: &[u8]) -> io::Result<OwnedFd> {
     let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
     // SAFETY: F_ADD_SEALS takes an int argument; `fd` is open.
     check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
-    // SAFETY: lseek on an open fd.
-    if unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_SET) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(fd)
+    // A new, read-only open file description of the same memfd (the first one is read-write).
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    crate::fs::openat2(None, std::path::Path::new(&path), libc::O_RDONLY, 0, 0)
 }
 
 /// A close-on-exec duplicate of `fd` at the lowest free number >= `min`.
