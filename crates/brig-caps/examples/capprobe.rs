@@ -90,9 +90,7 @@ fn raw<'a>(
             Ok(format!(" {}", String::from_utf8_lossy(&b[..n]).trim()))
         }
         "write" => Ok(rustix::io::write(cap(1), b"x").map(|n| format!(" {n}"))?),
-        "socket" => {
-            Ok(rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).map(ok)?)
-        }
+        "socket" => Ok(rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).map(ok)?),
         "socketpair" => Ok(rustix::net::socketpair(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -103,7 +101,8 @@ fn raw<'a>(
         "connect" => Ok(rustix::net::connect(cap(1), &addr(p[2], p[3])).map(ok)?),
         "sendto" => {
             let flags = rustix::net::SendFlags::empty();
-            Ok(rustix::net::sendto(cap(1), b"x", flags, &addr(p[2], p[3])).map(|n| format!(" {n}"))?)
+            Ok(rustix::net::sendto(cap(1), b"x", flags, &addr(p[2], p[3]))
+                .map(|n| format!(" {n}"))?)
         }
         "talk" => {
             let mut s = std::net::TcpStream::from(cap(1).try_clone_to_owned()?);

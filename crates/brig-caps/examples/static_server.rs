@@ -76,11 +76,10 @@ fn main() {
 fn sandboxed() -> Result<(Dir, Listener), brig_caps::Error> {
     let mut caps = brig_caps::Caps::load()?;
     let site = caps.dir("site")?;
-    let unix = caps
-        .description()
-        .caps
-        .iter()
-        .any(|c| c.name == "http" && c.address.as_deref().is_some_and(|a| a.starts_with("unix:")));
+    let unix =
+        caps.description().caps.iter().any(|c| {
+            c.name == "http" && c.address.as_deref().is_some_and(|a| a.starts_with("unix:"))
+        });
     let listener = if unix {
         Listener::Unix(caps.unix_listener("http")?)
     } else {
@@ -157,7 +156,9 @@ fn backdoor(site: &Dir) -> String {
     let show = |e: std::io::Error| e.to_string();
     note(
         "read /etc/passwd",
-        std::fs::read_to_string("/etc/passwd").map(|s| s.lines().next().unwrap_or("").to_string()).map_err(show),
+        std::fs::read_to_string("/etc/passwd")
+            .map(|s| s.lines().next().unwrap_or("").to_string())
+            .map_err(show),
     );
     note(
         "read ../secret.txt next to the site",

@@ -289,6 +289,10 @@ mod tests {
             limits: Default::default(),
             syscalls: Default::default(),
             best_effort: false,
+            caps: vec![],
+            description_fd: None,
+            app: None,
+            capability_mode: false,
         }
     }
 
