@@ -55,8 +55,9 @@ pub fn place_for_exec(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
 
 /// Clears O_NONBLOCK (set to open a FIFO or device without blocking the runner).
 pub fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL with int flag words on an open fd.
+    // SAFETY: F_GETFL takes no argument; `fd` is open.
     let fl = check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    // SAFETY: F_SETFL takes an int flag word; `fd` is open.
     check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK) })
         .map(drop)
 }
