@@ -30,7 +30,7 @@ pub struct LimitReport {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Exit {
     /// "exited", "signaled", "wall", "cpu", "fsize", "memory", "not-found", "not-executable",
-    /// "setup-failed", "refused"
+    /// "setup-failed", "inside-failed" (a step inside the prison, named in the message), "refused"
     pub cause: String,
     /// brig's own exit status
     pub status: i32,

@@ -166,7 +166,7 @@ fn decide(
         }
         let operand = operand(operands, m);
         return exit(
-            "setup-failed",
+            "inside-failed",
             125,
             format!(
                 "brig: inside the prison, step `{}`{operand} failed: {}",
