@@ -37,7 +37,14 @@ P1=$(port); P2=$(port)
 "${as[@]}" "$BRIG" run --rx "$work/static_server" --dir "site=$work/site" \
   --listen "http=tcp://127.0.0.1:$P2" -- "$work/static_server" 2>/dev/null & pids+=($!)
 up "$P1"; up "$P2"
-rps() { wrk -t1 -c8 -d"${DUR}s" -s "$work/rotate.lua" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
+for p in "$P1" "$P2"; do  # both must really serve the files (wrk counts errors as requests too)
+  cmp -s <(curl -sf "http://127.0.0.1:$p/f7.txt") "$work/site/f7.txt" || { echo "server on $p does not serve" >&2; exit 1; }
+done
+rps() {
+  local out; out=$(wrk -t1 -c8 -d"${DUR}s" -s "$work/rotate.lua" "http://127.0.0.1:$1/")
+  if grep -q "Non-2xx" <<<"$out"; then echo "errors from the server on $1: $out" >&2; exit 1; fi
+  awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
 bare=(); brig=()
 for _ in $(seq "$ROUNDS"); do bare+=("$(rps "$P1")"); brig+=("$(rps "$P2")"); done
 python3 - "${bare[*]}" "${brig[*]}" "$FILES" <<'PY'
