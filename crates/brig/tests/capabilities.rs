@@ -559,3 +559,18 @@ fn check_lists_capabilities() {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
 }
+
+/// The manifests in examples/ are valid and say what they grant.
+#[test]
+fn example_manifests_check() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for (name, want) in [
+        ("static-server.toml", "Capability http (fd 3)"),
+        ("filter.toml", "Capability rules (fd 3)"),
+    ] {
+        let m = dir.join(name);
+        let o = brig(everyone()[0], &["check", m.to_str().expect("utf-8")]);
+        assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
+        assert!(stdout(&o).contains(want), "{name}: {}", stdout(&o));
+    }
+}
