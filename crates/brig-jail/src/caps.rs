@@ -28,8 +28,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Opened {
     pub fd: OwnedFd,
     pub target: i32,
-    /// `dir` capabilities: their rights, for the Landlock rules.
-    pub dir: Option<Rights>,
+    /// `dir` capabilities: pid 1 replaces `fd` with a directory of a detached copy of its mount
+    /// (so `..` stops at the capability's root, and the mount carries its rights).
+    pub dir: Option<DirCap>,
+}
+
+/// What pid 1 needs to re-open a directory capability in its own mount namespace.
+#[derive(Debug)]
+pub struct DirCap {
+    /// The real path (root's links resolved), re-opened without following symlinks.
+    pub path: PathBuf,
+    /// The (device, inode) the runner opened; the re-opened path must match.
+    pub ident: brig_sys::fs::Ident,
+    pub rights: Rights,
 }
 
 /// Unix socket files the runner created for `listen` capabilities; removed when dropped (the
@@ -49,11 +60,16 @@ impl Drop for SocketFiles {
 pub fn open_all(plan: &Plan, files: &mut SocketFiles) -> Result<Vec<Opened>, JailError> {
     let mut out = Vec::with_capacity(plan.caps.len() + 1);
     for c in &plan.caps {
-        let dir = match &c.kind {
-            CapKind::Dir { rights, .. } => Some(*rights),
-            _ => None,
+        let (fd, dir) = match &c.kind {
+            CapKind::Dir { path, rights, .. } => {
+                let (fd, path) = open_path(c, path, libc::O_RDONLY | libc::O_DIRECTORY)?;
+                let ident = brig_sys::fs::ident(fd.as_fd())
+                    .map_err(|e| refuse(c, format!("{}: {e}", path.display()), "fix the path"))?;
+                (fd, Some(DirCap { path, ident, rights: *rights }))
+            }
+            _ => (open(c, files)?, None),
         };
-        out.push(Opened { fd: open(c, files)?, target: c.fd, dir });
+        out.push(Opened { fd, target: c.fd, dir });
     }
     if let Some(target) = plan.description_fd {
         let text = serde_json::to_string(&describe(plan)).map_err(|e| JailError::Setup {
@@ -137,8 +153,8 @@ fn refuse(c: &Cap, message: impl Into<String>, hint: impl Into<String>) -> JailE
     }
 }
 
-/// A host path through root's own symlinks only, opened with `flags`.
-fn open_path(c: &Cap, path: &Path, flags: i32) -> Result<OwnedFd, JailError> {
+/// A host path through root's own symlinks only, opened with `flags`; also returns the real path.
+fn open_path(c: &Cap, path: &Path, flags: i32) -> Result<(OwnedFd, PathBuf), JailError> {
     let named = |e: JailError| match e {
         JailError::GrantIsSymlink { path, target, .. } => refuse(
             c,
@@ -159,12 +175,13 @@ fn open_path(c: &Cap, path: &Path, flags: i32) -> Result<OwnedFd, JailError> {
     let real = grants::through_root_links(path, &c.origin).map_err(named)?;
     // openat2 refuses a mode without O_CREAT.
     let mode = if flags & libc::O_CREAT != 0 { 0o644 } else { 0 };
-    grants::open_host(&real, flags | libc::O_NOCTTY, mode, &c.origin).map_err(named)
+    let fd = grants::open_host(&real, flags | libc::O_NOCTTY, mode, &c.origin).map_err(named)?;
+    Ok((fd, real))
 }
 
 fn open(c: &Cap, files: &mut SocketFiles) -> Result<OwnedFd, JailError> {
     match &c.kind {
-        CapKind::Dir { path, .. } => open_path(c, path, libc::O_RDONLY | libc::O_DIRECTORY),
+        CapKind::Dir { .. } => unreachable!("opened by open_all"),
         CapKind::File { path, mode } => {
             let flags = match mode {
                 FileMode::Read => libc::O_RDONLY,
@@ -173,7 +190,7 @@ fn open(c: &Cap, files: &mut SocketFiles) -> Result<OwnedFd, JailError> {
                 FileMode::Create => libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
             };
             // O_NONBLOCK: a FIFO without a peer must not hang the runner.
-            let fd = open_path(c, path, flags | libc::O_NONBLOCK)?;
+            let (fd, _) = open_path(c, path, flags | libc::O_NONBLOCK)?;
             let io =
                 |e: std::io::Error| refuse(c, format!("{}: {e}", path.display()), "fix the path");
             if brig_sys::fs::ident(fd.as_fd()).map_err(io)?.is_dir {
@@ -187,7 +204,7 @@ fn open(c: &Cap, files: &mut SocketFiles) -> Result<OwnedFd, JailError> {
             Ok(fd)
         }
         CapKind::Data { path } => {
-            let fd = open_path(c, path, libc::O_RDONLY | libc::O_NONBLOCK)?;
+            let (fd, _) = open_path(c, path, libc::O_RDONLY | libc::O_NONBLOCK)?;
             let mut bytes = Vec::new();
             let io = |e: std::io::Error| {
                 refuse(c, format!("reading {}: {e}", path.display()), "give a regular file")

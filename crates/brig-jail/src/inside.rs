@@ -128,6 +128,14 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     for (i, e) in p.view.iter().enumerate() {
         sources.push(reopen(e).map_err(|(s, err)| (s, err, i as u32))?);
     }
+    let mut dir_caps = Vec::new();
+    for (i, c) in p.caps.iter().enumerate() {
+        if let Some(d) = &c.dir {
+            let src = reopen_checked(&d.path, d.ident)
+                .map_err(|(_, e)| (msg::STEP_DIR_CAP, e, u32::MAX))?;
+            dir_caps.push((i, src));
+        }
+    }
     // Now wait for the go: maps written, cgroup joined.
     let mut b = [0u8; 1];
     if fs::read(p.go.as_fd(), &mut b).map_err(at(0))? != 1 {
@@ -155,6 +163,20 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
         build(root.as_fd(), e, src.as_ref()).map_err(|(s, err)| (s, err, i as u32))?;
     }
     drop(sources);
+    // Each directory capability becomes a directory of a detached copy of its mount: `..` stops
+    // at the capability's root (a detached mount has no parent), and the mount carries its
+    // rights (read-only, noexec, nosuid, nodev), which cover what Landlock does not (chmod,
+    // chown, utimes, xattrs).
+    for (i, src) in dir_caps {
+        let rights = p.caps[i].dir.as_ref().map_or(Rights::R, |d| d.rights);
+        let fail = at(msg::STEP_DIR_CAP);
+        let tree = mount::clone_tree(src.as_fd()).map_err(&fail)?;
+        mount::set_attr(tree.as_fd(), bind_attrs(rights, false), 0, true).map_err(&fail)?;
+        let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+        p.caps[i].fd =
+            fs::openat2(Some(tree.as_fd()), Path::new("."), flags, 0, how).map_err(&fail)?;
+    }
     mount::set_attr(root.as_fd(), attr::RDONLY, 0, false).map_err(at(13))?;
     fs::fchdir(root.as_fd()).map_err(at(14))?;
     mount::pivot_to_cwd().map_err(at(14))?;
@@ -192,12 +214,31 @@ fn degrade_or_fail(p: &Inside, step: u32, e: io::Error) -> Result<(), Fail> {
 /// is the same file (device, inode) the runner opened during the grant phase.
 fn reopen(e: &Entry) -> Result<Option<OwnedFd>, (u32, io::Error)> {
     let Kind::Bind { source, ident, .. } = &e.kind else { return Ok(None) };
+    reopen_checked(source, *ident).map(Some)
+}
+
+fn reopen_checked(source: &Path, ident: fs::Ident) -> Result<OwnedFd, (u32, io::Error)> {
     let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
     let src = fs::openat2(None, source, libc::O_PATH, 0, how).map_err(|e| (5, e))?;
-    if fs::ident(src.as_fd()).map_err(|e| (5, e))? != *ident {
+    if fs::ident(src.as_fd()).map_err(|e| (5, e))? != ident {
         return Err((6, io::Error::from_raw_os_error(libc::ESTALE)));
     }
-    Ok(Some(src))
+    Ok(src)
+}
+
+/// Mount attributes for a bind or a directory capability with `rights`.
+fn bind_attrs(rights: Rights, device: bool) -> u64 {
+    let mut set = attr::NOSUID;
+    if !device {
+        set |= attr::NODEV;
+    }
+    if rights.read_only() {
+        set |= attr::RDONLY;
+    }
+    if !rights.exec {
+        set |= attr::NOEXEC;
+    }
+    set
 }
 
 /// Creates one entry of the view under `root` (still attached at the staging point).
@@ -207,17 +248,8 @@ fn build(root: BorrowedFd<'_>, e: &Entry, src: Option<&OwnedFd>) -> Result<(), (
         Kind::Bind { ident, rights, device, .. } => {
             let src = src.ok_or((5, io::Error::from_raw_os_error(libc::EBADF)))?;
             let tree = mount::clone_tree(src.as_fd()).map_err(|e| (8, e))?;
-            let mut set = attr::NOSUID;
-            if !device {
-                set |= attr::NODEV;
-            }
-            if rights.read_only() {
-                set |= attr::RDONLY;
-            }
-            if !rights.exec {
-                set |= attr::NOEXEC;
-            }
-            mount::set_attr(tree.as_fd(), set, 0, true).map_err(|e| (8, e))?;
+            mount::set_attr(tree.as_fd(), bind_attrs(*rights, *device), 0, true)
+                .map_err(|e| (8, e))?;
             let target = mountpoint(root, rel, ident.is_dir, !e.inside_bind).map_err(|e| (7, e))?;
             mount::attach(tree.as_fd(), target.as_fd()).map_err(|e| (8, e))
         }
@@ -421,8 +453,12 @@ fn capability_exec(
         Some(fd) => fd,
         None => return io::Error::from_raw_os_error(libc::ENOENT),
     };
-    let dirs: Vec<(BorrowedFd<'_>, Rights)> =
-        p.caps.iter().zip(high).filter_map(|(c, h)| Some((h.as_fd(), c.dir?))).collect();
+    let dirs: Vec<(BorrowedFd<'_>, Rights)> = p
+        .caps
+        .iter()
+        .zip(high)
+        .filter_map(|(c, h)| Some((h.as_fd(), c.dir.as_ref()?.rights)))
+        .collect();
     let entered = brig_caps::capmode::ruleset(&dirs, Some(exe.as_fd()))
         .and_then(|rs| brig_caps::capmode::enter(rs, std::process::id()));
     if let Err(e) = entered {

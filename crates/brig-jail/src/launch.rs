@@ -81,7 +81,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // 2. Compile ahead of clone: seccomp filter, Landlock ruleset, argv/envp, rlimits, cgroup.
     let t1 = Instant::now();
     let filter = compile_seccomp(plan, report)?;
-    let dirs: Vec<_> = caps.iter().filter_map(|c| Some((c.fd.as_fd(), c.dir?))).collect();
+    let dirs: Vec<_> =
+        caps.iter().filter_map(|c| Some((c.fd.as_fd(), c.dir.as_ref()?.rights))).collect();
     let landlock = prepare_landlock(&view, &dirs, plan.best_effort, report)?;
     drop(dirs);
     let landlock_inside = landlock::inside_rules(&view);
