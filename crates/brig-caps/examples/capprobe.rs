@@ -8,6 +8,9 @@
 //!   reopen:CAP            open("/proc/self/fd/N", O_WRONLY) for CAP's fd N
 //!   read:CAP   write:CAP  socket   socketpair   spawn   kill:PID
 //!   connect:CAP:IP:PORT   sendto:CAP:IP:PORT      talk:CAP (send "ping\n", read the reply)
+//!   fastopen:CAP:IP:PORT  shutdown(CAP) then sendto(CAP, MSG_FASTOPEN) to IP:PORT
+//!   dgrampair             socketpair(AF_UNIX, SOCK_DGRAM)
+//!   chmod:CAP:PATH        fchmodat(CAP, PATH, 0600)
 //! ```
 
 use std::collections::BTreeMap;
@@ -59,6 +62,11 @@ fn flags(m: &str) -> OFlags {
     }
 }
 
+/// MSG_FASTOPEN (linux/socket.h).
+fn libc_msg_fastopen() -> u32 {
+    0x2000_0000
+}
+
 fn addr(ip: &str, port: &str) -> std::net::SocketAddr {
     format!("{ip}:{port}").parse().expect("IP:PORT")
 }
@@ -104,6 +112,26 @@ fn raw<'a>(
             Ok(rustix::net::sendto(cap(1), b"x", flags, &addr(p[2], p[3]))
                 .map(|n| format!(" {n}"))?)
         }
+        "fastopen" => {
+            let _ = rustix::net::shutdown(cap(1), rustix::net::Shutdown::Read);
+            let flags = rustix::net::SendFlags::from_bits_retain(libc_msg_fastopen());
+            Ok(rustix::net::sendto(cap(1), b"x", flags, &addr(p[2], p[3]))
+                .map(|n| format!(" {n}"))?)
+        }
+        "dgrampair" => Ok(rustix::net::socketpair(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            rustix::net::SocketFlags::empty(),
+            None,
+        )
+        .map(ok)?),
+        "chmod" => Ok(rustix::fs::chmodat(
+            cap(1),
+            p[2],
+            Mode::from_raw_mode(0o600),
+            rustix::fs::AtFlags::empty(),
+        )
+        .map(ok)?),
         "talk" => {
             let mut s = std::net::TcpStream::from(cap(1).try_clone_to_owned()?);
             s.write_all(b"ping\n")?;

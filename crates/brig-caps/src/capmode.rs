@@ -9,11 +9,17 @@
 //!   rights: `..`, an absolute path or a symlink that leads out of them is refused by the kernel
 //!   (EACCES), whatever fd it starts from.
 //! - **No new network authority.** `socket`, `bind` and `connect` are refused; `socketpair` only
-//!   for unix sockets; `accept` works on the listeners it holds.
+//!   for unix streams and seqpackets; a send with `MSG_FASTOPEN` (a connect in disguise) is
+//!   refused; `accept` works on the listeners it holds.
+//! - **No metadata changes by path** (`fchmodat`, `fchownat`, `utimensat` with a path, xattrs
+//!   by path): the fd forms work. Reading metadata (`fstatat`, `readlinkat`) with an absolute
+//!   path is not refused: it reveals the prison's view, not the host's.
 //! - **No signals to other processes, no new processes.** `kill`, `tgkill`, `rt_sigqueueinfo`,
-//!   `rt_tgsigqueueinfo` and `prlimit64` work only on the process itself; `tkill` and
-//!   `pidfd_open` are refused; `fork`, `vfork` and `clone` without `CLONE_THREAD` are refused (so
-//!   the pid the filter compares with is always the caller's). Threads work.
+//!   `rt_tgsigqueueinfo`, `prlimit64` and the scheduling and page-migration calls work only on
+//!   the process itself; `tkill`, `pidfd_*`, `ptrace`, `process_vm_*`, `setpriority` and
+//!   `ioprio_set` are refused; `fork`, `vfork` and `clone` without `CLONE_THREAD` are refused and
+//!   `clone3` gets ENOSYS (so the pid the filter compares with is always the caller's). Threads
+//!   work. `unshare`, `setns` and io_uring are refused too, whatever the default deny-list says.
 //! - **No ambient IPC names:** System V `*get` and POSIX message queues by name are refused.
 //!
 //! seccomp refusals answer EPERM, Landlock's EACCES. Both layers stack on whatever the process
@@ -23,8 +29,8 @@ use std::os::fd::BorrowedFd;
 
 use brig_policy::Rights;
 use brig_sys::seccomp::bpf::{
-    arg_low, errno, ins, ret, ARCH, AUDIT_ARCH_X86_64, JEQ_K, JSET_K, LD_W_ABS, NR, RET_ALLOW,
-    RET_KILL_PROCESS,
+    arg_high, arg_low, errno, ins, ret, ALU_AND_K, ARCH, AUDIT_ARCH_X86_64, JEQ_K, JGE_K, JSET_K,
+    LD_W_ABS, NR, RET_ALLOW, RET_KILL_PROCESS, X32_SYSCALL_BIT,
 };
 use brig_sys::seccomp::SockFilter;
 use landlock::{
@@ -39,6 +45,12 @@ use crate::Error;
 enum Check {
     /// Always EPERM.
     Deny,
+    /// Always ENOSYS (libc falls back to an older call the filter can check).
+    NoSys,
+    /// EPERM unless the path argument is NULL (`utimensat(fd, NULL, ...)` is `futimens`).
+    NullPathOnly(u32),
+    /// EPERM when these flags (low 32 bits of the argument) hold MSG_FASTOPEN.
+    NoFastOpen(u32),
     /// EPERM if any of these arguments (directory fds) is `AT_FDCWD`.
     NotCwd(&'static [u32]),
     /// Allowed only if this argument (a pid) is the process's own; `or_zero` also allows 0
@@ -46,13 +58,16 @@ enum Check {
     OwnPid { arg: u32, or_zero: bool },
     /// clone: allowed only with `CLONE_THREAD`.
     ThreadsOnly,
-    /// socketpair: allowed only for `AF_UNIX`.
-    UnixOnly,
+    /// socketpair: allowed only for `AF_UNIX` streams and seqpackets (a datagram socket can
+    /// send to any named socket by path).
+    UnixStreamOnly,
 }
 
 use Check::*;
 
-/// The rules, reviewed as data: (syscall number, check).
+/// The rules, reviewed as data: (syscall number, check). The filter does not rely on brig's
+/// default deny-list: a program may enter capability mode outside brig, or under a loosened
+/// list.
 const RULES: &[(libc::c_long, Check)] = &[
     // Paths from the root or the working directory.
     (libc::SYS_open, Deny),
@@ -92,12 +107,24 @@ const RULES: &[(libc::c_long, Check)] = &[
     (libc::SYS_acct, Deny),
     (libc::SYS_quotactl, Deny),
     (libc::SYS_name_to_handle_at, Deny),
+    (libc::SYS_open_by_handle_at, Deny),
+    // Metadata changes by path: an absolute path ignores the directory fd, and Landlock does
+    // not cover chmod, chown, utimes or xattrs. The fd forms (fchmod, fchown, fsetxattr,
+    // futimens) stay.
+    (libc::SYS_fchmodat, Deny),
+    (452, Deny), // fchmodat2
+    (libc::SYS_fchownat, Deny),
+    (libc::SYS_futimesat, Deny),
+    (libc::SYS_utimensat, NullPathOnly(1)),
+    (463, Deny), // setxattrat
+    (466, Deny), // removexattrat
+    (469, Deny), // file_setattr
+    // Lookups through a directory fd: refused from the working directory; an absolute path or
+    // `..` is left to the Landlock layer (reading metadata by absolute path is not refused).
     (libc::SYS_openat, NotCwd(&[0])),
     (libc::SYS_openat2, NotCwd(&[0])),
     (libc::SYS_mkdirat, NotCwd(&[0])),
     (libc::SYS_mknodat, NotCwd(&[0])),
-    (libc::SYS_fchownat, NotCwd(&[0])),
-    (libc::SYS_futimesat, NotCwd(&[0])),
     (libc::SYS_newfstatat, NotCwd(&[0])),
     (libc::SYS_unlinkat, NotCwd(&[0])),
     (libc::SYS_renameat, NotCwd(&[0, 2])),
@@ -105,38 +132,56 @@ const RULES: &[(libc::c_long, Check)] = &[
     (libc::SYS_linkat, NotCwd(&[0, 2])),
     (libc::SYS_symlinkat, NotCwd(&[1])),
     (libc::SYS_readlinkat, NotCwd(&[0])),
-    (libc::SYS_fchmodat, NotCwd(&[0])),
-    (452, NotCwd(&[0])), // fchmodat2
     (libc::SYS_faccessat, NotCwd(&[0])),
     (libc::SYS_faccessat2, NotCwd(&[0])),
-    (libc::SYS_utimensat, NotCwd(&[0])),
     (libc::SYS_statx, NotCwd(&[0])),
     (libc::SYS_execveat, NotCwd(&[0])),
     (libc::SYS_open_tree, NotCwd(&[0])),
     (libc::SYS_fanotify_mark, NotCwd(&[3])),
-    (463, NotCwd(&[0])), // setxattrat
     (464, NotCwd(&[0])), // getxattrat
     (465, NotCwd(&[0])), // listxattrat
-    (466, NotCwd(&[0])), // removexattrat
     (467, NotCwd(&[0])), // open_tree_attr
     (468, NotCwd(&[0])), // file_getattr
-    (469, NotCwd(&[0])), // file_setattr
     // New network authority.
     (libc::SYS_socket, Deny),
     (libc::SYS_bind, Deny),
     (libc::SYS_connect, Deny),
-    (libc::SYS_socketpair, UnixOnly),
+    (libc::SYS_socketpair, UnixStreamOnly),
+    (libc::SYS_sendto, NoFastOpen(3)),
+    (libc::SYS_sendmsg, NoFastOpen(2)),
+    (libc::SYS_sendmmsg, NoFastOpen(3)),
     // Other processes.
     (libc::SYS_kill, OwnPid { arg: 0, or_zero: false }),
     (libc::SYS_tgkill, OwnPid { arg: 0, or_zero: false }),
     (libc::SYS_rt_sigqueueinfo, OwnPid { arg: 0, or_zero: false }),
     (libc::SYS_rt_tgsigqueueinfo, OwnPid { arg: 0, or_zero: false }),
     (libc::SYS_prlimit64, OwnPid { arg: 0, or_zero: true }),
+    (libc::SYS_sched_setaffinity, OwnPid { arg: 0, or_zero: true }),
+    (libc::SYS_sched_setscheduler, OwnPid { arg: 0, or_zero: true }),
+    (libc::SYS_sched_setparam, OwnPid { arg: 0, or_zero: true }),
+    (libc::SYS_sched_setattr, OwnPid { arg: 0, or_zero: true }),
+    (libc::SYS_migrate_pages, OwnPid { arg: 0, or_zero: true }),
+    (libc::SYS_move_pages, OwnPid { arg: 0, or_zero: true }),
+    (libc::SYS_setpriority, Deny),
+    (libc::SYS_ioprio_set, Deny),
     (libc::SYS_tkill, Deny),
     (libc::SYS_pidfd_open, Deny),
+    (libc::SYS_pidfd_send_signal, Deny),
+    (libc::SYS_pidfd_getfd, Deny),
+    (libc::SYS_ptrace, Deny),
+    (libc::SYS_process_vm_readv, Deny),
+    (libc::SYS_process_vm_writev, Deny),
+    (libc::SYS_kcmp, Deny),
     (libc::SYS_fork, Deny),
     (libc::SYS_vfork, Deny),
     (libc::SYS_clone, ThreadsOnly),
+    (libc::SYS_clone3, NoSys),
+    (libc::SYS_unshare, Deny),
+    (libc::SYS_setns, Deny),
+    // Work the filter could not see.
+    (libc::SYS_io_uring_setup, Deny),
+    (libc::SYS_io_uring_enter, Deny),
+    (libc::SYS_io_uring_register, Deny),
     // IPC objects found by name or key.
     (libc::SYS_shmget, Deny),
     (libc::SYS_semget, Deny),
@@ -160,10 +205,28 @@ pub fn filter(own_pid: u32) -> Vec<SockFilter> {
         ins(JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
         ret(RET_KILL_PROCESS),
         ins(LD_W_ABS, 0, 0, NR),
+        // x32 calls share the arch value; none of the numbers below apply to them.
+        ins(JGE_K, 0, 1, X32_SYSCALL_BIT),
+        ret(RET_KILL_PROCESS),
     ];
     for &(nr, check) in RULES {
         let leaf: Vec<SockFilter> = match check {
             Deny => vec![ret(deny)],
+            NoSys => vec![ret(errno(libc::ENOSYS))],
+            NullPathOnly(a) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(a)),
+                ins(JEQ_K, 0, 2, 0),
+                ins(LD_W_ABS, 0, 0, arg_high(a)),
+                ins(JEQ_K, 1, 0, 0),
+                ret(deny),
+                ret(RET_ALLOW),
+            ],
+            NoFastOpen(a) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(a)),
+                ins(JSET_K, 0, 1, libc::MSG_FASTOPEN as u32),
+                ret(deny),
+                ret(RET_ALLOW),
+            ],
             NotCwd(args) => {
                 let n = args.len() as u8;
                 let mut v = Vec::new();
@@ -192,9 +255,12 @@ pub fn filter(own_pid: u32) -> Vec<SockFilter> {
                 ret(deny),
                 ret(RET_ALLOW),
             ],
-            UnixOnly => vec![
+            UnixStreamOnly => vec![
                 ins(LD_W_ABS, 0, 0, arg_low(0)),
-                ins(JEQ_K, 1, 0, libc::AF_UNIX as u32),
+                ins(JEQ_K, 0, 3, libc::AF_UNIX as u32),
+                ins(LD_W_ABS, 0, 0, arg_low(1)),
+                ins(ALU_AND_K, 0, 0, 0xf),
+                ins(JEQ_K, 0, 1, libc::SOCK_DGRAM as u32),
                 ret(deny),
                 ret(RET_ALLOW),
             ],

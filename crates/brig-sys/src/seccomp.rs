@@ -31,12 +31,16 @@ pub mod bpf {
     pub const JGE_K: u16 = 0x35;
     pub const JSET_K: u16 = 0x45;
     pub const RET_K: u16 = 0x06;
+    pub const ALU_AND_K: u16 = 0x54;
 
     /// Offsets in `struct seccomp_data` (little-endian: an argument's low 32 bits come first).
     pub const NR: u32 = 0;
     pub const ARCH: u32 = 4;
     pub const fn arg_low(i: u32) -> u32 {
         16 + 8 * i
+    }
+    pub const fn arg_high(i: u32) -> u32 {
+        20 + 8 * i
     }
 
     pub const fn ins(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {

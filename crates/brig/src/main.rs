@@ -282,6 +282,7 @@ fn describe_seccomp(policy: &brig_jail::seccomp::Policy) -> String {
                     format!("{} (families other than unix, inet, inet6)", r.name)
                 }
                 RuleAction::Personality => format!("{} (anything but the default)", r.name),
+                RuleAction::NoFastOpen(_) => format!("{} (with MSG_FASTOPEN only)", r.name),
             })
             .collect();
         if !names.is_empty() {

@@ -589,3 +589,54 @@ fn example_manifests_check() {
         assert!(stdout(&o).contains(want), "{name}: {}", stdout(&o));
     }
 }
+
+/// A listening capability lives in the host's network. TCP Fast Open would let a program reset
+/// it with shutdown() and connect out with one sendto(MSG_FASTOPEN), past Landlock's TCP rule:
+/// the default deny-list refuses it, and capability mode refuses it whatever that list says.
+/// The control loosens the deny-list and the probe does reach a host service.
+#[test]
+fn listen_capability_cannot_connect_out() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let listen = "h=tcp://127.0.0.1:0";
+        for (extra, enter, escapes) in [
+            (&[][..], false, false),
+            (&["--allow-syscalls", "@tcp-fastopen"][..], true, false),
+            (&["--allow-syscalls", "@tcp-fastopen"][..], false, true),
+        ] {
+            let (other, watch) = bystander();
+            let step = format!("fastopen:h:127.0.0.1:{other}");
+            let mut args = vec!["--listen", listen];
+            args.extend_from_slice(extra);
+            let l = probe(who, &s, &args, enter, &[&step]);
+            let reached = watch.join().expect("watch");
+            if escapes {
+                allowed(&l, &step);
+                assert!(reached, "the control did not reach the host service: {l:?}");
+            } else {
+                refused(&l, &step, EPERM);
+                assert!(!reached, "{extra:?} enter={enter}: reached the host service");
+            }
+        }
+    }
+}
+
+/// Capability mode also refuses unix datagram socketpairs (a datagram can be sent to any named
+/// socket by path) and metadata changes by absolute path (Landlock does not cover chmod).
+#[test]
+fn capability_mode_refuses_paths_landlock_does_not_cover() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let f = s.write("f.txt", "x");
+        s.own(who);
+        let d = format!("d={}", s.sub("f.txt"));
+        let chmod = format!("chmod:d:{}", f.display());
+        let steps = ["dgrampair", chmod.as_str()];
+        let l = probe(who, &s, &["--data", &d, "--rw", s.s()], false, &steps);
+        allowed(&l, "dgrampair");
+        allowed(&l, &chmod);
+        let l = probe(who, &s, &["--data", &d, "--rw", s.s()], true, &steps);
+        refused(&l, "dgrampair", EPERM);
+        refused(&l, &chmod, EPERM);
+    }
+}

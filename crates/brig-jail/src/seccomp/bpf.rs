@@ -20,6 +20,9 @@ pub use brig_sys::seccomp::bpf::{
     errno, AUDIT_ARCH_X86_64, RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, X32_SYSCALL_BIT,
 };
 
+/// MSG_FASTOPEN: a send that connects.
+pub const MSG_FASTOPEN: u32 = 0x2000_0000;
+
 /// IPPROTO_MPTCP: refused for inet/inet6 sockets.
 pub const IPPROTO_MPTCP: u32 = 262;
 
@@ -92,6 +95,12 @@ impl Leaf {
                 ins(LD_W_ABS, 0, 0, arg_low(0)),
                 ins(JEQ_K, 2, 0, 0),           // PER_LINUX
                 ins(JEQ_K, 1, 0, 0xFFFF_FFFF), // query the current persona
+                ret(eperm),
+                ret(RET_ALLOW),
+            ],
+            Leaf::Check(RuleAction::NoFastOpen(i)) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(i)),
+                ins(JSET_K, 0, 1, MSG_FASTOPEN),
                 ret(eperm),
                 ret(RET_ALLOW),
             ],

@@ -44,6 +44,11 @@ pub enum RuleAction {
     SocketFamily,
     /// personality: PER_LINUX (0) and the query (0xffffffff) pass; any other persona, EPERM.
     Personality,
+    /// sendto, sendmsg, sendmmsg: EPERM when the flags (low 32 bits of this argument) hold
+    /// MSG_FASTOPEN, which connects a TCP socket without connect(): past Landlock's TCP rule,
+    /// and, on a listening socket handed over as a capability (reset by shutdown), from the
+    /// host's network.
+    NoFastOpen(u32),
 }
 
 /// One syscall of the deny-list.
@@ -185,6 +190,7 @@ mod tests {
             }
             RuleAction::SocketFamily => refuse(low(0) != 1, EAFNOSUPPORT),
             RuleAction::Personality => refuse(low(0) != 0 && low(0) != u32::MAX, EPERM),
+            RuleAction::NoFastOpen(i) => refuse(low(i as usize) & 0x2000_0000 != 0, EPERM),
         }
     }
 
@@ -220,6 +226,9 @@ mod tests {
         .iter()
         .flat_map(|&a| [[a, 0, 0, 0, 0, 0], [3, a, 0, 0, 0, 0]])
         .collect();
+        for flags in [0x2000_0000u64, 0x2000_4040, 0xffff_ffff_dfff_ffff, 0x4040] {
+            v.push([3, 0, flags, flags, 0, 0]);
+        }
         for req in [0x5412, 0x541c, 0x5401, 0xffff_ffff_0000_5412, 0x1_0000_541c, 0x5413] {
             v.push([1, req, 0, 0, 0, 0]);
         }
@@ -252,6 +261,57 @@ mod tests {
                 assert_eq!(got, expected(&pol.rules, nr, args), "nr {nr} args {args:x?}");
             }
         }
+    }
+
+    /// The capability-mode filter (brig-caps), run through the same interpreter.
+    #[test]
+    fn capability_mode_filter() {
+        let prog = brig_caps::capmode::filter(2);
+        interp::validate(&prog).expect("the kernel would accept the program");
+        let cwd = libc::AT_FDCWD as u32 as u64;
+        let run = |nr: libc::c_long, args: [u64; 6]| {
+            evaluate(&prog, AUDIT_ARCH_X86_64, nr as u32, args, 0).expect("runs")
+        };
+        let thread = (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64;
+        let dgram = (libc::SOCK_DGRAM | libc::SOCK_CLOEXEC) as u64;
+        let cases: &[(libc::c_long, [u64; 6], u32)] = &[
+            (libc::SYS_read, [0; 6], RET_ALLOW),
+            (libc::SYS_accept4, [3, 0, 0, 0, 0, 0], RET_ALLOW),
+            (libc::SYS_open, [0; 6], EPERM),
+            (libc::SYS_openat, [cwd, 0, 0, 0, 0, 0], EPERM),
+            (libc::SYS_openat, [0xffff_ffff_0000_0000 | cwd, 0, 0, 0, 0, 0], EPERM),
+            (libc::SYS_openat, [3, 0, 0, 0, 0, 0], RET_ALLOW),
+            (libc::SYS_renameat, [3, 0, cwd, 0, 0, 0], EPERM),
+            (libc::SYS_renameat, [3, 0, 4, 0, 0, 0], RET_ALLOW),
+            (libc::SYS_symlinkat, [0, cwd, 0, 0, 0, 0], EPERM),
+            (libc::SYS_fchmodat, [3, 0, 0, 0, 0, 0], EPERM),
+            (libc::SYS_utimensat, [3, 0, 0, 0, 0, 0], RET_ALLOW),
+            (libc::SYS_utimensat, [3, 0x7fff_0000_1000, 0, 0, 0, 0], EPERM),
+            (libc::SYS_utimensat, [3, 0x1_0000_0000, 0, 0, 0, 0], EPERM),
+            (libc::SYS_socket, [libc::AF_UNIX as u64, 1, 0, 0, 0, 0], EPERM),
+            (libc::SYS_socketpair, [libc::AF_UNIX as u64, 1, 0, 0, 0, 0], RET_ALLOW),
+            (libc::SYS_socketpair, [libc::AF_UNIX as u64, dgram, 0, 0, 0, 0], EPERM),
+            (libc::SYS_socketpair, [libc::AF_INET as u64, 1, 0, 0, 0, 0], EPERM),
+            (libc::SYS_sendto, [3, 0, 0, 0x2000_0000, 0, 0], EPERM),
+            (libc::SYS_sendto, [3, 0, 0, 0x4000, 0, 0], RET_ALLOW),
+            (libc::SYS_sendmsg, [3, 0, 0x2000_0040, 0, 0, 0], EPERM),
+            (libc::SYS_kill, [2, 9, 0, 0, 0, 0], RET_ALLOW),
+            (libc::SYS_kill, [1, 9, 0, 0, 0, 0], EPERM),
+            (libc::SYS_kill, [0, 9, 0, 0, 0, 0], EPERM),
+            (libc::SYS_prlimit64, [0, 7, 0, 0, 0, 0], RET_ALLOW),
+            (libc::SYS_prlimit64, [1, 7, 0, 0, 0, 0], EPERM),
+            (libc::SYS_clone, [thread, 0, 0, 0, 0, 0], RET_ALLOW),
+            (libc::SYS_clone, [libc::SIGCHLD as u64, 0, 0, 0, 0, 0], EPERM),
+            (libc::SYS_clone3, [0; 6], ENOSYS),
+            (libc::SYS_fork, [0; 6], EPERM),
+            (libc::SYS_io_uring_setup, [0; 6], EPERM),
+        ];
+        for &(nr, args, want) in cases {
+            assert_eq!(run(nr, args), want, "syscall {nr} {args:x?}");
+        }
+        let x32 = evaluate(&prog, AUDIT_ARCH_X86_64, 0x4000_0000, [0; 6], 0).expect("runs");
+        assert_eq!(x32, RET_KILL_PROCESS);
+        assert_eq!(evaluate(&prog, I386, 5, [0; 6], 0).expect("runs"), RET_KILL_PROCESS);
     }
 
     #[test]

@@ -157,6 +157,17 @@ pub(super) static GROUPS: &[Group] = &[
         ],
     },
     Group {
+        name: "@tcp-fastopen",
+        why: "A send with MSG_FASTOPEN connects a TCP socket without connect(), which Landlock's \
+              TCP rule does not see; on a listening capability reset by shutdown() it would \
+              reach out from the host's network.",
+        syscalls: &[
+            rule("sendto", libc::SYS_sendto, RuleAction::NoFastOpen(3), "MSG_FASTOPEN in the flags only"),
+            rule("sendmsg", libc::SYS_sendmsg, RuleAction::NoFastOpen(2), "MSG_FASTOPEN in the flags only"),
+            rule("sendmmsg", libc::SYS_sendmmsg, RuleAction::NoFastOpen(3), "MSG_FASTOPEN in the flags only"),
+        ],
+    },
+    Group {
         name: "@handles",
         why: "File handles open files by inode, past mount and chroot boundaries (the Shocker \
               escape).",
