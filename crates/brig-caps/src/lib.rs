@@ -125,6 +125,8 @@ pub enum Error {
         "capability {name:?} was already taken; take each capability once and share the handle"
     )]
     Taken { name: String },
+    #[error("capability {name:?} is the program's fd {fd} ({}); use it as such", ["stdin", "stdout", "stderr"][(*fd).clamp(0, 2) as usize])]
+    Stdio { name: String, fd: i32 },
     #[error("no [app] configuration was given; add an [app] table to the manifest")]
     NoApp,
     #[error("the [app] configuration does not fit: {0}")]
@@ -206,6 +208,9 @@ impl Caps {
             return Err(Error::Missing { name: name.into(), have });
         };
         let c = &self.desc.caps[i];
+        if c.fd < 3 {
+            return Err(Error::Stdio { name: name.into(), fd: c.fd });
+        }
         if c.kind != wanted {
             let wanted = match wanted {
                 Kind::Dir => "dir",

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,15 +43,16 @@ pub struct DirCap {
     pub rights: Rights,
 }
 
-/// Unix socket files the runner created for `listen` capabilities; removed when dropped (the
-/// run ended, or the launch failed), so no socket file is left behind.
+/// Unix socket files the runner created for `listen` capabilities, as (directory fd, name);
+/// removed when dropped (the run ended, or the launch failed), through the directory fd the
+/// runner bound them in, so that no symlink swapped into the path meanwhile can redirect it.
 #[derive(Debug, Default)]
-pub struct SocketFiles(Vec<PathBuf>);
+pub struct SocketFiles(Vec<(OwnedFd, PathBuf)>);
 
 impl Drop for SocketFiles {
     fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = std::fs::remove_file(p);
+        for (dir, name) in &self.0 {
+            let _ = brig_sys::fs::unlinkat(dir.as_fd(), name);
         }
     }
 }
@@ -175,7 +176,9 @@ fn open_path(c: &Cap, path: &Path, flags: i32) -> Result<(OwnedFd, PathBuf), Jai
     let real = grants::through_root_links(path, &c.origin).map_err(named)?;
     // openat2 refuses a mode without O_CREAT.
     let mode = if flags & libc::O_CREAT != 0 { 0o644 } else { 0 };
-    let fd = grants::open_host(&real, flags | libc::O_NOCTTY, mode, &c.origin).map_err(named)?;
+    // openat2 is strict: O_PATH takes no other open flags.
+    let flags = if flags & libc::O_PATH != 0 { flags } else { flags | libc::O_NOCTTY };
+    let fd = grants::open_host(&real, flags, mode, &c.origin).map_err(named)?;
     Ok((fd, real))
 }
 
@@ -239,14 +242,21 @@ fn open(c: &Cap, files: &mut SocketFiles) -> Result<OwnedFd, JailError> {
             Ok(l.into())
         }
         CapKind::Listen(Endpoint::Unix(path)) => {
-            let l = UnixListener::bind(path).map_err(|e| {
+            // Bind through the directory's fd (opened like any host path), so the socket lands
+            // where the plan says and can be removed from the same directory afterwards.
+            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                return Err(refuse(c, format!("{} is not a file path", path.display()), "give a path like unix:./app.sock"));
+            };
+            let (dir, _) = open_path(c, parent, libc::O_PATH | libc::O_DIRECTORY)?;
+            let at = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+            let l = UnixListener::bind(&at).map_err(|e| {
                 let hint = match e.raw_os_error() {
                     Some(libc::EADDRINUSE) => "a file is already there: remove it if it is a stale socket, or choose another path",
                     _ => "check that the directory exists and is writable",
                 };
                 refuse(c, format!("cannot listen on {}: {e}", path.display()), hint)
             })?;
-            files.0.push(path.clone());
+            files.0.push((dir, PathBuf::from(name)));
             Ok(l.into())
         }
         CapKind::Connect(Endpoint::Tcp { host, port }) => {

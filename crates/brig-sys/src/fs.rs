@@ -102,6 +102,13 @@ pub fn symlinkat(target: &Path, dirfd: BorrowedFd<'_>, path: &Path) -> io::Resul
     check_int(unsafe { libc::symlinkat(t.as_ptr(), dirfd.as_raw_fd(), p.as_ptr()) }).map(drop)
 }
 
+/// `unlinkat(dirfd, name, 0)`: removes a non-directory entry of `dirfd`.
+pub fn unlinkat(dirfd: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
+    let n = cstr(name)?;
+    // SAFETY: `n` is NUL-terminated and lives across the call.
+    check_int(unsafe { libc::unlinkat(dirfd.as_raw_fd(), n.as_ptr(), 0) }).map(drop)
+}
+
 /// `fchdir(fd)`.
 pub fn fchdir(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: plain syscall on a borrowed, open fd.
