@@ -245,7 +245,11 @@ fn open(c: &Cap, files: &mut SocketFiles) -> Result<OwnedFd, JailError> {
             // Bind through the directory's fd (opened like any host path), so the socket lands
             // where the plan says and can be removed from the same directory afterwards.
             let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-                return Err(refuse(c, format!("{} is not a file path", path.display()), "give a path like unix:./app.sock"));
+                return Err(refuse(
+                    c,
+                    format!("{} is not a file path", path.display()),
+                    "give a path like unix:./app.sock",
+                ));
             };
             let (dir, _) = open_path(c, parent, libc::O_PATH | libc::O_DIRECTORY)?;
             let at = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
