@@ -58,9 +58,16 @@ impl Drop for SocketFiles {
 }
 
 /// Opens every capability of `plan`, then the description (last, at `plan.description_fd`).
-pub fn open_all(plan: &Plan, files: &mut SocketFiles) -> Result<Vec<Opened>, JailError> {
+/// The description, and `report`, give a TCP listener's address as bound (the port the kernel
+/// picked for `:0`).
+pub fn open_all(
+    plan: &Plan,
+    files: &mut SocketFiles,
+    report: &mut crate::report::Report,
+) -> Result<Vec<Opened>, JailError> {
     let mut out = Vec::with_capacity(plan.caps.len() + 1);
-    for c in &plan.caps {
+    let mut desc = describe(plan);
+    for (c, info) in plan.caps.iter().zip(&mut desc.caps) {
         let (fd, dir) = match &c.kind {
             CapKind::Dir { path, rights, .. } => {
                 let (fd, path) = open_path(c, path, libc::O_RDONLY | libc::O_DIRECTORY)?;
@@ -68,12 +75,29 @@ pub fn open_all(plan: &Plan, files: &mut SocketFiles) -> Result<Vec<Opened>, Jai
                     .map_err(|e| refuse(c, format!("{}: {e}", path.display()), "fix the path"))?;
                 (fd, Some(DirCap { path, ident, rights: *rights }))
             }
+            CapKind::Listen(Endpoint::Tcp { .. }) => {
+                let l = TcpListener::from(open(c, files)?);
+                if let Ok(a) = l.local_addr() {
+                    info.address = Some(format!("tcp://{a}"));
+                    if matches!(c.kind, CapKind::Listen(Endpoint::Tcp { port: 0, .. })) {
+                        // The caller asked the kernel to pick; this is how it learns the port.
+                        eprintln!("brig: capability {} listens on tcp://{a}", c.name);
+                    }
+                }
+                (l.into(), None)
+            }
             _ => (open(c, files)?, None),
         };
+        report.capabilities.push(crate::report::CapReport {
+            name: c.name.clone(),
+            fd: c.fd,
+            kind: c.kind.name(),
+            address: info.address.clone(),
+        });
         out.push(Opened { fd, target: c.fd, dir });
     }
     if let Some(target) = plan.description_fd {
-        let text = serde_json::to_string(&describe(plan)).map_err(|e| JailError::Setup {
+        let text = serde_json::to_string(&desc).map_err(|e| JailError::Setup {
             step: "capability description",
             source: std::io::Error::other(e),
         })?;

@@ -75,7 +75,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // ... and every capability: files opened as their mode says, sockets bound or connected in
     // the host's network, names resolved here; the prison gets fds, never the names.
     let mut socket_files = caps::SocketFiles::default();
-    let caps = caps::open_all(plan, &mut socket_files)?;
+    let caps = caps::open_all(plan, &mut socket_files, report)?;
     report.timings.grants_us = us(t0);
 
     // 2. Compile ahead of clone: seccomp filter, Landlock ruleset, argv/envp, rlimits, cgroup.

@@ -62,9 +62,21 @@ pub struct Report {
     pub prison_uid: u32,
     pub layers: Vec<Layer>,
     pub limits: Vec<LimitReport>,
+    /// The capabilities handed over, with a TCP listener's address as bound.
+    pub capabilities: Vec<CapReport>,
     pub warnings: Vec<String>,
     pub exit: Exit,
     pub timings: Timings,
+}
+
+/// One capability in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapReport {
+    pub name: String,
+    pub fd: i32,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 impl Report {

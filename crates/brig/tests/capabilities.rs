@@ -363,6 +363,50 @@ fn static_server_serves_and_its_backdoor_fails() {
     }
 }
 
+/// A listener on port 0: brig says on stderr which port the kernel picked, and the description
+/// and the report carry it.
+#[test]
+fn listener_on_port_zero_is_announced() {
+    use std::io::BufRead;
+    for who in everyone() {
+        let s = Scratch::new(who);
+        s.write("site/index.html", "picked\n");
+        let bin = install(&s, who, "static_server");
+        let site = format!("site={}", s.sub("site"));
+        let report = s.sub("report.json");
+        let args = [
+            "run",
+            "--report",
+            &report,
+            "--rx",
+            &bin,
+            "--dir",
+            &site,
+            "--listen",
+            "http=tcp://127.0.0.1:0",
+            "--",
+            &bin,
+        ];
+        let mut child =
+            command(who, &brig_bin(), &args).stderr(Stdio::piped()).spawn().expect("spawn");
+        let mut first = String::new();
+        let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        err.read_line(&mut first).expect("stderr line");
+        let port: u16 = first
+            .trim()
+            .strip_prefix("brig: capability http listens on tcp://127.0.0.1:")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no announcement: {first:?}"));
+        wait_for(port, &mut child);
+        assert!(get(port, "/").ends_with("picked\n"));
+        stop(child);
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+        let addr = format!("tcp://127.0.0.1:{port}");
+        assert_eq!(r["capabilities"][1]["address"], serde_json::json!(addr), "{r}");
+    }
+}
+
 /// The server over a unix listener; the socket file is gone when brig ends.
 #[test]
 fn static_server_on_a_unix_socket() {

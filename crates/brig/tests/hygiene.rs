@@ -64,11 +64,24 @@ fn thousand_runs_leave_nothing_behind() {
         ],
         &["--", "no-such-program"],
         &["--ro", "/no/such/path", "--", "true"],
+        // capabilities: the unix socket file must be gone after each run
+        &[
+            "--listen",
+            "h=unix:/tmp/brig-hygiene-caps.sock",
+            "--dir",
+            "d=/usr/share",
+            "--data",
+            "x=/etc/hostname",
+            "--",
+            "true",
+        ],
     ];
     for i in 0..n {
         let w = who[i % who.len()];
         // every 50th run, after the first few: slow or heavy cases; otherwise the plain run
         let case = if i % 50 < cases.len() && i >= 50 { cases[i % 50] } else { cases[0] };
+        // every 5th plain run, the capability case instead (cheap, and it has state to leak)
+        let case = if case == cases[0] && i % 5 == 4 { cases[cases.len() - 1] } else { case };
         let _ = run(w, case);
     }
     // brig itself SIGKILLed, a few times, with a prison running.
