@@ -63,8 +63,22 @@ fn flags(m: &str) -> OFlags {
 }
 
 /// MSG_FASTOPEN (linux/socket.h).
-fn libc_msg_fastopen() -> u32 {
-    0x2000_0000
+const MSG_FASTOPEN: u32 = 0x2000_0000;
+
+/// `sendto(fd, "x", flags, to)`.
+fn send_to(
+    fd: std::os::fd::BorrowedFd<'_>,
+    flags: u32,
+    to: &std::net::SocketAddr,
+) -> std::io::Result<String> {
+    let flags = rustix::net::SendFlags::from_bits_retain(flags);
+    Ok(rustix::net::sendto(fd, b"x", flags, to).map(|n| format!(" {n}"))?)
+}
+
+/// `socketpair(AF_UNIX, kind)`.
+fn pair(kind: SocketType) -> std::io::Result<String> {
+    let flags = rustix::net::SocketFlags::empty();
+    Ok(rustix::net::socketpair(AddressFamily::UNIX, kind, flags, None).map(ok)?)
 }
 
 fn addr(ip: &str, port: &str) -> std::net::SocketAddr {
@@ -99,32 +113,14 @@ fn raw<'a>(
         }
         "write" => Ok(rustix::io::write(cap(1), b"x").map(|n| format!(" {n}"))?),
         "socket" => Ok(rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).map(ok)?),
-        "socketpair" => Ok(rustix::net::socketpair(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            rustix::net::SocketFlags::empty(),
-            None,
-        )
-        .map(ok)?),
+        "socketpair" => pair(SocketType::STREAM),
         "connect" => Ok(rustix::net::connect(cap(1), &addr(p[2], p[3])).map(ok)?),
-        "sendto" => {
-            let flags = rustix::net::SendFlags::empty();
-            Ok(rustix::net::sendto(cap(1), b"x", flags, &addr(p[2], p[3]))
-                .map(|n| format!(" {n}"))?)
-        }
+        "sendto" => send_to(cap(1), 0, &addr(p[2], p[3])),
         "fastopen" => {
             let _ = rustix::net::shutdown(cap(1), rustix::net::Shutdown::Read);
-            let flags = rustix::net::SendFlags::from_bits_retain(libc_msg_fastopen());
-            Ok(rustix::net::sendto(cap(1), b"x", flags, &addr(p[2], p[3]))
-                .map(|n| format!(" {n}"))?)
+            send_to(cap(1), MSG_FASTOPEN, &addr(p[2], p[3]))
         }
-        "dgrampair" => Ok(rustix::net::socketpair(
-            AddressFamily::UNIX,
-            SocketType::DGRAM,
-            rustix::net::SocketFlags::empty(),
-            None,
-        )
-        .map(ok)?),
+        "dgrampair" => pair(SocketType::DGRAM),
         "chmod" => Ok(rustix::fs::chmodat(
             cap(1),
             p[2],

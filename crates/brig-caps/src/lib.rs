@@ -95,16 +95,22 @@ pub enum Kind {
     Data,
 }
 
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = match self {
+impl Kind {
+    /// The kind's name, as in manifests and the description.
+    pub fn name(self) -> &'static str {
+        match self {
             Kind::Dir => "dir",
             Kind::File => "file",
             Kind::Listen => "listen",
             Kind::Connect => "connect",
             Kind::Data => "data",
-        };
-        f.write_str(s)
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -212,14 +218,8 @@ impl Caps {
             return Err(Error::Stdio { name: name.into(), fd: c.fd });
         }
         if c.kind != wanted {
-            let wanted = match wanted {
-                Kind::Dir => "dir",
-                Kind::File => "file",
-                Kind::Listen => "listen",
-                Kind::Connect => "connect",
-                Kind::Data => "data",
-            };
-            return Err(Error::WrongKind { name: name.into(), wanted, actual: c.kind.to_string() });
+            let (wanted, actual) = (wanted.name(), c.kind.to_string());
+            return Err(Error::WrongKind { name: name.into(), wanted, actual });
         }
         self.fds[i].take().ok_or_else(|| Error::Taken { name: name.into() })
     }

@@ -69,14 +69,8 @@ pub fn open_all(
     let mut desc = describe(plan);
     for (c, info) in plan.caps.iter().zip(&mut desc.caps) {
         let (fd, dir) = match &c.kind {
-            CapKind::Dir { path, rights, .. } => {
-                let (fd, path) = open_path(c, path, libc::O_RDONLY | libc::O_DIRECTORY)?;
-                let ident = brig_sys::fs::ident(fd.as_fd())
-                    .map_err(|e| refuse(c, format!("{}: {e}", path.display()), "fix the path"))?;
-                (fd, Some(DirCap { path, ident, rights: *rights }))
-            }
             CapKind::Listen(Endpoint::Tcp { .. }) => {
-                let l = TcpListener::from(open(c, files)?);
+                let l = TcpListener::from(open(c, files)?.0);
                 if let Ok(a) = l.local_addr() {
                     info.address = Some(format!("tcp://{a}"));
                     if matches!(c.kind, CapKind::Listen(Endpoint::Tcp { port: 0, .. })) {
@@ -86,7 +80,7 @@ pub fn open_all(
                 }
                 (l.into(), None)
             }
-            _ => (open(c, files)?, None),
+            _ => open(c, files)?,
         };
         report.capabilities.push(crate::report::CapReport {
             name: c.name.clone(),
@@ -206,9 +200,15 @@ fn open_path(c: &Cap, path: &Path, flags: i32) -> Result<(OwnedFd, PathBuf), Jai
     Ok((fd, real))
 }
 
-fn open(c: &Cap, files: &mut SocketFiles) -> Result<OwnedFd, JailError> {
-    match &c.kind {
-        CapKind::Dir { .. } => unreachable!("opened by open_all"),
+/// Opens one capability; a `dir` also gives what pid 1 needs to re-open it.
+fn open(c: &Cap, files: &mut SocketFiles) -> Result<(OwnedFd, Option<DirCap>), JailError> {
+    let fd = match &c.kind {
+        CapKind::Dir { path, rights, .. } => {
+            let (fd, path) = open_path(c, path, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            let ident = brig_sys::fs::ident(fd.as_fd())
+                .map_err(|e| refuse(c, format!("{}: {e}", path.display()), "fix the path"))?;
+            return Ok((fd, Some(DirCap { path, ident, rights: *rights })));
+        }
         CapKind::File { path, mode } => {
             let flags = match mode {
                 FileMode::Read => libc::O_RDONLY,
@@ -291,7 +291,7 @@ fn open(c: &Cap, files: &mut SocketFiles) -> Result<OwnedFd, JailError> {
             let mut last = None;
             for a in resolve(c, host, *port)? {
                 match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
-                    Ok(s) => return Ok(s.into()),
+                    Ok(s) => return Ok((s.into(), None)),
                     Err(e) => last = Some(e),
                 }
             }
@@ -311,7 +311,8 @@ fn open(c: &Cap, files: &mut SocketFiles) -> Result<OwnedFd, JailError> {
                 )
             })
         }
-    }
+    }?;
+    Ok((fd, None))
 }
 
 /// Resolves HOST:PORT in the runner (the prison has no resolver and no network).

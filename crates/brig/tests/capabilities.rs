@@ -322,13 +322,15 @@ fn get(port: u16, path: &str) -> String {
     r
 }
 
-fn stop(mut child: Child) {
-    unsafe_free_kill(&child);
-    let _ = child.wait();
+/// `brig ARGS...` as `who`, in the background, its stderr piped.
+fn spawn(who: Who, args: &[&str]) -> Child {
+    command(who, &brig_bin(), args).stderr(Stdio::piped()).spawn().expect("spawn brig")
 }
 
-fn unsafe_free_kill(child: &Child) {
+/// SIGTERM to brig, which forwards it to the program; then reap.
+fn stop(mut child: Child) {
     let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
 }
 
 /// The example web server: a client outside fetches files through the listener capability;
@@ -345,8 +347,7 @@ fn static_server_serves_and_its_backdoor_fails() {
         let site = format!("site={}", s.sub("site"));
         let http = format!("http=tcp://127.0.0.1:{port}");
         let args = ["run", "--rx", &bin, "--dir", &site, "--listen", &http, "--", &bin];
-        let mut child =
-            command(who, &brig_bin(), &args).stderr(Stdio::piped()).spawn().expect("spawn");
+        let mut child = spawn(who, &args);
         wait_for(port, &mut child);
         let r = get(port, "/");
         assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("welcome\n"), "{r}");
@@ -387,8 +388,7 @@ fn listener_on_port_zero_is_announced() {
             "--",
             &bin,
         ];
-        let mut child =
-            command(who, &brig_bin(), &args).stderr(Stdio::piped()).spawn().expect("spawn");
+        let mut child = spawn(who, &args);
         let mut first = String::new();
         let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
         err.read_line(&mut first).expect("stderr line");
@@ -418,7 +418,7 @@ fn static_server_on_a_unix_socket() {
         let site = format!("site={}", s.sub("site"));
         let http = format!("http=unix:{}", sock.display());
         let args = ["run", "--rx", &bin, "--dir", &site, "--listen", &http, "--", &bin];
-        let child = command(who, &brig_bin(), &args).stderr(Stdio::piped()).spawn().expect("spawn");
+        let child = spawn(who, &args);
         let end = Instant::now() + Duration::from_secs(10);
         let mut c = loop {
             match std::os::unix::net::UnixStream::connect(&sock) {
@@ -481,8 +481,7 @@ fn gunicorn_socket_activation() {
             "1",
             "app:application",
         ];
-        let mut child =
-            command(who, &brig_bin(), &args).stderr(Stdio::piped()).spawn().expect("spawn");
+        let mut child = spawn(who, &args);
         wait_for(port, &mut child);
         let r = get(port, "/");
         stop(child);
