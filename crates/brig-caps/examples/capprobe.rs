@@ -11,6 +11,10 @@
 //!   fastopen:CAP:IP:PORT  shutdown(CAP) then sendto(CAP, MSG_FASTOPEN) to IP:PORT
 //!   dgrampair             socketpair(AF_UNIX, SOCK_DGRAM)
 //!   chmod:CAP:PATH        fchmodat(CAP, PATH, 0600)
+//!   listen:CAP            listen(CAP, 7); prints the local address
+//!   relisten:CAP          connect(CAP, AF_UNSPEC), then listen(CAP, 7); prints the address
+//!   innerlisten           a new TCP socket, listen (auto-bind in the prison's network)
+//!   sockopt:CAP:LEVEL:NAME  setsockopt(CAP, LEVEL, NAME, 1) (int options)
 //! ```
 
 use std::collections::BTreeMap;
@@ -75,6 +79,14 @@ fn send_to(
     Ok(rustix::net::sendto(fd, b"x", flags, to).map(|n| format!(" {n}"))?)
 }
 
+/// `listen(fd, 7)`, then the address it listens on.
+fn listen(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<String> {
+    rustix::net::listen(fd, 7)?;
+    let a = rustix::net::getsockname(fd)?;
+    let a = std::net::SocketAddr::try_from(a).map_err(|_| std::io::Error::other("not inet"))?;
+    Ok(format!(" {a}"))
+}
+
 /// `socketpair(AF_UNIX, kind)`.
 fn pair(kind: SocketType) -> std::io::Result<String> {
     let flags = rustix::net::SocketFlags::empty();
@@ -121,6 +133,19 @@ fn raw<'a>(
             send_to(cap(1), MSG_FASTOPEN, &addr(p[2], p[3]))
         }
         "dgrampair" => pair(SocketType::DGRAM),
+        "listen" => listen(cap(1)),
+        "relisten" => {
+            rustix::net::connect_unspec(cap(1))?;
+            listen(cap(1))
+        }
+        "innerlisten" => {
+            let s = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None)?;
+            listen(s.as_fd())
+        }
+        "sockopt" => {
+            let num = |s: &str| s.parse::<i32>().expect("number");
+            brig_sys::net::setsockopt_int(cap(1), num(p[2]), num(p[3]), 1).map(ok)
+        }
         "chmod" => Ok(rustix::fs::chmodat(
             cap(1),
             p[2],

@@ -102,6 +102,25 @@ pub fn open_all(
     Ok(out)
 }
 
+/// The listen capabilities as bound, for the broker: a listen capability may `listen` again
+/// only where the runner bound it.
+pub fn listeners(
+    plan: &Plan,
+    opened: &[Opened],
+) -> Result<Vec<crate::broker::Listener>, JailError> {
+    let step = "listen capability address";
+    plan.caps
+        .iter()
+        .zip(opened)
+        .filter(|(c, _)| matches!(c.kind, CapKind::Listen(_)))
+        .map(|(_, o)| {
+            let ident = brig_sys::fs::ident(o.fd.as_fd()).map_err(JailError::setup(step))?;
+            let addr = brig_sys::net::local_addr(o.fd.as_fd()).map_err(JailError::setup(step))?;
+            Ok(crate::broker::Listener { ident, addr })
+        })
+        .collect()
+}
+
 /// The description of `plan`'s capabilities, as the program reads it.
 pub fn describe(plan: &Plan) -> Description {
     let caps = plan

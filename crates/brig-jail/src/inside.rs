@@ -45,6 +45,8 @@ pub struct Inside {
     pub best_effort: bool,
     pub report: OwnedFd,
     pub go: OwnedFd,
+    /// Where pid 1 sends the seccomp listener and its network namespace, for the broker.
+    pub broker: OwnedFd,
     pub signals: SigSet,
 }
 
@@ -120,6 +122,15 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
             Err(e) => degrade_or_fail(p, msg::STEP_NET_NS, e)?,
         }
     }
+    // The broker lets sockets of this namespace listen (the host's procfs is still mounted).
+    let netns = fs::openat2(
+        None,
+        Path::new("/proc/thread-self/ns/net"),
+        libc::O_RDONLY | libc::O_CLOEXEC,
+        0,
+        0,
+    )
+    .map_err(at(msg::STEP_BROKER))?;
     if p.new_uts {
         process::sethostname("brig").map_err(at(15))?;
     }
@@ -195,8 +206,14 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
             Err(e) => degrade_or_fail(p, msg::STEP_LANDLOCK, io::Error::other(e))?,
         }
     }
-    if let Err(e) = brig_sys::seccomp::install(&p.filter) {
-        degrade_or_fail(p, msg::STEP_SECCOMP, e)?;
+    // The filter's listener goes to the supervisor's broker and is closed here: no process in
+    // the prison ever holds it (it could answer its own calls).
+    match brig_sys::seccomp::install_with_listener(&p.filter) {
+        Ok(listener) => {
+            brig_sys::fdpass::send_fds(p.broker.as_fd(), &[listener.as_fd(), netns.as_fd()])
+                .map_err(at(msg::STEP_BROKER))?;
+        }
+        Err(e) => degrade_or_fail(p, msg::STEP_SECCOMP, e)?,
     }
     Ok(())
 }

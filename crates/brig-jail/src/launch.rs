@@ -76,6 +76,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // the host's network, names resolved here; the prison gets fds, never the names.
     let mut socket_files = caps::SocketFiles::default();
     let caps = caps::open_all(plan, &mut socket_files, report)?;
+    let listeners = caps::listeners(plan, &caps)?;
     report.timings.grants_us = us(t0);
 
     // 2. Compile ahead of clone: seccomp filter, Landlock ruleset, argv/envp, rlimits, cgroup.
@@ -99,6 +100,9 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let old_mask = signals.block().map_err(JailError::setup("block signals"))?;
     let (report_r, report_w) = fs::pipe().map_err(JailError::setup("report pipe"))?;
     let (go_r, go_w) = fs::pipe().map_err(JailError::setup("go pipe"))?;
+    // pid 1 sends the seccomp listener (and its network namespace) here for the broker.
+    let (broker_r, broker_w) =
+        brig_sys::fdpass::seqpacket_pair().map_err(JailError::setup("broker socket"))?;
     let mut inside = Inside {
         view,
         caps,
@@ -123,12 +127,13 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         best_effort: plan.best_effort,
         report: report_w,
         go: go_r,
+        broker: broker_w,
         signals,
     };
     let t2 = Instant::now();
     let t2_ns = process::monotonic_ns();
     let (pid, pidfd) = loop {
-        match process::clone_namespaces(ns, &[report_r.as_fd(), go_w.as_fd()]) {
+        match process::clone_namespaces(ns, &[report_r.as_fd(), go_w.as_fd(), broker_r.as_fd()]) {
             Ok(Forked::Child) => inside::pid1(inside),
             Ok(Forked::Parent { pid, pidfd }) => break (pid, pidfd),
             Err(e) => match namespaces::fallback(ns, e, plan.best_effort, report) {
@@ -175,7 +180,14 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     report.timings.clone_us = us(t2);
 
     // 4-8 happen inside (inside.rs); the supervisor waits, enforces wall time, forwards signals.
-    let prison = supervise::Running { pid, pidfd, pipe: report_r, cloned_ns: t2_ns };
+    let prison = supervise::Running {
+        pid,
+        pidfd,
+        pipe: report_r,
+        broker: broker_r,
+        listeners,
+        cloned_ns: t2_ns,
+    };
     let out = supervise::supervise(plan, prison, cgroup.as_ref(), report, &operands);
     let _ = old_mask.set_mask();
     drop(go_w);

@@ -35,6 +35,7 @@ pub const STEPS: &[&str] = &[
     "place capabilities",           // 27
     "capability mode",              // 28
     "directory capability",         // 29
+    "broker hand-over",             // 30
 ];
 
 pub const STEP_LANDLOCK: u32 = 20;
@@ -46,6 +47,7 @@ pub const STEP_NET_NS: u32 = 26;
 pub const STEP_PLACE_CAPS: u32 = 27;
 pub const STEP_CAPMODE: u32 = 28;
 pub const STEP_DIR_CAP: u32 = 29;
+pub const STEP_BROKER: u32 = 30;
 
 /// A step failed: `errno`, and `operand` = index into the view (or u32::MAX).
 pub const ERROR: u32 = 1;

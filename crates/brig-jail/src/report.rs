@@ -65,8 +65,17 @@ pub struct Report {
     /// The capabilities handed over, with a TCP listener's address as bound.
     pub capabilities: Vec<CapReport>,
     pub warnings: Vec<String>,
+    /// What the broker answered.
+    pub broker: BrokerReport,
     pub exit: Exit,
     pub timings: Timings,
+}
+
+/// The broker's answers during the run.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct BrokerReport {
+    pub listen_allowed: u32,
+    pub listen_refused: u32,
 }
 
 /// One capability in the report.

@@ -1,13 +1,14 @@
 //! The supervisor: waits for pid 1, enforces wall time, forwards signals, and turns what the
 //! prison reported into brig's exit status and message.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use brig_policy::Plan;
 use brig_sys::fs;
 use brig_sys::process::{self, SigSet, Status};
 
+use crate::broker::Broker;
 use crate::error::JailError;
 use crate::limits::Cgroup;
 use crate::msg::{self, Msg};
@@ -20,6 +21,9 @@ pub struct Running {
     pub pid: i32,
     pub pidfd: OwnedFd,
     pub pipe: OwnedFd,
+    /// Where pid 1 sends the seccomp listener for the broker.
+    pub broker: OwnedFd,
+    pub listeners: Vec<crate::broker::Listener>,
     pub cloned_ns: u64,
 }
 
@@ -31,11 +35,15 @@ pub fn supervise(
     report: &mut Report,
     operands: &[String],
 ) -> Result<(), JailError> {
-    let Running { pid, pidfd, pipe, cloned_ns: clone_ns } = prison;
+    let Running { pid, pidfd, pipe, broker: handover, listeners, cloned_ns: clone_ns } = prison;
+    let mut handover = Some(handover);
+    let mut listeners = Some(listeners);
+    let mut broker: Option<Broker> = None;
     let sigfd = SigSet::of(&crate::launch::FORWARDED[1..])
         .signalfd()
         .map_err(JailError::setup("signalfd"))?;
     let deadline = plan.limits.wall.map(|w| Instant::now() + w);
+    let mut counts = None;
     let mut msgs = Vec::new();
     let mut buf = Vec::new();
     let mut pipe_open = true;
@@ -46,12 +54,23 @@ pub fn supervise(
             _ => None,
         };
         let mut fds = vec![pidfd.as_fd(), sigfd.as_fd()];
-        if pipe_open {
-            fds.push(pipe.as_fd());
-        }
+        let pipe_at = slot(&mut fds, pipe_open.then(|| pipe.as_fd()));
+        let handover_at = slot(&mut fds, handover.as_ref().map(|h| h.as_fd()));
+        let broker_at = slot(&mut fds, broker.as_ref().map(|b| b.fd()));
         let ready = process::poll_readable(&fds, timeout).map_err(JailError::setup("poll"))?;
-        if pipe_open && ready[2] {
+        let is = |at: Option<usize>| at.is_some_and(|i| ready[i]);
+        if is(pipe_at) {
             pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);
+        }
+        if is(handover_at) {
+            // Read once, from pid 1 before the program exists; then the socket is closed.
+            let h = handover.take();
+            let fds = h.and_then(|h| brig_sys::fdpass::recv_fds(h.as_fd()).ok());
+            broker = Broker::new(fds.unwrap_or_default(), listeners.take().unwrap_or_default());
+        }
+        if is(broker_at) && broker.as_mut().is_some_and(|b| !b.answer()) {
+            // Every process under the filter is gone.
+            counts = broker.take().map(|b| b.counts);
         }
         if ready[1] {
             while let Ok(Some(sig)) = process::read_signalfd(sigfd.as_fd()) {
@@ -68,6 +87,12 @@ pub fn supervise(
         }
     }
     let pid1 = process::wait(pid, false).map_err(JailError::setup("wait for pid 1"))?;
+    if let Some(c) = counts.or(broker.map(|b| b.counts)) {
+        report.broker = crate::report::BrokerReport {
+            listen_allowed: c.listen_allowed,
+            listen_refused: c.listen_refused,
+        };
+    }
     while pipe_open {
         pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);
     }
@@ -83,6 +108,12 @@ pub fn supervise(
         }
     }
     Ok(())
+}
+
+/// Adds `fd` to the poll set, if there is one, and returns its index.
+fn slot<'a>(fds: &mut Vec<BorrowedFd<'a>>, fd: Option<BorrowedFd<'a>>) -> Option<usize> {
+    fds.push(fd?);
+    Some(fds.len() - 1)
 }
 
 /// Reads what is available; false at end of file. Records are fixed-size; junk is ignored.

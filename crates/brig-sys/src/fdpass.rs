@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
-use crate::{check_int, cstr};
+use crate::{check, check_int, cstr};
 
 /// A sealed memfd holding `data`, opened read-only: nobody, the holder included, can change,
 /// grow or shrink it, or re-seal it. Close-on-exec.
@@ -82,4 +82,100 @@ pub fn claim_inherited(raw: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: `raw` is open (checked), was inherited at exec, and is claimed at most once
     // through this function (the set above); see the caller's obligation in the doc comment.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// A close-on-exec `SOCK_SEQPACKET` unix socketpair.
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two fds socketpair writes.
+    check_int(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: both just returned by the kernel, owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The most fds [`send_fds`] sends and [`recv_fds`] accepts in one message.
+pub const MAX_FDS: usize = 4;
+
+/// Sends `fds` (at most [`MAX_FDS`]) with a one-byte message over a unix socket (SCM_RIGHTS).
+pub fn send_fds(sock: BorrowedFd<'_>, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    if fds.len() > MAX_FDS {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let mut byte = [b'f'];
+    // u64 words keep the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    let payload = std::mem::size_of_val(raw.as_slice()) as u32;
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(payload) } as usize;
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    // SAFETY: msghdr is plain old data; all-zero is valid before the fields are set.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space;
+    // SAFETY: `control` is 64 bytes, at least CMSG_SPACE(4 * 4) = 32, so the first header and
+    // its data fit; CMSG_FIRSTHDR is non-null for a control buffer that large.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(payload) as usize;
+        std::ptr::copy_nonoverlapping(raw.as_ptr(), libc::CMSG_DATA(c).cast::<RawFd>(), raw.len());
+    }
+    // SAFETY: `msg` points at `iov` and `control`, both alive for the call.
+    check(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as libc::c_long)
+        .map(drop)
+}
+
+/// Receives one message from [`send_fds`]: the fds it carried (close-on-exec), in order. A
+/// message with more than [`MAX_FDS`] fds is truncated by the kernel and refused (the excess is
+/// closed by the kernel, what arrived is closed here). End of stream gives `UnexpectedEof`.
+pub fn recv_fds(sock: BorrowedFd<'_>) -> io::Result<Vec<OwnedFd>> {
+    let mut byte = [0u8; 1];
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    // SAFETY: msghdr is plain old data; all-zero is valid before the fields are set.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: pure size computation.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE((MAX_FDS * 4) as u32) } as usize;
+    // SAFETY: `msg` points at `iov` and `control` (64 bytes >= msg_controllen), alive for the
+    // call.
+    let n = check(unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) }
+        as libc::c_long)?;
+    let mut out = Vec::new();
+    // SAFETY: the kernel filled `control` up to msg_controllen with well-formed headers;
+    // CMSG_FIRSTHDR/NXTHDR stay within it. Each SCM_RIGHTS fd is new and owned by nobody else,
+    // so it is wrapped at once (and closed if we refuse the message).
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
+                let data = libc::CMSG_DATA(c).cast::<RawFd>();
+                for i in 0..count {
+                    out.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    if n == 0 && out.is_empty() {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+    }
+    Ok(out)
 }

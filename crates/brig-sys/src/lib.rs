@@ -11,6 +11,7 @@ pub mod fs;
 pub mod landlock;
 pub mod mount;
 pub mod net;
+pub mod notify;
 pub mod process;
 pub mod seccomp;
 

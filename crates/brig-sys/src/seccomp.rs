@@ -22,6 +22,8 @@ pub mod bpf {
     pub const RET_ERRNO: u32 = 0x0005_0000;
     /// `SECCOMP_RET_ALLOW`.
     pub const RET_ALLOW: u32 = 0x7FFF_0000;
+    /// `SECCOMP_RET_USER_NOTIF`: the call waits for the supervisor's answer (`notify`).
+    pub const RET_USER_NOTIF: u32 = 0x7FC0_0000;
     /// `__X32_SYSCALL_BIT`: x32 calls share the x86_64 arch value and are told apart by this bit.
     pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
@@ -84,4 +86,29 @@ pub fn notif_available() -> bool {
         libc::syscall(libc::SYS_seccomp, libc::SECCOMP_GET_NOTIF_SIZES, 0, sizes.as_mut_ptr())
     };
     r == 0
+}
+
+/// Installs `prog` like [`install`], with a user-notification listener: the returned fd
+/// receives the calls the program answers with `SECCOMP_RET_USER_NOTIF` (see `notify`). A
+/// process waiting for an answer stays killable once its notification was received
+/// (`SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`), so a slow supervisor cannot make it unkillable.
+pub fn install_with_listener(prog: &[SockFilter]) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    let flags =
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    // SAFETY: as in `install`; with NEW_LISTENER the kernel returns a new close-on-exec fd.
+    let fd = crate::check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &fprog as *const libc::sock_fprog,
+        )
+    })?;
+    // SAFETY: just returned by the kernel; nobody else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }

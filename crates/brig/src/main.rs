@@ -283,6 +283,7 @@ fn describe_seccomp(policy: &brig_jail::seccomp::Policy) -> String {
                 }
                 RuleAction::Personality => format!("{} (anything but the default)", r.name),
                 RuleAction::NoFastOpen(_) => format!("{} (with MSG_FASTOPEN only)", r.name),
+                RuleAction::Broker => format!("{} (answered by the broker)", r.name),
             })
             .collect();
         if !names.is_empty() {

@@ -12,59 +12,6 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-const EACCES: i32 = libc::EACCES;
-const EPERM: i32 = libc::EPERM;
-
-/// Copies an example binary (built by `cargo test`) into the scratch tree, where `who` can
-/// execute it, and returns its path.
-fn install(s: &Scratch, who: Who, name: &str) -> String {
-    let src = brig_bin().parent().expect("target dir").join("examples").join(name);
-    let dest = s.join(&format!("bin/{name}"));
-    std::fs::create_dir_all(dest.parent().expect("bin")).expect("mkdir bin");
-    std::fs::copy(&src, &dest).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
-    s.own(who);
-    dest.to_str().expect("utf-8").to_string()
-}
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// Runs capprobe in a prison with `args` (capability flags) and `steps`; returns its lines.
-fn probe(who: Who, s: &Scratch, args: &[&str], enter: bool, steps: &[&str]) -> Vec<String> {
-    let bin = install(s, who, "capprobe");
-    let mut a: Vec<&str> = vec!["--rx", &bin];
-    a.extend_from_slice(args);
-    a.extend(["--", &bin]);
-    if enter {
-        a.push("--enter");
-    }
-    a.extend_from_slice(steps);
-    let o = run(who, &a);
-    assert_eq!(code(&o), 0, "capprobe failed\n{}\n{}", stdout(&o), stderr(&o));
-    stdout(&o).lines().map(String::from).collect()
-}
-
-/// The result of `step` in capprobe's output: "ok..." or "errno N".
-fn result<'a>(lines: &'a [String], step: &str) -> &'a str {
-    let prefix = format!("{step} => ");
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no result for {step} in {lines:#?}"))
-}
-
-#[track_caller]
-fn refused(lines: &[String], step: &str, errno: i32) {
-    assert_eq!(result(lines, step), format!("errno {errno}"), "{step}\n{lines:#?}");
-}
-
-#[track_caller]
-fn allowed(lines: &[String], step: &str) {
-    assert!(result(lines, step).starts_with("ok"), "{step} should work\n{lines:#?}");
-}
-
 /// A directory capability is reachable only through its fd: not by path, not through `..`
 /// (it stops at the capability's root), not by an absolute path through the fd (capability
 /// mode), not through a symlink inside it that points out, and not for writing, chmod or

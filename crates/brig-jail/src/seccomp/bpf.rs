@@ -17,7 +17,8 @@ use super::{names, Rule, RuleAction, MAX_KNOWN_NR};
 
 use brig_sys::seccomp::bpf::{arg_low, ins, ret, ARCH, JA, JEQ_K, JGE_K, JSET_K, LD_W_ABS, NR};
 pub use brig_sys::seccomp::bpf::{
-    errno, AUDIT_ARCH_X86_64, RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, X32_SYSCALL_BIT,
+    errno, AUDIT_ARCH_X86_64, RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, RET_USER_NOTIF,
+    X32_SYSCALL_BIT,
 };
 
 /// MSG_FASTOPEN: a send that connects.
@@ -53,6 +54,7 @@ impl Leaf {
     fn of(action: RuleAction) -> Leaf {
         match action {
             RuleAction::Errno(e) => Leaf::Ret(errno(e)),
+            RuleAction::Broker => Leaf::Ret(RET_USER_NOTIF),
             other => Leaf::Check(other),
         }
     }
@@ -104,8 +106,9 @@ impl Leaf {
                 ret(eperm),
                 ret(RET_ALLOW),
             ],
-            // `Leaf::of` turns errno rules into `Ret`; kept for completeness.
+            // `Leaf::of` turns errno and broker rules into `Ret`; kept for completeness.
             Leaf::Check(RuleAction::Errno(e)) => vec![ret(errno(e))],
+            Leaf::Check(RuleAction::Broker) => vec![ret(RET_USER_NOTIF)],
         }
     }
 }

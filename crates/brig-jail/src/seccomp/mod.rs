@@ -17,8 +17,8 @@ mod table;
 use brig_sys::seccomp::SockFilter;
 
 pub use bpf::{
-    errno, AUDIT_ARCH_X86_64, CLONE_NEW_ANY, RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, TIOCLINUX,
-    TIOCSTI, X32_SYSCALL_BIT,
+    errno, AUDIT_ARCH_X86_64, CLONE_NEW_ANY, RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS,
+    RET_USER_NOTIF, TIOCLINUX, TIOCSTI, X32_SYSCALL_BIT,
 };
 pub use interp::evaluate;
 
@@ -49,6 +49,9 @@ pub enum RuleAction {
     /// and, on a listening socket handed over as a capability (reset by shutdown), from the
     /// host's network.
     NoFastOpen(u32),
+    /// Answered by the supervisor through seccomp user notification (`crate::broker`), which
+    /// acts itself or refuses; the call never continues to the kernel unchecked.
+    Broker,
 }
 
 /// One syscall of the deny-list.
@@ -103,6 +106,11 @@ pub fn groups() -> &'static [Group] {
     table::GROUPS
 }
 
+/// The syscalls the supervisor answers (user notification), with why.
+pub fn brokered() -> &'static [Rule] {
+    table::BROKERED
+}
+
 /// What `name` stands for: a group (`@debug`), a rule of the deny-list (`ptrace`), another
 /// x86_64 syscall (`mkdir`), or nothing.
 pub fn lookup(name: &str) -> Option<Selection> {
@@ -131,16 +139,19 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The default deny-list and the brokered syscalls.
     pub fn default_deny() -> Policy {
-        Policy { rules: groups().iter().flat_map(|g| g.syscalls).copied().collect() }
+        let rules = groups().iter().flat_map(|g| g.syscalls).chain(brokered()).copied().collect();
+        Policy { rules }
     }
 
     /// Removes a group or syscall from the deny-list (`@debug`, `ptrace`). A loosening: the
-    /// caller warns. Errors on names that are neither a group nor an x86_64 syscall.
+    /// caller warns. Errors on names that are neither a group nor an x86_64 syscall. A brokered
+    /// syscall stays brokered: the broker is what keeps capabilities what they were granted.
     pub fn allow(&mut self, name: &str) -> Result<(), String> {
         let sel = lookup(name).ok_or_else(|| unknown(name))?;
         let nrs: Vec<u32> = sel.rules().iter().map(|r| r.nr).collect();
-        self.rules.retain(|r| !nrs.contains(&r.nr));
+        self.rules.retain(|r| !nrs.contains(&r.nr) || r.action == RuleAction::Broker);
         Ok(())
     }
 
@@ -150,6 +161,8 @@ impl Policy {
     pub fn deny(&mut self, name: &str) -> Result<(), String> {
         let sel = lookup(name).ok_or_else(|| unknown(name))?;
         for rule in sel.rules() {
+            // Denying a brokered syscall replaces the broker's answer with a refusal.
+            self.rules.retain(|r| !(r.nr == rule.nr && r.action == RuleAction::Broker));
             if !self.rules.iter().any(|r| r.nr == rule.nr) {
                 self.rules.push(rule);
             }
@@ -191,6 +204,7 @@ mod tests {
             RuleAction::SocketFamily => refuse(low(0) != 1, EAFNOSUPPORT),
             RuleAction::Personality => refuse(low(0) != 0 && low(0) != u32::MAX, EPERM),
             RuleAction::NoFastOpen(i) => refuse(low(i as usize) & 0x2000_0000 != 0, EPERM),
+            RuleAction::Broker => RET_USER_NOTIF,
         }
     }
 
@@ -324,9 +338,30 @@ mod tests {
         for name in groups().iter().map(|g| g.name).chain(Policy::default_deny().denied_names()) {
             let mut pol = Policy::default_deny();
             pol.allow(name).expect("known");
-            assert!(pol.rules.len() < Policy::default_deny().rules.len(), "{name}");
+            let brokered = brokered().iter().any(|r| r.name == name);
+            // A brokered syscall stays brokered whatever is allowed.
+            assert_eq!(pol.rules.len() == Policy::default_deny().rules.len(), brokered, "{name}");
             check_all(&pol);
         }
+    }
+
+    #[test]
+    fn brokered_calls_go_to_the_supervisor_unless_denied() {
+        let run = |pol: &Policy| {
+            evaluate(
+                &pol.compile(),
+                AUDIT_ARCH_X86_64,
+                libc::SYS_listen as u32,
+                [3, 5, 0, 0, 0, 0],
+                0,
+            )
+        };
+        let mut pol = Policy::default_deny();
+        assert_eq!(run(&pol), Ok(RET_USER_NOTIF));
+        pol.allow("listen").expect("known");
+        assert_eq!(run(&pol), Ok(RET_USER_NOTIF));
+        pol.deny("listen").expect("known");
+        assert_eq!(run(&pol), Ok(EPERM));
     }
 
     #[test]

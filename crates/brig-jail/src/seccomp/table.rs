@@ -216,3 +216,10 @@ pub(super) static GROUPS: &[Group] = &[
         ],
     },
 ];
+
+/// The syscalls the supervisor answers instead of the kernel (`crate::broker`). Not a group of
+/// the deny-list: `--allow-syscalls` cannot remove them; denying one refuses it outright.
+#[rustfmt::skip]
+pub(super) static BROKERED: &[Rule] = &[
+    rule("listen", libc::SYS_listen, RuleAction::Broker, "a socket of the host's network (a capability, or one accepted from it) must not become a listener: after connect(AF_UNSPEC) or shutdown, listen would auto-bind it on every host interface"),
+];

@@ -1,0 +1,124 @@
+//! The broker: the supervisor's answers to the syscalls the filter sends to it (seccomp user
+//! notification; the list is `seccomp::brokered()`). Trusted side; the asking process is not.
+//!
+//! Today one call is brokered, `listen`: a socket of the host's network (a `listen` or
+//! `connect` capability, or a connection accepted from one) must never become a listener
+//! somewhere the plan did not name. After `connect(AF_UNSPEC)` or `shutdown` such a socket
+//! loses its address, and `listen` would auto-bind it on every host interface, a step neither
+//! Landlock nor the network namespace sees. The broker takes the socket itself (`pidfd_getfd`:
+//! the same open file description, not a number the program could swap), judges it, and
+//! performs `listen` on it: the call is never continued to the kernel after a check.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use brig_sys::fs::{self, Ident};
+use brig_sys::notify::{self, Notif};
+
+/// A listen capability as the runner bound it: the socket's identity and its local address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub ident: Ident,
+    pub addr: Vec<u8>,
+}
+
+/// What the broker did, for the report.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub listen_allowed: u32,
+    pub listen_refused: u32,
+}
+
+/// The supervisor's broker for one prison.
+#[derive(Debug)]
+pub struct Broker {
+    notif: OwnedFd,
+    /// The prison's network namespace (from pid 1); sockets in it may listen freely.
+    netns: Ident,
+    listeners: Vec<Listener>,
+    pub counts: Counts,
+}
+
+impl Broker {
+    /// `fds` are what pid 1 sent before the program existed: the filter's listener and an fd of
+    /// the prison's network namespace. pid 1 is still trusted then.
+    pub fn new(fds: Vec<OwnedFd>, listeners: Vec<Listener>) -> Option<Broker> {
+        let [notif, netns]: [OwnedFd; 2] = fds.try_into().ok()?;
+        let netns = fs::ident(netns.as_fd()).ok()?;
+        Some(Broker { notif, netns, listeners, counts: Counts::default() })
+    }
+
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.notif.as_fd()
+    }
+
+    /// Answers one pending notification. Returns false when the listener is finished (every
+    /// process under the filter is gone): stop polling it.
+    pub fn answer(&mut self) -> bool {
+        // Safe against a hostile asker: everything below works on kernel objects the broker
+        // took itself (a pidfd, then a duplicate of the socket), never on memory the program
+        // could change, and every failure is a refusal.
+        let n = match notify::recv(self.notif.as_fd()) {
+            Ok(n) => n,
+            // The asker died between poll and receive, or a signal interrupted us.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINTR)) => return true,
+            Err(_) => return false,
+        };
+        let answer = if n.nr as libc::c_long == libc::SYS_listen {
+            self.listen(&n)
+        } else {
+            Err(libc::ENOSYS) // not a brokered call: the filter and this table disagree
+        };
+        match answer {
+            Ok(()) => self.counts.listen_allowed += 1,
+            Err(_) => self.counts.listen_refused += 1,
+        }
+        let (val, err) = match answer {
+            Ok(()) => (0, 0),
+            Err(e) => (-1, e),
+        };
+        // ENOENT: the asker is gone or was killed meanwhile; nothing to answer.
+        let _ = notify::respond(self.notif.as_fd(), n.id, val, err);
+        true
+    }
+
+    /// `listen(fd, backlog)` for the asker: allowed on a socket of the prison's own network,
+    /// and on a listen capability still listening where the runner bound it; refused (EPERM)
+    /// on every other socket of the host's network.
+    fn listen(&self, n: &Notif) -> Result<(), i32> {
+        let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EPERM);
+        let pidfd = notify::pidfd_open(n.pid).map_err(errno)?;
+        // The pidfd pins the process only if the notification is still pending now.
+        if !notify::id_valid(self.notif.as_fd(), n.id) {
+            return Err(libc::ESRCH);
+        }
+        let sock = notify::pidfd_getfd(pidfd.as_fd(), n.args[0] as u32 as i32).map_err(errno)?;
+        let backlog = n.args[1] as u32 as i32;
+        if !self.may_listen(&sock)? {
+            return Err(libc::EPERM);
+        }
+        if !notify::id_valid(self.notif.as_fd(), n.id) {
+            return Err(libc::ESRCH);
+        }
+        brig_sys::net::listen(sock.as_fd(), backlog).map_err(errno)
+    }
+
+    fn may_listen(&self, sock: &OwnedFd) -> Result<bool, i32> {
+        let ident = fs::ident(sock.as_fd()).map_err(|_| libc::EBADF)?;
+        if let Some(l) = self.listeners.iter().find(|l| l.ident == ident) {
+            // A listen capability may only change its backlog: still listening, where it was
+            // bound. Once reset (connect(AF_UNSPEC), shutdown) it has given up its port, and
+            // listen would bind a new one (a `:0` capability moves) on the host's network.
+            let listening = brig_sys::net::is_listening(sock.as_fd()).unwrap_or(false);
+            let addr = brig_sys::net::local_addr(sock.as_fd());
+            return Ok(listening && addr.is_ok_and(|a| a == l.addr));
+        }
+        match brig_sys::net::socket_netns(sock.as_fd()) {
+            Ok(ns) => Ok(fs::ident(ns.as_fd()).is_ok_and(|ns| ns == self.netns)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => Err(libc::ENOTSOCK),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => Err(libc::ENOTSOCK),
+            // EPERM: the supervisor does not own the socket's namespace, so it is not the
+            // prison's. Any other error is a refusal too.
+            Err(_) => Ok(false),
+        }
+    }
+}

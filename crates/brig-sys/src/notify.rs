@@ -1,0 +1,65 @@
+//! seccomp user notification (the supervisor's side) and the two calls the broker acts with:
+//! `pidfd_open` and `pidfd_getfd`. Installing a filter with a listener is in `seccomp.rs`.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use crate::{check, check_int};
+
+/// One notification: which process asked for which syscall, with its raw arguments. The
+/// arguments are the program's words, not trusted: a broker reads fds through `pidfd_getfd`
+/// and never acts on memory it would have to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notif {
+    pub id: u64,
+    /// The asking thread, as a pid of the supervisor's pid namespace.
+    pub pid: u32,
+    pub nr: i32,
+    pub arch: u32,
+    pub args: [u64; 6],
+}
+
+/// Receives the next notification (blocks unless `fd` polled readable). `ENOENT` means the
+/// asking process went away between poll and receive.
+pub fn recv(fd: BorrowedFd<'_>) -> io::Result<Notif> {
+    // SAFETY: seccomp_notif is plain old data; the kernel requires it zeroed before RECV.
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: SECCOMP_IOCTL_NOTIF_RECV writes one `struct seccomp_notif` into `n`, which we own
+    // and which has exactly that layout (libc's definition of the UAPI struct).
+    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) })?;
+    Ok(Notif { id: n.id, pid: n.pid, nr: n.data.nr, arch: n.data.arch, args: n.data.args })
+}
+
+/// Answers notification `id`: the syscall returns `val` when `error` is 0, else fails with
+/// `error` (a positive errno). Never continues the call: the broker has acted, or refuses.
+pub fn respond(fd: BorrowedFd<'_>, id: u64, val: i64, error: i32) -> io::Result<()> {
+    let resp = libc::seccomp_notif_resp { id, val, error: -error, flags: 0 };
+    // SAFETY: SECCOMP_IOCTL_NOTIF_SEND reads one `struct seccomp_notif_resp` from `resp`.
+    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) })
+        .map(drop)
+}
+
+/// Whether notification `id` is still pending (its process alive and still waiting): checked
+/// after taking anything from the process and before acting on it, so a recycled pid cannot
+/// make the broker act for another process.
+pub fn id_valid(fd: BorrowedFd<'_>, id: u64) -> bool {
+    // SAFETY: SECCOMP_IOCTL_NOTIF_ID_VALID reads one u64 from the pointer, alive for the call.
+    unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
+}
+
+/// `pidfd_open(pid, 0)`.
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments only; the kernel returns a new fd that only we own.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) })?;
+    // SAFETY: just returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `pidfd_getfd(pidfd, target, 0)`: a close-on-exec duplicate of the process's fd `target` (the
+/// same open file description). Needs ptrace access to the process.
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target: i32) -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments only; the kernel returns a new fd that only we own.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) })?;
+    // SAFETY: just returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
