@@ -1,7 +1,10 @@
 //! The broker: the supervisor's answers to the syscalls the filter sends to it (seccomp user
 //! notification; the list is `seccomp::brokered()`). Trusted side; the asking process is not.
 //!
-//! Today one call is brokered, `listen`: a socket of the host's network (a `listen` or
+//! `memfd_create` is brokered so that no memfd is ever executable: the broker makes it with
+//! MFD_NOEXEC_SEAL and installs it in the asker (`SECCOMP_IOCTL_NOTIF_ADDFD`).
+//!
+//! `listen` is brokered because a socket of the host's network (a `listen` or
 //! `connect` capability, or a connection accepted from one) must never become a listener
 //! somewhere the plan did not name. After `connect(AF_UNSPEC)` or `shutdown` such a socket
 //! loses its address, and `listen` would auto-bind it on every host interface, a step neither
@@ -26,6 +29,7 @@ pub struct Listener {
 pub struct Counts {
     pub listen_allowed: u32,
     pub listen_refused: u32,
+    pub memfd_made: u32,
 }
 
 /// The supervisor's broker for one prison.
@@ -63,15 +67,22 @@ impl Broker {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINTR)) => return true,
             Err(_) => return false,
         };
-        let answer = if n.nr as libc::c_long == libc::SYS_listen {
-            self.listen(&n)
-        } else {
-            Err(libc::ENOSYS) // not a brokered call: the filter and this table disagree
+        let answer = match n.nr as libc::c_long {
+            libc::SYS_listen => {
+                let a = self.listen(&n);
+                match a {
+                    Ok(()) => self.counts.listen_allowed += 1,
+                    Err(_) => self.counts.listen_refused += 1,
+                }
+                a
+            }
+            libc::SYS_memfd_create => match self.memfd(&n) {
+                // Answered with the new fd already.
+                Ok(()) => return true,
+                Err(e) => Err(e),
+            },
+            _ => Err(libc::ENOSYS), // not a brokered call: the filter and this table disagree
         };
-        match answer {
-            Ok(()) => self.counts.listen_allowed += 1,
-            Err(_) => self.counts.listen_refused += 1,
-        }
         let (val, err) = match answer {
             Ok(()) => (0, 0),
             Err(e) => (-1, e),
@@ -100,6 +111,22 @@ impl Broker {
             return Err(libc::ESRCH);
         }
         brig_sys::net::listen(sock.as_fd(), backlog).map_err(errno)
+    }
+
+    /// `memfd_create(name, flags)` for the asker, made with MFD_NOEXEC_SEAL (the filter
+    /// refuses MFD_EXEC and lets MFD_NOEXEC_SEAL through itself). The name stays in the
+    /// program's memory, unread: every brokered memfd is called `brig-memfd`. The flags are
+    /// register values, not memory the program could change meanwhile.
+    fn memfd(&mut self, n: &Notif) -> Result<(), i32> {
+        let flags = n.args[1] as u32;
+        let cloexec = flags & libc::MFD_CLOEXEC != 0;
+        let keep = flags & !(libc::MFD_CLOEXEC | brig_sys::fdpass::MFD_EXEC);
+        let fd = brig_sys::fdpass::memfd("brig-memfd", keep | brig_sys::fdpass::MFD_NOEXEC_SEAL)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOMEM))?;
+        self.counts.memfd_made += 1;
+        notify::answer_with_fd(self.notif.as_fd(), n.id, fd.as_fd(), cloexec)
+            .map(drop)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))
     }
 
     fn may_listen(&self, sock: &OwnedFd) -> Result<bool, i32> {

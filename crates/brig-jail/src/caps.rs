@@ -28,19 +28,61 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Opened {
     pub fd: OwnedFd,
     pub target: i32,
-    /// `dir` capabilities: pid 1 replaces `fd` with a directory of a detached copy of its mount
-    /// (so `..` stops at the capability's root, and the mount carries its rights).
-    pub dir: Option<DirCap>,
+    /// `dir` and read-only `file` capabilities: pid 1 replaces `fd` with one opened through a
+    /// detached copy of its mount, which carries its rights (read-only, noexec, nosuid, nodev:
+    /// what Landlock does not cover, chmod, chown, utimes, xattrs, inode flags), and for a
+    /// directory makes `..` stop at the capability's root.
+    pub remount: Option<Remount>,
+    /// A change to the host file made only once everything has opened (`commit`).
+    pub commit: Option<Commit>,
 }
 
-/// What pid 1 needs to re-open a directory capability in its own mount namespace.
+/// What pid 1 needs to re-open a capability in its own mount namespace.
 #[derive(Debug)]
-pub struct DirCap {
+pub struct Remount {
     /// The real path (root's links resolved), re-opened without following symlinks.
     pub path: PathBuf,
     /// The (device, inode) the runner opened; the re-opened path must match.
     pub ident: brig_sys::fs::Ident,
     pub rights: Rights,
+}
+
+impl Remount {
+    /// The rights of a directory capability (None for a file).
+    pub fn dir_rights(&self) -> Option<Rights> {
+        self.ident.is_dir.then_some(self.rights)
+    }
+}
+
+/// A visible change to the host that a `create` or `append` file capability makes, deferred
+/// until every grant and capability has opened: a refused run changes nothing.
+#[derive(Debug)]
+pub enum Commit {
+    /// `create` of an existing file: empty it.
+    Truncate,
+    /// The file does not exist yet: `fd` is its directory; create `name` there.
+    Create { name: PathBuf, append: bool },
+}
+
+/// Makes the deferred changes of `caps` (see [`Commit`]): creations first (they can fail),
+/// then truncations.
+pub fn commit(caps: &mut [Opened]) -> Result<(), JailError> {
+    for c in caps.iter_mut() {
+        if let Some(Commit::Create { name, append }) = &c.commit {
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_NOCTTY | libc::O_CLOEXEC;
+            let flags = if *append { flags | libc::O_APPEND } else { flags };
+            let how = brig_sys::fs::resolve::NO_SYMLINKS | brig_sys::fs::resolve::NO_MAGICLINKS;
+            c.fd = brig_sys::fs::openat2(Some(c.fd.as_fd()), name, flags, 0o644, how)
+                .map_err(|source| JailError::Setup { step: "create file capability", source })?;
+            c.commit = None;
+        }
+    }
+    for c in caps.iter_mut().filter(|c| matches!(c.commit, Some(Commit::Truncate))) {
+        let f = std::fs::File::from(c.fd.try_clone().map_err(JailError::setup("truncate"))?);
+        f.set_len(0).map_err(JailError::setup("truncate file capability"))?;
+        c.commit = None;
+    }
+    Ok(())
 }
 
 /// Unix socket files the runner created for `listen` capabilities, as (directory fd, name);
@@ -68,7 +110,7 @@ pub fn open_all(
     let mut out = Vec::with_capacity(plan.caps.len() + 1);
     let mut desc = describe(plan);
     for (c, info) in plan.caps.iter().zip(&mut desc.caps) {
-        let (fd, dir) = match &c.kind {
+        let (fd, remount, commit) = match &c.kind {
             CapKind::Listen(Endpoint::Tcp { .. }) => {
                 let l = TcpListener::from(open(c, files)?.0);
                 if let Ok(a) = l.local_addr() {
@@ -78,7 +120,7 @@ pub fn open_all(
                         eprintln!("brig: capability {} listens on tcp://{a}", c.name);
                     }
                 }
-                (l.into(), None)
+                (l.into(), None, None)
             }
             _ => open(c, files)?,
         };
@@ -88,7 +130,7 @@ pub fn open_all(
             kind: c.kind.name(),
             address: info.address.clone(),
         });
-        out.push(Opened { fd, target: c.fd, dir });
+        out.push(Opened { fd, target: c.fd, remount, commit });
     }
     if let Some(target) = plan.description_fd {
         let text = serde_json::to_string(&desc).map_err(|e| JailError::Setup {
@@ -97,7 +139,7 @@ pub fn open_all(
         })?;
         let fd = fdpass::sealed_memfd("brig-caps", text.as_bytes())
             .map_err(JailError::setup("capability description memfd"))?;
-        out.push(Opened { fd, target, dir: None });
+        out.push(Opened { fd, target, remount: None, commit: None });
     }
     Ok(out)
 }
@@ -219,36 +261,19 @@ fn open_path(c: &Cap, path: &Path, flags: i32) -> Result<(OwnedFd, PathBuf), Jai
     Ok((fd, real))
 }
 
-/// Opens one capability; a `dir` also gives what pid 1 needs to re-open it.
-fn open(c: &Cap, files: &mut SocketFiles) -> Result<(OwnedFd, Option<DirCap>), JailError> {
+type Opening = (OwnedFd, Option<Remount>, Option<Commit>);
+
+/// Opens one capability; a `dir` or a read-only `file` also gives what pid 1 needs to re-open
+/// it, a `create` or `append` file what is left to do once everything has opened.
+fn open(c: &Cap, files: &mut SocketFiles) -> Result<Opening, JailError> {
     let fd = match &c.kind {
         CapKind::Dir { path, rights, .. } => {
             let (fd, path) = open_path(c, path, libc::O_RDONLY | libc::O_DIRECTORY)?;
             let ident = brig_sys::fs::ident(fd.as_fd())
                 .map_err(|e| refuse(c, format!("{}: {e}", path.display()), "fix the path"))?;
-            return Ok((fd, Some(DirCap { path, ident, rights: *rights })));
+            return Ok((fd, Some(Remount { path, ident, rights: *rights }), None));
         }
-        CapKind::File { path, mode } => {
-            let flags = match mode {
-                FileMode::Read => libc::O_RDONLY,
-                FileMode::Write => libc::O_WRONLY,
-                FileMode::Append => libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT,
-                FileMode::Create => libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-            };
-            // O_NONBLOCK: a FIFO without a peer must not hang the runner.
-            let (fd, _) = open_path(c, path, flags | libc::O_NONBLOCK)?;
-            let io =
-                |e: std::io::Error| refuse(c, format!("{}: {e}", path.display()), "fix the path");
-            if brig_sys::fs::ident(fd.as_fd()).map_err(io)?.is_dir {
-                return Err(refuse(
-                    c,
-                    format!("{} is a directory", path.display()),
-                    "use kind = \"dir\" (--dir)",
-                ));
-            }
-            fdpass::set_blocking(fd.as_fd()).map_err(io)?;
-            Ok(fd)
-        }
+        CapKind::File { path, mode } => return open_file(c, path, *mode),
         CapKind::Data { path } => {
             let (fd, _) = open_path(c, path, libc::O_RDONLY | libc::O_NONBLOCK)?;
             let mut bytes = Vec::new();
@@ -310,7 +335,7 @@ fn open(c: &Cap, files: &mut SocketFiles) -> Result<(OwnedFd, Option<DirCap>), J
             let mut last = None;
             for a in resolve(c, host, *port)? {
                 match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
-                    Ok(s) => return Ok((s.into(), None)),
+                    Ok(s) => return Ok((s.into(), None, None)),
                     Err(e) => last = Some(e),
                 }
             }
@@ -331,7 +356,57 @@ fn open(c: &Cap, files: &mut SocketFiles) -> Result<(OwnedFd, Option<DirCap>), J
             })
         }
     }?;
-    Ok((fd, None))
+    Ok((fd, None, None))
+}
+
+/// A `file` capability. The file is opened as it is (never created or truncated here: see
+/// [`Commit`]); a missing file that the mode may create gives its directory instead.
+fn open_file(c: &Cap, path: &Path, mode: FileMode) -> Result<Opening, JailError> {
+    let flags = match mode {
+        FileMode::Read => libc::O_RDONLY,
+        FileMode::Write | FileMode::Create => libc::O_WRONLY,
+        FileMode::Append => libc::O_WRONLY | libc::O_APPEND,
+    };
+    let creates = matches!(mode, FileMode::Create | FileMode::Append);
+    let io = |e: std::io::Error| refuse(c, format!("{}: {e}", path.display()), "fix the path");
+    // O_NONBLOCK: a FIFO without a peer must not hang the runner.
+    let (fd, real) = if creates {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(refuse(c, format!("{} is not a file path", path.display()), "fix it"));
+        };
+        let (dir, real) = open_path(c, parent, libc::O_PATH | libc::O_DIRECTORY)?;
+        let how = brig_sys::fs::resolve::NO_SYMLINKS | brig_sys::fs::resolve::NO_MAGICLINKS;
+        let flags = flags | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+        match brig_sys::fs::openat2(Some(dir.as_fd()), Path::new(name), flags, 0, how) {
+            Ok(fd) => (fd, real.join(name)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let append = mode == FileMode::Append;
+                return Ok((dir, None, Some(Commit::Create { name: name.into(), append })));
+            }
+            Err(e) => {
+                let hint = match e.raw_os_error() {
+                    Some(libc::ELOOP) => "it is a symlink, which brig refuses: name the real path",
+                    _ => "fix the path",
+                };
+                return Err(refuse(c, format!("cannot open {}: {e}", path.display()), hint));
+            }
+        }
+    } else {
+        open_path(c, path, flags | libc::O_NONBLOCK)?
+    };
+    let ident = brig_sys::fs::ident(fd.as_fd()).map_err(io)?;
+    if ident.is_dir {
+        return Err(refuse(
+            c,
+            format!("{} is a directory", path.display()),
+            "use kind = \"dir\" (--dir)",
+        ));
+    }
+    fdpass::set_blocking(fd.as_fd()).map_err(io)?;
+    let remount =
+        (mode == FileMode::Read).then(|| Remount { path: real, ident, rights: Rights::R });
+    let commit = (mode == FileMode::Create).then_some(Commit::Truncate);
+    Ok((fd, remount, commit))
 }
 
 /// Resolves HOST:PORT in the runner (the prison has no resolver and no network).

@@ -139,12 +139,12 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     for (i, e) in p.view.iter().enumerate() {
         sources.push(reopen(e).map_err(|(s, err)| (s, err, i as u32))?);
     }
-    let mut dir_caps = Vec::new();
+    let mut remounts = Vec::new();
     for (i, c) in p.caps.iter().enumerate() {
-        if let Some(d) = &c.dir {
+        if let Some(d) = &c.remount {
             let src = reopen_checked(&d.path, d.ident)
                 .map_err(|(_, e)| (msg::STEP_DIR_CAP, e, u32::MAX))?;
-            dir_caps.push((i, src));
+            remounts.push((i, src));
         }
     }
     // Now wait for the go: maps written, cgroup joined.
@@ -152,9 +152,25 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     if fs::read(p.go.as_fd(), &mut b).map_err(at(0))? != 1 {
         process::exit_now(125);
     }
+    // Each directory and read-only file capability is re-opened through a detached copy of its
+    // mount, which carries its rights (read-only, noexec, nosuid, nodev: what Landlock does not
+    // cover, chmod, chown, utimes, xattrs, inode flags); for a directory `..` stops at its root
+    // (a detached mount has no parent). Done before the uid change, with the runner's
+    // filesystem uid, so a root run can still open root's files.
+    for (i, src) in remounts {
+        let fail = at(msg::STEP_DIR_CAP);
+        let Some(r) = &p.caps[i].remount else { continue };
+        let tree = mount::clone_tree(src.as_fd()).map_err(&fail)?;
+        mount::set_attr(tree.as_fd(), bind_attrs(r.rights, r.ident.is_device), 0, true)
+            .map_err(&fail)?;
+        p.caps[i].fd = reopen_in(tree.as_fd(), r.ident.is_dir).map_err(&fail)?;
+    }
     // Keep capabilities across the uid change, then become the prison's unprivileged ids.
     process::prctl(libc::PR_SET_SECUREBITS, libc::SECBIT_NO_SETUID_FIXUP as u64).map_err(at(1))?;
     process::become_ids(p.uid, p.gid, p.keep_groups).map_err(at(1))?;
+    // A fresh anonymous session keyring: the caller's session keyring (and every key it links)
+    // is no longer possessed, so not readable even if a later layer failed.
+    process::join_new_session_keyring().map_err(at(msg::STEP_KEYRING))?;
     // A credential change clears PDEATHSIG: arm it again. The runner holds its end of `go` for
     // as long as it lives, so a hang-up now means it died before the signal was re-armed.
     process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64).map_err(at(1))?;
@@ -174,20 +190,6 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
         build(root.as_fd(), e, src.as_ref()).map_err(|(s, err)| (s, err, i as u32))?;
     }
     drop(sources);
-    // Each directory capability becomes a directory of a detached copy of its mount: `..` stops
-    // at the capability's root (a detached mount has no parent), and the mount carries its
-    // rights (read-only, noexec, nosuid, nodev), which cover what Landlock does not (chmod,
-    // chown, utimes, xattrs).
-    for (i, src) in dir_caps {
-        let rights = p.caps[i].dir.as_ref().map_or(Rights::R, |d| d.rights);
-        let fail = at(msg::STEP_DIR_CAP);
-        let tree = mount::clone_tree(src.as_fd()).map_err(&fail)?;
-        mount::set_attr(tree.as_fd(), bind_attrs(rights, false), 0, true).map_err(&fail)?;
-        let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
-        p.caps[i].fd =
-            fs::openat2(Some(tree.as_fd()), Path::new("."), flags, 0, how).map_err(&fail)?;
-    }
     mount::set_attr(root.as_fd(), attr::RDONLY, 0, false).map_err(at(13))?;
     fs::fchdir(root.as_fd()).map_err(at(14))?;
     mount::pivot_to_cwd().map_err(at(14))?;
@@ -243,7 +245,22 @@ fn reopen_checked(source: &Path, ident: fs::Ident) -> Result<OwnedFd, (u32, io::
     Ok(src)
 }
 
-/// Mount attributes for a bind or a directory capability with `rights`.
+/// The root of a detached mount `tree`, opened for reading: a directory through `.`, a file
+/// through its own fd's magic link (the host's procfs is still mounted; the link is our fd).
+fn reopen_in(tree: BorrowedFd<'_>, dir: bool) -> io::Result<OwnedFd> {
+    if dir {
+        let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+        return fs::openat2(Some(tree), Path::new("."), flags, 0, how);
+    }
+    let link = PathBuf::from(format!("/proc/self/fd/{}", process::raw(tree)));
+    let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let fd = fs::openat2(None, &link, flags, 0, 0)?;
+    brig_sys::fdpass::set_blocking(fd.as_fd())?;
+    Ok(fd)
+}
+
+/// Mount attributes for a bind or a capability with `rights`.
 fn bind_attrs(rights: Rights, device: bool) -> u64 {
     let mut set = attr::NOSUID;
     if !device {
@@ -297,9 +314,31 @@ fn build(root: BorrowedFd<'_>, e: &Entry, src: Option<&OwnedFd>) -> Result<(), (
             let m = mount::new_fs("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
                 .map_err(|e| (9, e))?;
             let target = mountpoint(root, rel, true, !e.inside_bind).map_err(|e| (7, e))?;
-            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (9, e))
+            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (9, e))?;
+            mask_keys(m.as_fd()).map_err(|e| (9, e))
         }
     }
+}
+
+/// The files of procfs that list the kernel's keys, which are not namespaced: names, serials
+/// and owners of every key the program's uid may view, the host user's included.
+const KEY_LISTS: &[&str] = &["keys", "key-users"];
+
+/// Covers [`KEY_LISTS`] in the procfs at `proc` with an empty read-only file (the second layer
+/// after the fresh session keyring; seccomp's @keyring is the third).
+fn mask_keys(proc: BorrowedFd<'_>) -> io::Result<()> {
+    let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+    let tmp = mount::new_fs("tmpfs", &[("size", "4k"), ("mode", "0555")], 0)?;
+    fs::write_file_at(tmp.as_fd(), Path::new("empty"), 0o444, b"")?;
+    let empty = fs::openat2(Some(tmp.as_fd()), Path::new("empty"), libc::O_PATH, 0, how)?;
+    for name in KEY_LISTS {
+        let target = fs::openat2(Some(proc), Path::new(name), libc::O_PATH, 0, how)?;
+        let cover = mount::clone_tree(empty.as_fd())?;
+        let ro = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
+        mount::set_attr(cover.as_fd(), ro, 0, false)?;
+        mount::attach(cover.as_fd(), target.as_fd())?;
+    }
+    Ok(())
 }
 
 /// Opens (creating on our tmpfs unless `must_exist`) the mountpoint `rel` under `root`, one
@@ -456,16 +495,9 @@ fn capability_exec(
     high: &[OwnedFd],
     envp: &[CString],
 ) -> io::Error {
+    // Plain open: the filter already answers openat2 ENOSYS.
     let exe = match candidates(p).find_map(|path| {
-        let how = resolve::NO_MAGICLINKS;
-        fs::openat2(
-            None,
-            Path::new(std::ffi::OsStr::from_bytes(path.as_bytes())),
-            libc::O_PATH,
-            0,
-            how,
-        )
-        .ok()
+        fs::open(Path::new(std::ffi::OsStr::from_bytes(path.as_bytes())), libc::O_PATH).ok()
     }) {
         Some(fd) => fd,
         None => return io::Error::from_raw_os_error(libc::ENOENT),
@@ -474,7 +506,7 @@ fn capability_exec(
         .caps
         .iter()
         .zip(high)
-        .filter_map(|(c, h)| Some((h.as_fd(), c.dir.as_ref()?.rights)))
+        .filter_map(|(c, h)| Some((h.as_fd(), c.remount.as_ref()?.dir_rights()?)))
         .collect();
     let entered = brig_caps::capmode::ruleset(&dirs, Some(exe.as_fd()))
         .and_then(|rs| brig_caps::capmode::enter(rs, std::process::id()));

@@ -75,15 +75,17 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // ... and every capability: files opened as their mode says, sockets bound or connected in
     // the host's network, names resolved here; the prison gets fds, never the names.
     let mut socket_files = caps::SocketFiles::default();
-    let caps = caps::open_all(plan, &mut socket_files, report)?;
+    let mut caps = caps::open_all(plan, &mut socket_files, report)?;
     let listeners = caps::listeners(plan, &caps)?;
     report.timings.grants_us = us(t0);
 
     // 2. Compile ahead of clone: seccomp filter, Landlock ruleset, argv/envp, rlimits, cgroup.
     let t1 = Instant::now();
     let filter = compile_seccomp(plan, report)?;
-    let dirs: Vec<_> =
-        caps.iter().filter_map(|c| Some((c.fd.as_fd(), c.dir.as_ref()?.rights))).collect();
+    let dirs: Vec<_> = caps
+        .iter()
+        .filter_map(|c| Some((c.fd.as_fd(), c.remount.as_ref()?.dir_rights()?)))
+        .collect();
     let landlock = prepare_landlock(&view, &dirs, plan.best_effort, report)?;
     drop(dirs);
     let landlock_inside = landlock::inside_rules(&view);
@@ -92,6 +94,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let cgroup = if limits::wanted(&plan.limits) { Cgroup::create(&plan.limits)? } else { None };
     report.limits = limits::describe(&plan.limits, cgroup.as_ref());
     let chdir = plan.chdir.clone().unwrap_or_else(|| PathBuf::from("/"));
+    // Everything has opened: only now may a `create` capability create or empty its file.
+    caps::commit(&mut caps)?;
     report.timings.compile_us = us(t1);
 
     // 3. Namespaces: user, mount, pid always; net, ipc, uts unless missing under --best-effort.

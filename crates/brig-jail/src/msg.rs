@@ -36,6 +36,7 @@ pub const STEPS: &[&str] = &[
     "capability mode",              // 28
     "directory capability",         // 29
     "broker hand-over",             // 30
+    "session keyring",              // 31
 ];
 
 pub const STEP_LANDLOCK: u32 = 20;
@@ -48,6 +49,7 @@ pub const STEP_PLACE_CAPS: u32 = 27;
 pub const STEP_CAPMODE: u32 = 28;
 pub const STEP_DIR_CAP: u32 = 29;
 pub const STEP_BROKER: u32 = 30;
+pub const STEP_KEYRING: u32 = 31;
 
 /// A step failed: `errno`, and `operand` = index into the view (or u32::MAX).
 pub const ERROR: u32 = 1;

@@ -76,6 +76,7 @@ pub struct Report {
 pub struct BrokerReport {
     pub listen_allowed: u32,
     pub listen_refused: u32,
+    pub memfd_made: u32,
 }
 
 /// One capability in the report.

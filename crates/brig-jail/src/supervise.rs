@@ -91,6 +91,7 @@ pub fn supervise(
         report.broker = crate::report::BrokerReport {
             listen_allowed: c.listen_allowed,
             listen_refused: c.listen_refused,
+            memfd_made: c.memfd_made,
         };
     }
     while pipe_open {

@@ -8,16 +8,25 @@ use std::sync::Mutex;
 
 use crate::{check, check_int, cstr};
 
-/// A sealed memfd holding `data`, opened read-only: nobody, the holder included, can change,
-/// grow or shrink it, or re-seal it. Close-on-exec.
-pub fn sealed_memfd(name: &str, data: &[u8]) -> io::Result<OwnedFd> {
+/// `MFD_NOEXEC_SEAL` (Linux 6.3): the memfd is not executable and can never be made so
+/// (F_SEAL_EXEC); implies sealing is allowed.
+pub const MFD_NOEXEC_SEAL: u32 = 0x8;
+/// `MFD_EXEC`: an executable memfd, asked for explicitly.
+pub const MFD_EXEC: u32 = 0x10;
+
+/// `memfd_create(name, flags)`, close-on-exec whatever `flags` say.
+pub fn memfd(name: &str, flags: u32) -> io::Result<OwnedFd> {
     let cname = cstr(std::path::Path::new(name))?;
     // SAFETY: `cname` is NUL-terminated and outlives the call.
-    let fd = check_int(unsafe {
-        libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
-    })?;
+    let fd = check_int(unsafe { libc::memfd_create(cname.as_ptr(), flags | libc::MFD_CLOEXEC) })?;
     // SAFETY: memfd_create just returned this fd; nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A sealed memfd holding `data`, opened read-only: nobody, the holder included, can change,
+/// grow or shrink it, re-seal it, or execute it. Close-on-exec.
+pub fn sealed_memfd(name: &str, data: &[u8]) -> io::Result<OwnedFd> {
+    let fd = memfd(name, MFD_NOEXEC_SEAL)?;
     let mut done = 0;
     while done < data.len() {
         done += crate::fs::write(std::os::fd::AsFd::as_fd(&fd), &data[done..])?;

@@ -23,6 +23,16 @@ struct OpenHow {
     resolve: u64,
 }
 
+/// `open(path, flags)` with O_CLOEXEC, for where `openat2` is refused (under brig's filter,
+/// which answers it ENOSYS). No creation: no mode.
+pub fn open(path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    let path = cstr(path)?;
+    // SAFETY: `path` is NUL-terminated and outlives the call; without O_CREAT no mode is read.
+    let fd = check_int(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) })?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// `openat2(dirfd, path, {flags, mode, resolve})`; `dirfd` None means the current directory.
 /// O_CLOEXEC is always added.
 pub fn openat2(
@@ -50,12 +60,14 @@ pub fn openat2(
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Device and inode of an open file, plus whether it is a directory.
+/// Device and inode of an open file, plus whether it is a directory or a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ident {
     pub dev: u64,
     pub ino: u64,
     pub is_dir: bool,
+    /// A character or block device.
+    pub is_device: bool,
 }
 
 /// `fstat` reduced to what brig compares: the file's identity and kind.
@@ -65,7 +77,13 @@ pub fn ident(fd: BorrowedFd<'_>) -> io::Result<Ident> {
     check_int(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: fstat succeeded, so the kernel filled the whole struct.
     let st = unsafe { st.assume_init() };
-    Ok(Ident { dev: st.st_dev, ino: st.st_ino, is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR })
+    let kind = st.st_mode & libc::S_IFMT;
+    Ok(Ident {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        is_dir: kind == libc::S_IFDIR,
+        is_device: kind == libc::S_IFCHR || kind == libc::S_IFBLK,
+    })
 }
 
 /// `mkdirat(dirfd, path, mode)`; an existing entry is not an error.

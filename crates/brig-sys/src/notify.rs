@@ -63,3 +63,23 @@ pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target: i32) -> io::Result<OwnedFd> {
     // SAFETY: just returned by the kernel.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
+
+/// Installs a duplicate of `fd` in the asking process and answers notification `id` with its
+/// number, in one step (`SECCOMP_ADDFD_FLAG_SEND`): the call returns the new fd. `cloexec`
+/// sets close-on-exec on it.
+pub fn answer_with_fd(
+    notif: BorrowedFd<'_>,
+    id: u64,
+    fd: BorrowedFd<'_>,
+    cloexec: bool,
+) -> io::Result<i32> {
+    let addfd = libc::seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: SECCOMP_IOCTL_NOTIF_ADDFD reads one `struct seccomp_notif_addfd` from `addfd`.
+    check_int(unsafe { libc::ioctl(notif.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) })
+}

@@ -380,3 +380,20 @@ pub fn clone3_probe() -> io::Result<String> {
         _ => Err(e),
     }
 }
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`: a new anonymous session keyring for this
+/// process (and its children), replacing the inherited one.
+pub fn join_new_session_keyring() -> io::Result<()> {
+    // SAFETY: a NULL name asks for an anonymous keyring; the other arguments are unused.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
+}

@@ -284,6 +284,8 @@ fn describe_seccomp(policy: &brig_jail::seccomp::Policy) -> String {
                 RuleAction::Personality => format!("{} (anything but the default)", r.name),
                 RuleAction::NoFastOpen(_) => format!("{} (with MSG_FASTOPEN only)", r.name),
                 RuleAction::Broker => format!("{} (answered by the broker)", r.name),
+                RuleAction::NoSetid(_) => format!("{} (setuid/setgid bits only)", r.name),
+                RuleAction::MemfdNoExec => format!("{} (made non-executable)", r.name),
             })
             .collect();
         if !names.is_empty() {

@@ -6,8 +6,8 @@
 //! numbers the table knows (allowed unless a rule says otherwise), the unassigned ones
 //! (ENOSYS), those above `MAX_KNOWN_NR` (ENOSYS) and those with the x32 bit (kill).
 //!
-//! Only the leaves of `clone`, `ioctl`, `socket`, `socketpair` and `personality` read an
-//! argument. Every other path reads just `arch` and `nr` and ends in a constant, which lets the
+//! Only the leaves of rules with an argument check (`clone`, `ioctl`, `socket`, the sends, the
+//! chmod and create family, ...) read an argument. Every other path reads just `arch` and `nr` and ends in a constant, which lets the
 //! kernel's action cache (Linux 5.11) skip the filter entirely for each syscall it allows that
 //! way.
 
@@ -104,6 +104,20 @@ impl Leaf {
                 ins(LD_W_ABS, 0, 0, arg_low(i)),
                 ins(JSET_K, 0, 1, MSG_FASTOPEN),
                 ret(eperm),
+                ret(RET_ALLOW),
+            ],
+            Leaf::Check(RuleAction::NoSetid(i)) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(i)),
+                ins(JSET_K, 0, 1, (libc::S_ISUID | libc::S_ISGID) as u32),
+                ret(eperm),
+                ret(RET_ALLOW),
+            ],
+            Leaf::Check(RuleAction::MemfdNoExec) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(1)),
+                ins(JSET_K, 2, 0, brig_sys::fdpass::MFD_EXEC),
+                ins(JSET_K, 2, 0, brig_sys::fdpass::MFD_NOEXEC_SEAL),
+                ret(RET_USER_NOTIF),
+                ret(errno(libc::EACCES)),
                 ret(RET_ALLOW),
             ],
             // `Leaf::of` turns errno and broker rules into `Ret`; kept for completeness.

@@ -49,9 +49,17 @@ pub enum RuleAction {
     /// and, on a listening socket handed over as a capability (reset by shutdown), from the
     /// host's network.
     NoFastOpen(u32),
+    /// chmod family, open/creat, mknod: EPERM when the mode (low 32 bits of this argument)
+    /// holds S_ISUID or S_ISGID. The bit is inert inside (every mount is nosuid) but real on
+    /// the host, for files the program made in writable grants.
+    NoSetid(u32),
     /// Answered by the supervisor through seccomp user notification (`crate::broker`), which
     /// acts itself or refuses; the call never continues to the kernel unchecked.
     Broker,
+    /// memfd_create: MFD_EXEC (low 32 bits of args[1]) gets EACCES; MFD_NOEXEC_SEAL passes;
+    /// anything else goes to the broker, which makes the memfd with MFD_NOEXEC_SEAL: no memfd in
+    /// the prison is ever executable (it would run code past every noexec grant).
+    MemfdNoExec,
 }
 
 /// One syscall of the deny-list.
@@ -111,6 +119,10 @@ pub fn brokered() -> &'static [Rule] {
     table::BROKERED
 }
 
+fn is_brokered(nr: u32) -> bool {
+    brokered().iter().any(|b| b.nr == nr)
+}
+
 /// What `name` stands for: a group (`@debug`), a rule of the deny-list (`ptrace`), another
 /// x86_64 syscall (`mkdir`), or nothing.
 pub fn lookup(name: &str) -> Option<Selection> {
@@ -151,7 +163,7 @@ impl Policy {
     pub fn allow(&mut self, name: &str) -> Result<(), String> {
         let sel = lookup(name).ok_or_else(|| unknown(name))?;
         let nrs: Vec<u32> = sel.rules().iter().map(|r| r.nr).collect();
-        self.rules.retain(|r| !nrs.contains(&r.nr) || r.action == RuleAction::Broker);
+        self.rules.retain(|r| !nrs.contains(&r.nr) || is_brokered(r.nr));
         Ok(())
     }
 
@@ -162,7 +174,7 @@ impl Policy {
         let sel = lookup(name).ok_or_else(|| unknown(name))?;
         for rule in sel.rules() {
             // Denying a brokered syscall replaces the broker's answer with a refusal.
-            self.rules.retain(|r| !(r.nr == rule.nr && r.action == RuleAction::Broker));
+            self.rules.retain(|r| !(r.nr == rule.nr && is_brokered(r.nr)));
             if !self.rules.iter().any(|r| r.nr == rule.nr) {
                 self.rules.push(rule);
             }
@@ -205,6 +217,10 @@ mod tests {
             RuleAction::Personality => refuse(low(0) != 0 && low(0) != u32::MAX, EPERM),
             RuleAction::NoFastOpen(i) => refuse(low(i as usize) & 0x2000_0000 != 0, EPERM),
             RuleAction::Broker => RET_USER_NOTIF,
+            RuleAction::NoSetid(i) => refuse(low(i as usize) & 0o6000 != 0, EPERM),
+            RuleAction::MemfdNoExec if low(1) & 0x10 != 0 => RET_ERRNO | 13,
+            RuleAction::MemfdNoExec if low(1) & 0x8 != 0 => RET_ALLOW,
+            RuleAction::MemfdNoExec => RET_USER_NOTIF,
         }
     }
 

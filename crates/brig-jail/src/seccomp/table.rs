@@ -168,6 +168,23 @@ pub(super) static GROUPS: &[Group] = &[
         ],
     },
     Group {
+        name: "@setid-bits",
+        why: "A setuid or setgid bit is inert inside (every mount is nosuid) but real on the \
+              host: a file the program makes in a writable grant must not carry one.",
+        syscalls: &[
+            rule("chmod", libc::SYS_chmod, RuleAction::NoSetid(1), "S_ISUID/S_ISGID in the mode only"),
+            rule("fchmod", libc::SYS_fchmod, RuleAction::NoSetid(1), "S_ISUID/S_ISGID in the mode only"),
+            rule("fchmodat", libc::SYS_fchmodat, RuleAction::NoSetid(2), "S_ISUID/S_ISGID in the mode only"),
+            rule("fchmodat2", libc::SYS_fchmodat2, RuleAction::NoSetid(2), "S_ISUID/S_ISGID in the mode only"),
+            rule("open", libc::SYS_open, RuleAction::NoSetid(2), "S_ISUID/S_ISGID in the creation mode only"),
+            rule("openat", libc::SYS_openat, RuleAction::NoSetid(3), "S_ISUID/S_ISGID in the creation mode only"),
+            rule("creat", libc::SYS_creat, RuleAction::NoSetid(1), "S_ISUID/S_ISGID in the creation mode only"),
+            rule("mknod", libc::SYS_mknod, RuleAction::NoSetid(1), "S_ISUID/S_ISGID in the mode only"),
+            rule("mknodat", libc::SYS_mknodat, RuleAction::NoSetid(2), "S_ISUID/S_ISGID in the mode only"),
+            rule("openat2", libc::SYS_openat2, RuleAction::Errno(libc::ENOSYS), "its mode sits behind a pointer seccomp cannot read; ENOSYS makes callers fall back to openat"),
+        ],
+    },
+    Group {
         name: "@handles",
         why: "File handles open files by inode, past mount and chroot boundaries (the Shocker \
               escape).",
@@ -221,5 +238,6 @@ pub(super) static GROUPS: &[Group] = &[
 /// the deny-list: `--allow-syscalls` cannot remove them; denying one refuses it outright.
 #[rustfmt::skip]
 pub(super) static BROKERED: &[Rule] = &[
+    rule("memfd_create", libc::SYS_memfd_create, RuleAction::MemfdNoExec, "an executable memfd runs code past every noexec grant: MFD_EXEC is refused, and the broker makes every other memfd with MFD_NOEXEC_SEAL"),
     rule("listen", libc::SYS_listen, RuleAction::Broker, "a socket of the host's network (a capability, or one accepted from it) must not become a listener: after connect(AF_UNSPEC) or shutdown, listen would auto-bind it on every host interface"),
 ];
