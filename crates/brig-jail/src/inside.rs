@@ -111,6 +111,9 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     // Die with the runner. If it died before we set PDEATHSIG, its end of `go` is closed and
     // the read below sees EOF.
     process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64).map_err(at(0))?;
+    // The program can read pid 1's command line: it is brig's, with every grant path and
+    // --env value. Overwrite it (the host's procfs is still mounted).
+    process::blank_cmdline("brig-init").map_err(at(msg::STEP_CMDLINE))?;
     // Work that needs no mapped uid, done while the runner writes our uid/gid maps (the two
     // run on two CPUs): the network namespace (the slowest to create), hostname, loopback,
     // private mounts, and re-opening every grant before anything is mounted over the host tree

@@ -37,6 +37,7 @@ pub const STEPS: &[&str] = &[
     "directory capability",         // 29
     "broker hand-over",             // 30
     "session keyring",              // 31
+    "blank pid 1's command line",   // 32
 ];
 
 pub const STEP_LANDLOCK: u32 = 20;
@@ -50,6 +51,7 @@ pub const STEP_CAPMODE: u32 = 28;
 pub const STEP_DIR_CAP: u32 = 29;
 pub const STEP_BROKER: u32 = 30;
 pub const STEP_KEYRING: u32 = 31;
+pub const STEP_CMDLINE: u32 = 32;
 
 /// A step failed: `errno`, and `operand` = index into the view (or u32::MAX).
 pub const ERROR: u32 = 1;

@@ -210,6 +210,20 @@ fn decide(
     let Some(st) = msgs.iter().rev().find(|m| m.kind == msg::EXIT).map(|m| m.value as u32 as i32)
     else {
         let how = pid1.map_or("vanished".to_string(), |st| format!("{:?}", Status::from_raw(st)));
+        if msgs.iter().any(|m| m.kind == msg::PREEXEC) {
+            // The program ran: its processes died with pid 1 (SIGKILL to the whole pid
+            // namespace); its own status was never reported.
+            return Exit {
+                cause: "init-died".into(),
+                status: 128 + libc::SIGKILL,
+                signal: Some(libc::SIGKILL),
+                message: format!(
+                    "brig: the prison's pid 1 ended ({how}) after the program started; the \
+                     program was killed with it and its own status is unknown"
+                ),
+                ..Default::default()
+            };
+        }
         return exit(
             "setup-failed",
             125,

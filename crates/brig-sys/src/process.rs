@@ -397,3 +397,27 @@ pub fn join_new_session_keyring() -> io::Result<()> {
     })
     .map(drop)
 }
+
+/// Replaces this process's command line, as `/proc/PID/cmdline` shows it, with `name` followed
+/// by NUL bytes: the argument strings the kernel placed on the stack at exec are overwritten in
+/// place (through `/proc/self/mem`, the range from `/proc/self/stat`), so whoever can read the
+/// process's cmdline no longer sees the arguments. Anything that later reads `std::env::args`
+/// in this process sees the new, shorter strings (still NUL-terminated).
+pub fn blank_cmdline(name: &str) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // arg_start and arg_end are fields 48 and 49 of stat(5); `fields[0]` is field 3.
+    let num = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
+    let (Some(start), Some(end)) = (num(48), num(49)) else {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    };
+    let len = end.saturating_sub(start) as usize;
+    let mut text = vec![0u8; len];
+    let keep = name.len().min(len.saturating_sub(1));
+    text[..keep].copy_from_slice(&name.as_bytes()[..keep]);
+    let mem = std::fs::OpenOptions::new().write(true).open("/proc/self/mem")?;
+    mem.write_all_at(&text, start)
+}

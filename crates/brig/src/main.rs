@@ -286,6 +286,9 @@ fn describe_seccomp(policy: &brig_jail::seccomp::Policy) -> String {
                 RuleAction::Broker => format!("{} (answered by the broker)", r.name),
                 RuleAction::NoSetid(_) => format!("{} (setuid/setgid bits only)", r.name),
                 RuleAction::MemfdNoExec => format!("{} (made non-executable)", r.name),
+                RuleAction::NotPid1(_) | RuleAction::NotPid1Who { .. } => {
+                    format!("{} (aimed at pid 1 only)", r.name)
+                }
             })
             .collect();
         if !names.is_empty() {

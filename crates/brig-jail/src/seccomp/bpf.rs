@@ -112,6 +112,21 @@ impl Leaf {
                 ret(eperm),
                 ret(RET_ALLOW),
             ],
+            Leaf::Check(RuleAction::NotPid1(i)) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(i)),
+                ins(JEQ_K, 0, 1, 1),
+                ret(eperm),
+                ret(RET_ALLOW),
+            ],
+            Leaf::Check(RuleAction::NotPid1Who { process, user }) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(0)),
+                ins(JEQ_K, 3, 0, user),
+                ins(JEQ_K, 0, 3, process),
+                ins(LD_W_ABS, 0, 0, arg_low(1)),
+                ins(JEQ_K, 0, 1, 1),
+                ret(eperm),
+                ret(RET_ALLOW),
+            ],
             Leaf::Check(RuleAction::MemfdNoExec) => vec![
                 ins(LD_W_ABS, 0, 0, arg_low(1)),
                 ins(JSET_K, 2, 0, brig_sys::fdpass::MFD_EXEC),

@@ -53,6 +53,12 @@ pub enum RuleAction {
     /// holds S_ISUID or S_ISGID. The bit is inert inside (every mount is nosuid) but real on
     /// the host, for files the program made in writable grants.
     NoSetid(u32),
+    /// EPERM when this argument (low 32 bits) is 1: a call aimed at the prison's pid 1, which
+    /// runs as the same uid and must stay out of the program's reach (limits, scheduling).
+    NotPid1(u32),
+    /// setpriority and ioprio_set: EPERM for `which` = the per-user value (it reaches pid 1
+    /// too), and for `which` = the per-process value with `who` = 1.
+    NotPid1Who { process: u32, user: u32 },
     /// Answered by the supervisor through seccomp user notification (`crate::broker`), which
     /// acts itself or refuses; the call never continues to the kernel unchecked.
     Broker,
@@ -218,6 +224,10 @@ mod tests {
             RuleAction::NoFastOpen(i) => refuse(low(i as usize) & 0x2000_0000 != 0, EPERM),
             RuleAction::Broker => RET_USER_NOTIF,
             RuleAction::NoSetid(i) => refuse(low(i as usize) & 0o6000 != 0, EPERM),
+            RuleAction::NotPid1(i) => refuse(low(i as usize) == 1, EPERM),
+            RuleAction::NotPid1Who { process, user } => {
+                refuse(low(0) == user || (low(0) == process && low(1) == 1), EPERM)
+            }
             RuleAction::MemfdNoExec if low(1) & 0x10 != 0 => RET_ERRNO | 13,
             RuleAction::MemfdNoExec if low(1) & 0x8 != 0 => RET_ALLOW,
             RuleAction::MemfdNoExec => RET_USER_NOTIF,
@@ -478,7 +488,7 @@ mod tests {
             plain.0,
             plain.1
         );
-        assert!(prog.len() <= 300, "{} instructions", prog.len());
+        assert!(prog.len() <= 400, "{} instructions", prog.len());
         assert!(worst.0 <= 20, "worst path {worst:?}");
     }
 

@@ -185,6 +185,23 @@ pub(super) static GROUPS: &[Group] = &[
         ],
     },
     Group {
+        name: "@init",
+        why: "The prison's pid 1 (brig's reaper) runs as the program's uid: calls that name it \
+              could lower its limits until the kernel kills it, or starve it.",
+        syscalls: &[
+            rule("prlimit64", libc::SYS_prlimit64, RuleAction::NotPid1(0), "pid 1 only: a CPU limit would get it killed"),
+            rule("setpriority", libc::SYS_setpriority, RuleAction::NotPid1Who { process: 0, user: 2 }, "pid 1 and PRIO_USER (which reaches pid 1) only"),
+            rule("ioprio_set", libc::SYS_ioprio_set, RuleAction::NotPid1Who { process: 1, user: 3 }, "pid 1 and IOPRIO_WHO_USER only"),
+            rule("sched_setaffinity", libc::SYS_sched_setaffinity, RuleAction::NotPid1(0), "pid 1 only"),
+            rule("sched_setscheduler", libc::SYS_sched_setscheduler, RuleAction::NotPid1(0), "pid 1 only"),
+            rule("sched_setparam", libc::SYS_sched_setparam, RuleAction::NotPid1(0), "pid 1 only"),
+            rule("sched_setattr", libc::SYS_sched_setattr, RuleAction::NotPid1(0), "pid 1 only"),
+            rule("pidfd_open", libc::SYS_pidfd_open, RuleAction::NotPid1(0), "pid 1 only"),
+            rule("migrate_pages", libc::SYS_migrate_pages, RuleAction::NotPid1(0), "pid 1 only"),
+            rule("move_pages", libc::SYS_move_pages, RuleAction::NotPid1(0), "pid 1 only"),
+        ],
+    },
+    Group {
         name: "@handles",
         why: "File handles open files by inode, past mount and chroot boundaries (the Shocker \
               escape).",
