@@ -404,7 +404,7 @@ fn open_file(c: &Cap, path: &Path, mode: FileMode) -> Result<Opening, JailError>
     }
     fdpass::set_blocking(fd.as_fd()).map_err(io)?;
     let remount =
-        (mode == FileMode::Read).then(|| Remount { path: real, ident, rights: Rights::R });
+        (mode == FileMode::Read).then_some(Remount { path: real, ident, rights: Rights::R });
     let commit = (mode == FileMode::Create).then_some(Commit::Truncate);
     Ok((fd, remount, commit))
 }

@@ -27,7 +27,7 @@ fn pid1_is_out_of_reach() {
 #[test]
 fn pid1_death_after_exec_is_not_a_refusal() {
     for who in everyone() {
-        let mut child = command(who, &brig_bin(), &["run", "--", "sleep", "30"])
+        let child = command(who, &brig_bin(), &["run", "--", "sleep", "30"])
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("brig");

@@ -108,7 +108,7 @@ impl Leaf {
             ],
             Leaf::Check(RuleAction::NoSetid(i)) => vec![
                 ins(LD_W_ABS, 0, 0, arg_low(i)),
-                ins(JSET_K, 0, 1, (libc::S_ISUID | libc::S_ISGID) as u32),
+                ins(JSET_K, 0, 1, libc::S_ISUID | libc::S_ISGID),
                 ret(eperm),
                 ret(RET_ALLOW),
             ],
