@@ -1,6 +1,13 @@
 //! The brig command line: `run`, `check`, `doctor`. Thin: parse, build the Plan, hand it to
 //! brig-jail, print what happened, exit with the contract's status.
+//!
+//! Every line brig writes goes through [`write_out`] or [`write_err`] (`outln!`, `errln!`): the
+//! print macros panic when a write fails, which would abort brig and lose the program's exit
+//! status. The runtime ignores SIGPIPE, so a reader that went away comes back as EPIPE, and brig
+//! just stops writing there; a full disk or a closed stream is the same. No output error changes
+//! the exit status.
 #![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -127,6 +134,31 @@ struct RunArgs {
 
 const REFUSED: u8 = 125;
 
+/// `println!` that cannot panic: see the module comment.
+macro_rules! outln {
+    ($($arg:tt)*) => { write_out(&format!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprintln!` that cannot panic: see the module comment.
+macro_rules! errln {
+    ($($arg:tt)*) => { write_err(&format!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Writes `text` to stdout in one call; a failed write is dropped (see the module comment).
+fn write_out(text: &str) {
+    write_all(&mut std::io::stdout().lock(), text);
+}
+
+/// Writes `text` to stderr in one call; a failed write is dropped (see the module comment).
+fn write_err(text: &str) {
+    write_all(&mut std::io::stderr().lock(), text);
+}
+
+fn write_all(w: &mut impl std::io::Write, text: &str) {
+    // Nowhere to report it: the stream that failed is where the report would go.
+    let _ = w.write_all(text.as_bytes()).and_then(|()| w.flush());
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -143,7 +175,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("brig: {e:#}");
+            errln!("brig: {e:#}");
             ExitCode::from(REFUSED)
         }
     }
@@ -234,15 +266,21 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     let report_file = args.report.as_deref().map(open_report).transpose()?;
     let report = brig_jail::run(&plan);
     for w in &report.warnings {
-        eprintln!("brig: warning: {w}");
+        errln!("brig: warning: {w}");
     }
-    if let Some(mut f) = report_file {
+    if let (Some(mut f), Some(path)) = (report_file, &args.report) {
         use std::io::Write;
-        let json = serde_json::to_string_pretty(&report).context("encode report")?;
-        f.write_all((json + "\n").as_bytes()).context("cannot write the report")?;
+        // The program has run: a report that cannot be written is said, and the exit status
+        // stays the program's.
+        let written = serde_json::to_string_pretty(&report)
+            .map_err(std::io::Error::other)
+            .and_then(|json| f.write_all((json + "\n").as_bytes()));
+        if let Err(e) = written {
+            errln!("brig: warning: cannot write the report {}: {e}", path.display());
+        }
     }
     if !report.exit.message.is_empty() {
-        eprintln!("{}", report.exit.message);
+        errln!("{}", report.exit.message);
     }
     Ok(report.exit.status.clamp(0, 255) as u8)
 }
@@ -252,7 +290,6 @@ fn check(manifest: &Path) -> anyhow::Result<u8> {
     let plan = brig_policy::plan_for_check(Some((manifest, text.as_str())), &host()?)?;
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let summary = brig_policy::check::describe(&plan, home.as_deref());
-    print!("{summary}");
     let mut denied = brig_jail::seccomp::Policy::default_deny();
     for name in &plan.syscalls.allow {
         denied.allow(name).map_err(anyhow::Error::msg)?;
@@ -260,7 +297,7 @@ fn check(manifest: &Path) -> anyhow::Result<u8> {
     for name in &plan.syscalls.deny {
         denied.deny(name).map_err(anyhow::Error::msg)?;
     }
-    print!("{}", describe_seccomp(&denied));
+    write_out(&format!("{summary}{}", describe_seccomp(&denied)));
     Ok(0)
 }
 
@@ -298,7 +335,7 @@ fn describe_seccomp(policy: &brig_jail::seccomp::Policy) -> String {
 fn doctor() -> u8 {
     let findings = brig_jail::doctor::probe();
     let mut missing_required = false;
-    println!("Kernel features:");
+    outln!("Kernel features:");
     for f in &findings {
         let mark = if f.ok {
             "ok  "
@@ -307,7 +344,7 @@ fn doctor() -> u8 {
         } else {
             "no  "
         };
-        println!("  {mark:7} {:28} {}", f.feature, f.detail);
+        outln!("  {mark:7} {:28} {}", f.feature, f.detail);
         missing_required |= f.required && !f.ok;
     }
     // The proof: a real prison with the default policy.
@@ -318,23 +355,23 @@ fn doctor() -> u8 {
     ) {
         Ok(p) => p,
         Err(e) => {
-            println!("cannot build the default plan: {e}");
+            outln!("cannot build the default plan: {e}");
             return 1;
         }
     };
     let report = brig_jail::run(&plan);
-    println!("Layers of the default policy, from a real run of /bin/true:");
+    outln!("Layers of the default policy, from a real run of /bin/true:");
     for l in &report.layers {
-        println!("  {:12} {:22} {}", format!("{:?}", l.state).to_lowercase(), l.name, l.detail);
+        outln!("  {:12} {:22} {}", format!("{:?}", l.state).to_lowercase(), l.name, l.detail);
     }
     if report.exit.status != 0 {
-        println!("  the default policy cannot be enforced here: {}", report.exit.message);
+        outln!("  the default policy cannot be enforced here: {}", report.exit.message);
         return 1;
     }
     if missing_required {
-        println!("some required feature is missing; brig run will refuse (or use --best-effort)");
+        outln!("some required feature is missing; brig run will refuse (or use --best-effort)");
         return 1;
     }
-    println!("brig can enforce its default policy on this machine.");
+    outln!("brig can enforce its default policy on this machine.");
     0
 }
