@@ -308,6 +308,7 @@ impl<'h> Builder<'h> {
                 Some(d) => paths::inside(d).map_err(err)?,
                 None => source.clone(),
             };
+            paths::mount_point(&dest).map_err(err)?;
             let origin = format!("{} {spec}", flag.name());
             self.claim(&dest, &origin).map_err(err)?;
             self.plan.grants.push(Grant { source, dest, rights: flag.rights(), origin });
@@ -315,6 +316,7 @@ impl<'h> Builder<'h> {
         for t in &f.tmpfs {
             let err = |p: Problem| PolicyError::flag("--tmpfs", t, p);
             let dest = paths::inside(t).map_err(err)?;
+            paths::mount_point(&dest).map_err(err)?;
             self.claim(&dest, &format!("--tmpfs {t}")).map_err(err)?;
             self.plan.tmpfs.push(dest);
         }
@@ -553,6 +555,34 @@ mod tests {
         f.grants.push((GrantFlag::Rw, "/data".into()));
         let e = plan(&f, Some((Path::new("m.toml"), m)), &host()).expect_err("dup").to_string();
         assert!(e.contains("by m.toml:2 and by --rw /data"), "{e}");
+    }
+
+    #[test]
+    fn reserved_mount_points_name_the_flag() {
+        let mut f = cmd(&["x"]);
+        f.tmpfs.push("/proc".into());
+        assert_eq!(
+            err(&f),
+            "--tmpfs \"/proc\": /proc is the prison's own procfs, which brig mounts; choose a \
+             destination outside /proc"
+        );
+        for (flag, spec, want) in [
+            (GrantFlag::Rw, "/", "--rw \"/\": / is the prison's root"),
+            (GrantFlag::Ro, "/srv:/", "--ro \"/srv:/\": / is the prison's root"),
+            (GrantFlag::Ro, "/srv:/proc", "--ro \"/srv:/proc\": /proc is the prison's own"),
+            (GrantFlag::Ro, "/proc", "--ro \"/proc\": /proc is the prison's own"),
+            (GrantFlag::Rw, "/dev", "--rw \"/dev\": /dev is brig's minimal /dev"),
+            (GrantFlag::Ro, "/x:/dev/fd/3", "--ro \"/x:/dev/fd/3\": /dev/fd/3 is inside /dev/fd"),
+        ] {
+            let mut f = cmd(&["x"]);
+            f.grants.push((flag, spec.into()));
+            let e = err(&f);
+            assert!(e.starts_with(want), "{e}");
+        }
+        let mut f = cmd(&["x"]);
+        f.grants.push((GrantFlag::Rw, "/srv:/tmp".into()));
+        f.grants.push((GrantFlag::Rw, "/dev/kvm".into()));
+        assert!(plan(&f, None, &host()).is_ok());
     }
 
     #[test]

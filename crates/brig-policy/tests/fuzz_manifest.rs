@@ -46,6 +46,9 @@ fn invariants(p: &Plan) {
         .map(|g| g.dest.as_path())
         .chain(p.tmpfs.iter().map(|t| t.as_path()))
         .collect();
+    for d in &dests {
+        assert_eq!(brig_policy::paths::mount_point(d), Ok(()), "a reserved mount point");
+    }
     dests.sort();
     assert!(dests.windows(2).all(|w| w[0] != w[1]), "a mount point twice: {dests:?}");
     for (k, v) in &p.env {
