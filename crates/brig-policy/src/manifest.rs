@@ -143,6 +143,8 @@ pub struct ManifestLimits {
     pub processes: Option<u64>,
     pub fsize: Option<u64>,
     pub nofile: Option<u64>,
+    /// Where `nofile` is, for the message when the capabilities do not fit under it.
+    pub nofile_at: Option<Pos>,
     pub tmp: Option<u64>,
 }
 
@@ -555,7 +557,7 @@ struct RawLimits {
     memory: Option<Size>,
     processes: Option<Count>,
     fsize: Option<Size>,
-    nofile: Option<Count>,
+    nofile: Option<Spanned<Count>>,
     tmp: Option<Size>,
 }
 
@@ -638,7 +640,8 @@ impl Raw {
                 memory: l.memory.map(|s| s.0),
                 processes: l.processes.map(|c| c.0),
                 fsize: l.fsize.map(|s| s.0),
-                nofile: l.nofile.map(|c| c.0),
+                nofile_at: l.nofile.as_ref().map(|c| Pos::of(text, c.span().start)),
+                nofile: l.nofile.map(|c| c.into_inner().0),
                 tmp: l.tmp.map(|s| s.0),
             },
             system: s.system.unwrap_or(true),

@@ -70,6 +70,7 @@ fn invariants(p: &Plan) {
     assert!(names.windows(2).all(|w| w[0] != w[1]), "{names:?}");
     if let Some(d) = p.description_fd {
         assert!(fds.iter().all(|&f| f < d), "description at {d}, caps at {fds:?}");
+        assert!(l.nofile >= d as u64 + 2, "nofile {} with the description at {d}", l.nofile);
     }
     assert!(p.app.is_none() || p.description_fd.is_some());
 }

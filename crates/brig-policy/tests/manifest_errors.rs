@@ -353,6 +353,23 @@ fn reserved_mount_points() {
     assert!(Manifest::parse(Path::new("m.toml"), ok).is_ok());
 }
 
+/// More capabilities than `nofile` allows: refused at `nofile`, naming the number needed.
+#[test]
+fn capabilities_fit_under_nofile() {
+    let caps = "[caps.a]\nkind = \"data\"\npath = \"a\"\n[caps.b]\nkind = \"data\"\npath = \"b\"\n";
+    let text = format!("{caps}[limits]\nnofile = 6\n");
+    let e = brig_policy::plan_for_check(Some((Path::new("m.toml"), &text)), &Default::default())
+        .expect_err("too few fds");
+    assert_eq!(
+        e.to_string(),
+        "m.toml:8:10: the capabilities and their description take fds up to 5, and the program \
+         needs one more to open anything (its libraries first); set nofile = 7 or more"
+    );
+    let text = format!("{caps}[limits]\nnofile = 7\n");
+    assert!(brig_policy::plan_for_check(Some((Path::new("m.toml"), &text)), &Default::default())
+        .is_ok());
+}
+
 /// `[app]` refers to capabilities by name; a name that is not declared is refused with the
 /// table's position and the names there are.
 #[test]

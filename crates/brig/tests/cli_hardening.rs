@@ -1,7 +1,7 @@
 //! The command line under attack, each finding through the real binary, as root and as an
 //! unprivileged uid:
 //! - output errors (EPIPE, a full disk) never panic or change the exit status;
-//! - bad view targets are refused in the plan, with a fix;
+//! - bad view targets and a too small `--nofile` are refused in the plan, with a fix;
 
 mod common;
 use std::process::{Output, Stdio};
@@ -148,5 +148,27 @@ fn every_entry_brig_makes_in_dev_is_reserved() {
     for name in names {
         let p = std::path::PathBuf::from("/dev").join(name);
         assert!(brig_policy::paths::mount_point(&p).is_err(), "/dev/{name} is not reserved");
+    }
+}
+
+#[test]
+fn capabilities_must_fit_under_nofile() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let f = s.write("f", "x\n");
+        let f = f.to_str().expect("utf-8");
+        s.own(who);
+        let (a, b) = (format!("a={f}"), format!("b={f}"));
+        // Two capabilities at 3 and 4, the description at 5: 6 leaves the program no fd.
+        let o = run(who, &["--data", &a, "--data", &b, "--nofile", "6", "--", "true"]);
+        assert_eq!(code(&o), 125, "{who:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.starts_with("brig: --nofile \"6\": ") && e.contains("give --nofile 7 or more"),
+            "{who:?}: {e}"
+        );
+        // The number named is enough for a dynamically linked program.
+        let o = run(who, &["--data", &a, "--data", &b, "--nofile", "7", "--", "true"]);
+        assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
     }
 }
