@@ -263,6 +263,9 @@ fn open_report(path: &Path) -> anyhow::Result<std::fs::File> {
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
     let plan = build_plan(&args)?;
+    for w in brig_policy::check::risks(&plan, home().as_deref()) {
+        errln!("brig: warning: {w}");
+    }
     let report_file = args.report.as_deref().map(open_report).transpose()?;
     let report = brig_jail::run(&plan);
     for w in &report.warnings {
@@ -285,11 +288,15 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(report.exit.status.clamp(0, 255) as u8)
 }
 
+/// The caller's home directory, for the risk check.
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
 fn check(manifest: &Path) -> anyhow::Result<u8> {
     let text = read_manifest(manifest)?;
     let plan = brig_policy::plan_for_check(Some((manifest, text.as_str())), &host()?)?;
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let summary = brig_policy::check::describe(&plan, home.as_deref());
+    let summary = brig_policy::check::describe(&plan, home().as_deref());
     let mut denied = brig_jail::seccomp::Policy::default_deny();
     for name in &plan.syscalls.allow {
         denied.allow(name).map_err(anyhow::Error::msg)?;

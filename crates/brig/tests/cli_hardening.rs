@@ -2,6 +2,8 @@
 //! unprivileged uid:
 //! - output errors (EPIPE, a full disk) never panic or change the exit status;
 //! - bad view targets and a too small `--nofile` are refused in the plan, with a fix;
+//! - risky host paths and endpoints, of grants and capabilities alike, are warned about by
+//!   `brig check` and `brig run`;
 
 mod common;
 use std::process::{Output, Stdio};
@@ -170,5 +172,75 @@ fn capabilities_must_fit_under_nofile() {
         // The number named is enough for a dynamically linked program.
         let o = run(who, &["--data", &a, "--data", &b, "--nofile", "7", "--", "true"]);
         assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn run_and_check_warn_about_risky_capabilities() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let key = s.write(".ssh/id_test", "secret\n");
+        let key = key.to_str().expect("utf-8");
+        let rules = s.write("rules", "r\n");
+        let rules = rules.to_str().expect("utf-8");
+        s.own(who);
+        let home = s.s();
+        let ssh = s.sub(".ssh");
+        // brig run: printed before the run, which goes on.
+        let data = format!("key={key}");
+        let sock = format!("agent=unix:{ssh}/agent.sock");
+        let out = format!("out={}:create", s.sub("out"));
+        let args = [
+            "run",
+            "--data",
+            &data,
+            "--listen",
+            &sock,
+            "--file",
+            &out,
+            "--",
+            "sh",
+            "-c",
+            "echo ran >&2",
+        ];
+        let o = command(who, &brig_bin(), &args).env("HOME", home).output().expect("brig");
+        assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        for want in [
+            format!("brig: warning: capability key (--data {data}): {ssh} holds credentials\n"),
+            format!("brig: warning: capability agent (--listen {sock}): {ssh} holds credentials\n"),
+            format!("brig: warning: capability out (--file {out}): mode create empties"),
+        ] {
+            let at = e.find(&want).unwrap_or_else(|| panic!("{who:?}: {want:?} not in\n{e}"));
+            assert!(at < e.find("ran\n").expect("the program ran"), "{who:?}: after the run\n{e}");
+        }
+        // Nothing risky, nothing said.
+        let plain = format!("rules={rules}");
+        let args = ["run", "--data", &plain, "--", "true"];
+        let o = command(who, &brig_bin(), &args).env("HOME", home).output().expect("brig");
+        assert_eq!((code(&o), stderr(&o).as_str()), (0, ""), "{who:?}");
+        // brig check: the same check, on a manifest.
+        let m = s.write(
+            "m.toml",
+            &format!(
+                "[caps.key]\nkind = \"data\"\npath = \"{key}\"\n\
+                 [caps.docker]\nkind = \"connect\"\naddress = \"unix:/run/docker.sock\"\n\
+                 [caps.agent]\nkind = \"listen\"\naddress = \"unix:{ssh}/agent.sock\"\n\
+                 [caps.out]\nkind = \"file\"\npath = \"out\"\nmode = \"create\"\n"
+            ),
+        );
+        let m = m.to_str().expect("utf-8");
+        s.own(who);
+        let o = command(who, &brig_bin(), &["check", m]).env("HOME", home).output().expect("brig");
+        assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
+        let out = stdout(&o);
+        for want in [
+            format!("warning: capability key ({m}:1): {ssh} holds credentials"),
+            format!("warning: capability docker ({m}:4): it reaches the Docker socket"),
+            format!("warning: capability agent ({m}:7): {ssh} holds credentials"),
+            format!("warning: capability out ({m}:10): mode create empties {}", s.sub("out")),
+        ] {
+            assert!(out.contains(&want), "{who:?}: {want:?} not in\n{out}");
+        }
     }
 }
