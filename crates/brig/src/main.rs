@@ -9,11 +9,13 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use brig_policy::{Flags, GrantFlag, Host, Plan};
+use brig_sys::fs;
 use clap::{Args, Parser, Subcommand};
 
 /// A prison for untrusted code: the program touches only what it was explicitly given.
@@ -240,24 +242,157 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
     Ok(brig_policy::plan(&flags, manifest, &host()?)?)
 }
 
-/// Opens the report file before the prison exists: without following a symlink, refusing
-/// anything but a regular file (a FIFO would hang us), so that a program that can write where
-/// the report goes cannot redirect brig's write.
+/// Opens the report file before the prison exists, by the grants' rule, so that a program that
+/// can write a directory on the way cannot redirect brig's write (brig may be root): only root's
+/// symlinks (the system's own, like /var/run -> /run) are followed, anywhere on the path, and any
+/// other is refused, naming the real path. The walk goes one component at a time from its
+/// parent's fd, never following a link itself (`RESOLVE_NO_SYMLINKS`), so nothing swapped in
+/// meanwhile is followed either. Only a regular file with one link is written: anything else is
+/// looked at through an `O_PATH` fd and never opened (a FIFO would hang brig, opening a device
+/// can act).
 fn open_report(path: &Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display();
+    let abs = std::env::current_dir().context("cannot read the current directory")?.join(path);
+    let mut rest = components(&abs);
+    let root = fs::openat2(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0, 0)
+        .context("cannot open /")?;
+    // The directories walked so far, for `..`: they hold no symlink, so the lexical parent is
+    // the real one.
+    let mut dirs = vec![(root, PathBuf::from("/"))];
+    let mut links = 0;
+    while let Some(name) = rest.pop() {
+        if name == ".." {
+            if dirs.len() > 1 {
+                dirs.pop();
+            }
+            continue;
+        }
+        let Some((dir, real)) = dirs.last() else { break };
+        let here = real.join(&name);
+        let name = Path::new(&name);
+        let fd = match fs::openat2(Some(dir.as_fd()), name, O_PATH_NOFOLLOW, 0, NO_LINKS) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rest.is_empty() => {
+                return create_report(dir.as_fd(), name, &here, path);
+            }
+            Err(e) => anyhow::bail!("cannot open report {shown}: {}: {e}", here.display()),
+            Ok(fd) => std::fs::File::from(fd),
+        };
+        let meta = fd.metadata().with_context(|| format!("report {shown}: {}", here.display()))?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            let link = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+            let target = std::fs::read_link(&link)
+                .with_context(|| format!("report {shown}: cannot read {}", here.display()))?;
+            if meta.uid() != 0 {
+                let mut instead = std::fs::canonicalize(&here).unwrap_or(target);
+                instead.extend(rest.iter().rev());
+                anyhow::bail!(
+                    "report {shown} goes through the symlink {} (owned by uid {}), which brig \
+                     refuses (only root's links are followed); give the real path ({})",
+                    here.display(),
+                    meta.uid(),
+                    instead.display()
+                );
+            }
+            // Read by path: the link that was checked must be the one read.
+            let unchanged = std::fs::symlink_metadata(&link)
+                .is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()));
+            anyhow::ensure!(
+                unchanged && links <= 40,
+                "report {shown}: {} changed while brig read it, or links to itself",
+                here.display()
+            );
+            if target.is_absolute() {
+                dirs.truncate(1);
+            }
+            rest.extend(components(&target));
+            continue;
+        }
+        if rest.is_empty() {
+            return reopen_report(&fd, &meta, path);
+        }
+        anyhow::ensure!(
+            meta.is_dir(),
+            "cannot open report {shown}: {} is not a directory",
+            here.display()
+        );
+        dirs.push((fd.into(), here));
+    }
+    anyhow::bail!("report {shown} is a directory; give a regular file")
+}
+
+/// `O_PATH | O_NOFOLLOW`: what a name is, without following or opening it.
+const O_PATH_NOFOLLOW: i32 = libc::O_PATH | libc::O_NOFOLLOW;
+/// One name beneath its directory, following no link of any kind.
+const NO_LINKS: u64 = fs::resolve::NO_SYMLINKS | fs::resolve::NO_MAGICLINKS | fs::resolve::BENEATH;
+
+/// A path's names, last first (to pop), `..` kept.
+fn components(p: &Path) -> Vec<std::ffi::OsString> {
+    use std::path::Component;
+    let names = p.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_os_string()),
+        Component::ParentDir => Some("..".into()),
+        _ => None,
+    });
+    names.rev().collect()
+}
+
+/// The report file does not exist: made new in its directory, never an existing one.
+fn create_report(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &Path,
+    here: &Path,
+    shown: &Path,
+) -> anyhow::Result<std::fs::File> {
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY;
+    match fs::openat2(Some(dir), name, flags, 0o644, NO_LINKS) {
+        Ok(fd) => Ok(fd.into()),
+        Err(e) => Err(e).with_context(|| {
+            format!("cannot create report {} ({})", shown.display(), here.display())
+        }),
+    }
+}
+
+/// The report file exists: written only if it is a regular file with one link, re-opened for
+/// writing through the `O_PATH` fd that was checked (so it is the same file), then emptied.
+fn reopen_report(
+    fd: &std::fs::File,
+    meta: &std::fs::Metadata,
+    shown: &Path,
+) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let shown = shown.display();
+    let t = meta.file_type();
+    let not_regular = if t.is_dir() {
+        Some("is a directory")
+    } else if t.is_fifo() {
+        Some("is a FIFO")
+    } else if t.is_socket() {
+        Some("is a socket")
+    } else if t.is_char_device() {
+        Some("is a character device")
+    } else if t.is_block_device() {
+        Some("is a block device")
+    } else if !t.is_file() {
+        Some("is not a regular file")
+    } else {
+        None
+    };
+    if let Some(what) = not_regular {
+        anyhow::bail!("report {shown} {what}; give a regular file");
+    }
+    anyhow::ensure!(
+        meta.nlink() == 1,
+        "report {shown} has {} hard links, and brig writes only a file with one; give a new file",
+        meta.nlink()
+    );
     let f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .with_context(|| {
-            format!("cannot open report {} (it must not be a symlink)", path.display())
-        })?;
-    let meta = f.metadata().with_context(|| format!("report {}", path.display()))?;
-    anyhow::ensure!(meta.is_file(), "report {} is not a regular file", path.display());
-    f.set_len(0).with_context(|| format!("truncate report {}", path.display()))?;
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .with_context(|| format!("cannot open report {shown}"))?;
+    f.set_len(0).with_context(|| format!("cannot empty report {shown}"))?;
     Ok(f)
 }
 

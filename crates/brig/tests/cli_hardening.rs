@@ -4,9 +4,12 @@
 //! - bad view targets and a too small `--nofile` are refused in the plan, with a fix;
 //! - risky host paths and endpoints, of grants and capabilities alike, are warned about by
 //!   `brig check` and `brig run`;
+//! - `--report` follows only root's symlinks and writes only a regular file.
 
 mod common;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -241,6 +244,78 @@ fn run_and_check_warn_about_risky_capabilities() {
             format!("warning: capability out ({m}:10): mode create empties {}", s.sub("out")),
         ] {
             assert!(out.contains(&want), "{who:?}: {want:?} not in\n{out}");
+        }
+    }
+}
+#[test]
+fn report_follows_only_roots_symlinks() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        std::fs::create_dir(s.join("victim")).expect("mkdir");
+        std::fs::set_permissions(s.join("victim"), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        // A link anyone but root made: a prison (or the user) could have planted it.
+        let uid = match who {
+            Who::Root => 65534,
+            Who::User(u) => u,
+        };
+        std::os::unix::fs::symlink(s.join("victim"), s.join("planted")).expect("symlink");
+        std::os::unix::fs::lchown(s.join("planted"), Some(uid), Some(uid)).expect("lchown");
+        let through = s.sub("planted/r.json");
+        let o = run(who, &["--report", &through, "--", "true"]);
+        assert_eq!(code(&o), 125, "{who:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        let real = s.sub("victim/r.json");
+        assert!(
+            e.contains(&format!("goes through the symlink {}", s.sub("planted")))
+                && e.contains(&format!("give the real path ({real})")),
+            "{who:?}: {e}"
+        );
+        assert!(!s.join("victim/r.json").exists(), "{who:?}: the report was redirected");
+        // The same link owned by root (the system's own, like /var/run -> /run) is followed.
+        std::os::unix::fs::symlink(s.join("victim"), s.join("system")).expect("symlink");
+        let o = run(who, &["--report", &s.sub("system/r.json"), "--", "true"]);
+        assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
+        let text = std::fs::read_to_string(&real).expect("report written");
+        assert!(text.contains("\"exit\""), "{text}");
+        // A planted link as the last component is refused the same way.
+        std::os::unix::fs::symlink(&real, s.join("last")).expect("symlink");
+        std::os::unix::fs::lchown(s.join("last"), Some(uid), Some(uid)).expect("lchown");
+        let o = run(who, &["--report", &s.sub("last"), "--", "true"]);
+        assert_eq!(code(&o), 125, "{who:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("goes through the symlink"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn report_refuses_what_is_not_a_regular_file_truthfully() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let fifo = s.sub("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        s.own(who);
+        for (path, want) in [
+            (fifo.as_str(), "is a FIFO; give a regular file"),
+            ("/dev/null", "is a character device; give a regular file"),
+            (s.s(), "is a directory; give a regular file"),
+        ] {
+            let mut child = command(who, &brig_bin(), &["run", "--report", path, "--", "true"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn brig");
+            let start = Instant::now();
+            while child.try_wait().expect("wait").is_none() {
+                if start.elapsed() > Duration::from_secs(20) {
+                    let _ = child.kill();
+                    panic!("{who:?}: brig hangs on --report {path}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let o = child.wait_with_output().expect("output");
+            assert_eq!(code(&o), 125, "{who:?} {path}: {}", stderr(&o));
+            assert_eq!(stderr(&o), format!("brig: report {path} {want}\n"), "{who:?}");
         }
     }
 }
