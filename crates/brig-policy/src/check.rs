@@ -1,5 +1,6 @@
-//! `brig check`: the authority a plan grants, in plain words, with warnings for risky grants and
-//! for every loosening.
+//! `brig check`: the authority a plan grants, in plain words, with warnings for every loosening
+//! and from the risk check ([`risks`]: risky host paths and endpoints, grants and capabilities
+//! alike), which `brig run` also prints before the run.
 //!
 //! The checks are lexical: a grant's source is compared as written (made absolute), before the
 //! runner resolves symlinks. A symlink that points at `~/.ssh` is therefore not recognised here;
@@ -127,32 +128,7 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
              by default)"
         ));
     }
-    for c in &plan.caps {
-        if let CapKind::Dir { path, rights, .. } = &c.kind {
-            let g = Grant {
-                source: path.clone(),
-                dest: path.clone(),
-                rights: *rights,
-                origin: c.origin.clone(),
-            };
-            let r = risks(&g, home);
-            if !r.is_empty() && !plan.grants.iter().any(|x| x.source == *path) {
-                s.warnings.push(format!(
-                    "capability {} ({}): {}",
-                    c.name,
-                    path.display(),
-                    r.join("; ")
-                ));
-            }
-        }
-    }
-    for g in &plan.grants {
-        let r = risks(g, home);
-        if !r.is_empty() {
-            let (src, origin, rights) = (g.source.display(), &g.origin, g.rights);
-            s.warnings.push(format!("{src} ({origin}, rights {rights}): {}", r.join("; ")));
-        }
-    }
+    s.warnings.extend(risks(plan, home));
     s
 }
 
@@ -265,10 +241,78 @@ const SOCKETS: &[(&str, &str)] = &[
 const SYSTEM: &[&str] = &["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot"];
 const KERNEL: &[&str] = &["/proc", "/sys", "/dev"];
 
-/// Why a grant is risky; empty if it is not.
-fn risks(g: &Grant, home: Option<&Path>) -> Vec<String> {
-    let src = g.source.as_path();
-    let writable = g.rights.write || g.rights.create;
+/// The risk check: every host path and endpoint the plan hands over, grants and capabilities
+/// alike, that gives away more than it seems to (credentials, a home directory, a socket that is
+/// root on the host, system files, the host's kernel interfaces, a file emptied at start, a port
+/// open to other machines). `brig check` lists these among its warnings; `brig run` prints them
+/// before the run, which they do not stop. `home` is as for [`describe`].
+pub fn risks(plan: &Plan, home: Option<&Path>) -> Vec<String> {
+    let mut out = vec![];
+    for g in &plan.grants {
+        let r = path_risks(&g.source, g.rights.write || g.rights.create, home);
+        if !r.is_empty() {
+            let (src, origin, rights) = (g.source.display(), &g.origin, g.rights);
+            out.push(format!("{src} ({origin}, rights {rights}): {}", r.join("; ")));
+        }
+    }
+    for c in &plan.caps {
+        let r = cap_risks(&c.kind, home);
+        // A mounted directory capability is also a grant of the same path, warned about above.
+        let granted = matches!(&c.kind, CapKind::Dir { path, .. }
+            if plan.grants.iter().any(|g| g.source == *path));
+        if !r.is_empty() && !granted {
+            out.push(format!("capability {} ({}): {}", c.name, c.origin, r.join("; ")));
+        }
+    }
+    out
+}
+
+/// Why one capability is risky; empty if it is not.
+fn cap_risks(kind: &CapKind, home: Option<&Path>) -> Vec<String> {
+    match kind {
+        CapKind::Dir { path, rights, .. } => path_risks(path, rights.write || rights.create, home),
+        CapKind::File { path, mode } => {
+            let mut r = path_risks(path, *mode != FileMode::Read, home);
+            if *mode == FileMode::Create {
+                r.push(format!(
+                    "mode create empties {} at every start if it exists (append keeps it)",
+                    path.display()
+                ));
+            }
+            r
+        }
+        CapKind::Data { path } => path_risks(path, false, home),
+        // The socket file is created in the host's filesystem.
+        CapKind::Listen(Endpoint::Unix(path)) => path_risks(path, true, home),
+        CapKind::Connect(Endpoint::Unix(path)) => path_risks(path, false, home),
+        CapKind::Listen(Endpoint::Tcp { host, .. }) => {
+            let any = ["0.0.0.0", "[::]"].contains(&host.as_str());
+            let words = "it listens on every address of the host: other machines can connect \
+                         (listen on 127.0.0.1 or [::1] to stay local)";
+            any.then(|| words.to_string()).into_iter().collect()
+        }
+        CapKind::Connect(Endpoint::Tcp { host, port }) => {
+            let mut r = vec![];
+            if METADATA.contains(&host.as_str()) {
+                r.push(
+                    "it reaches the cloud's instance metadata service (the host's cloud \
+                        credentials)"
+                        .to_string(),
+                );
+            }
+            if [2375, 2376].contains(port) {
+                r.push(format!("port {port} is the Docker API's (root on the host)"));
+            }
+            r
+        }
+    }
+}
+
+/// Cloud instance metadata services, which hand out the host's credentials.
+const METADATA: &[&str] = &["169.254.169.254", "[fd00:ec2::254]", "metadata.google.internal"];
+
+/// Why handing over the host path `src` (`writable`: to change it) is risky; empty if it is not.
+fn path_risks(src: &Path, writable: bool, home: Option<&Path>) -> Vec<String> {
     if src == Path::new("/") {
         let mut w = "the whole host filesystem: home directories, credentials, host sockets, \
                      /proc and /sys"
@@ -406,16 +450,71 @@ mod tests {
             (GrantFlag::Ro, "/run/user/1000", home, "the D-Bus session bus"),
             (GrantFlag::Ro, "/run", home, "the Docker socket (root on the host), containerd"),
             (GrantFlag::Ro, "/var", home, "the Docker socket"),
-            (GrantFlag::Ro, "/", home, "the whole host filesystem"),
-            (GrantFlag::Rw, "/", home, "it can change system files"),
+            (GrantFlag::Ro, "/:/host", home, "the whole host filesystem"),
+            (GrantFlag::Rw, "/:/host", home, "it can change system files"),
             (GrantFlag::Rw, "/etc", home, "it can change host system files"),
             (GrantFlag::Rwx, "/usr/local/bin", home, "it can change host system files"),
-            (GrantFlag::Ro, "/proc", home, "the host's /proc"),
+            (GrantFlag::Ro, "/proc:/host/proc", home, "the host's /proc"),
             (GrantFlag::Ro, "/sys/fs/cgroup", home, "the host's /sys"),
             (GrantFlag::Ro, "/dev/kvm", home, "the host's /dev"),
         ] {
             let s = describe(&plan_with(&[(g, p)]), home);
             assert!(s.warnings.iter().any(|w| w.contains(want)), "{p}: {:?}", s.warnings);
+        }
+    }
+
+    fn plan_with_caps(caps: &[(&'static str, &str)]) -> Plan {
+        let f = Flags {
+            caps: caps.iter().map(|(k, s)| (*k, s.to_string())).collect(),
+            command: vec!["x".into()],
+            ..Flags::default()
+        };
+        plan(&f, None, &Host { cwd: "/".into(), env: vec![] }).expect("plan")
+    }
+
+    #[test]
+    fn risky_capabilities_warn() {
+        let home = Some(Path::new("/home/ann"));
+        for (kind, spec, want) in [
+            ("data", "k=/home/ann/.ssh/id_rsa", "/home/ann/.ssh holds credentials"),
+            ("file", "k=/home/ann/.aws/credentials", "/home/ann/.aws holds credentials"),
+            ("file", "k=/etc/hosts:write", "it can change host system files"),
+            ("file", "k=/srv/out.log:create", "mode create empties /srv/out.log at every start"),
+            ("connect", "k=unix:/run/docker.sock", "it reaches the Docker socket"),
+            ("connect", "k=unix:/var/run/docker.sock", "it reaches the Docker socket"),
+            ("connect", "k=unix:/run/user/1000/bus", "the D-Bus session bus"),
+            ("listen", "k=unix:/home/ann/.ssh/agent.sock", "/home/ann/.ssh holds credentials"),
+            ("dir", "k=/", "the whole host filesystem"),
+            ("dir", "k=/home/ann", "your home directory"),
+            ("listen", "k=tcp://0.0.0.0:8080", "other machines can connect"),
+            ("listen", "k=tcp://[::]:8080", "other machines can connect"),
+            ("connect", "k=tcp://169.254.169.254:80", "instance metadata service"),
+            ("connect", "k=tcp://127.0.0.1:2375", "the Docker API"),
+        ] {
+            let r = risks(&plan_with_caps(&[(kind, spec)]), home);
+            let named = format!("capability k (--{kind} {spec}): ");
+            assert!(r.iter().any(|w| w.starts_with(&named) && w.contains(want)), "{spec}: {r:?}");
+            // brig check shows the same warnings.
+            let s = describe(&plan_with_caps(&[(kind, spec)]), home);
+            assert!(r.iter().all(|w| s.warnings.contains(w)), "{spec}: {s}");
+        }
+    }
+
+    #[test]
+    fn harmless_capabilities_do_not_warn() {
+        let home = Some(Path::new("/home/ann"));
+        for (kind, spec) in [
+            ("data", "k=/srv/rules.txt"),
+            ("file", "k=/srv/log:append"),
+            ("file", "k=/etc/hosts"),
+            ("dir", "k=/srv/site:rwc"),
+            ("listen", "k=tcp://127.0.0.1:8080"),
+            ("listen", "k=unix:/srv/app.sock"),
+            ("connect", "k=unix:/srv/db.sock"),
+            ("connect", "k=tcp://db.example:5432"),
+        ] {
+            let r = risks(&plan_with_caps(&[(kind, spec)]), home);
+            assert!(r.is_empty(), "{spec}: {r:?}");
         }
     }
 

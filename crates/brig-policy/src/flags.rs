@@ -141,6 +141,15 @@ struct Builder<'h> {
     mounts: Vec<(PathBuf, String)>,
     /// `[app]` until every capability is known, with the manifest's name and position.
     app: Option<(toml::Value, PathBuf, Pos)>,
+    /// Who set the open-file limit, to name it if the capabilities do not fit under it.
+    nofile_from: NofileFrom,
+}
+
+/// Where the open-file limit came from.
+enum NofileFrom {
+    Default,
+    Manifest(PathBuf, Pos),
+    Flag(String),
 }
 
 impl<'h> Builder<'h> {
@@ -167,7 +176,7 @@ impl<'h> Builder<'h> {
                 _ => {}
             }
         }
-        Builder { plan, host, mounts: vec![], app: None }
+        Builder { plan, host, mounts: vec![], app: None, nofile_from: NofileFrom::Default }
     }
 
     /// Claims `dest` for a mount from `origin`; the first claim wins, a second is an error.
@@ -218,6 +227,9 @@ impl<'h> Builder<'h> {
         l.fsize = ml.fsize.or(l.fsize);
         l.procs = ml.processes.unwrap_or(l.procs);
         l.nofile = ml.nofile.unwrap_or(l.nofile);
+        if let Some(at) = ml.nofile_at {
+            self.nofile_from = NofileFrom::Manifest(file.to_path_buf(), at);
+        }
         l.tmp_size = ml.tmp.unwrap_or(l.tmp_size);
         self.plan.system = m.system;
         self.plan.best_effort = m.best_effort;
@@ -265,6 +277,7 @@ impl<'h> Builder<'h> {
             return Ok(());
         }
         self.plan.description_fd = Some(desc);
+        self.fds_fit(desc)?;
         if let Some((mut v, file, pos)) = self.app.take() {
             caps::rewrite(&mut v, &self.plan.caps, "[app]")
                 .map_err(|p| PolicyError::at(&file, pos, p))?;
@@ -280,6 +293,36 @@ impl<'h> Builder<'h> {
             })?);
         }
         Ok(())
+    }
+
+    /// The program starts with fds 0 to `highest` open (its capabilities, their description
+    /// last): the open-file limit must leave it one more, or it cannot open anything, and a
+    /// dynamically linked program dies loading its libraries.
+    fn fds_fit(&self, highest: i32) -> Result<(), PolicyError> {
+        let needed = u64::try_from(highest).unwrap_or(0) + 2;
+        if self.plan.limits.nofile >= needed {
+            return Ok(());
+        }
+        let message = format!(
+            "the capabilities and their description take fds up to {highest}, and the program \
+             needs one more to open anything (its libraries first)"
+        );
+        Err(match &self.nofile_from {
+            NofileFrom::Flag(v) => PolicyError::flag(
+                "--nofile",
+                v,
+                Problem::new(message, format!("give --nofile {needed} or more")),
+            ),
+            NofileFrom::Manifest(file, at) => PolicyError::at(
+                file,
+                *at,
+                Problem::new(message, format!("set nofile = {needed} or more")),
+            ),
+            NofileFrom::Default => PolicyError::Plan {
+                message: format!("{message}, over the default open-file limit"),
+                hint: format!("give --nofile {needed} or more"),
+            },
+        })
     }
 
     fn flags(&mut self, f: &Flags) -> Result<(), PolicyError> {
@@ -308,6 +351,7 @@ impl<'h> Builder<'h> {
                 Some(d) => paths::inside(d).map_err(err)?,
                 None => source.clone(),
             };
+            paths::mount_point(&dest).map_err(err)?;
             let origin = format!("{} {spec}", flag.name());
             self.claim(&dest, &origin).map_err(err)?;
             self.plan.grants.push(Grant { source, dest, rights: flag.rights(), origin });
@@ -315,6 +359,7 @@ impl<'h> Builder<'h> {
         for t in &f.tmpfs {
             let err = |p: Problem| PolicyError::flag("--tmpfs", t, p);
             let dest = paths::inside(t).map_err(err)?;
+            paths::mount_point(&dest).map_err(err)?;
             self.claim(&dest, &format!("--tmpfs {t}")).map_err(err)?;
             self.plan.tmpfs.push(dest);
         }
@@ -349,6 +394,9 @@ impl<'h> Builder<'h> {
         l.tmp_size = parse("--tmp-size", &f.tmp_size, units::size)?.unwrap_or(l.tmp_size);
         l.procs = parse("--procs", &f.procs, units::count)?.unwrap_or(l.procs);
         l.nofile = parse("--nofile", &f.nofile, units::count)?.unwrap_or(l.nofile);
+        if let Some(v) = &f.nofile {
+            self.nofile_from = NofileFrom::Flag(v.clone());
+        }
         let s = &mut self.plan.syscalls;
         s.allow.extend(syscall_names("--allow-syscalls", &f.allow_syscalls)?);
         s.deny.extend(syscall_names("--deny-syscalls", &f.deny_syscalls)?);
@@ -553,6 +601,66 @@ mod tests {
         f.grants.push((GrantFlag::Rw, "/data".into()));
         let e = plan(&f, Some((Path::new("m.toml"), m)), &host()).expect_err("dup").to_string();
         assert!(e.contains("by m.toml:2 and by --rw /data"), "{e}");
+    }
+
+    #[test]
+    fn reserved_mount_points_name_the_flag() {
+        let mut f = cmd(&["x"]);
+        f.tmpfs.push("/proc".into());
+        assert_eq!(
+            err(&f),
+            "--tmpfs \"/proc\": /proc is the prison's own procfs, which brig mounts; choose a \
+             destination outside /proc"
+        );
+        for (flag, spec, want) in [
+            (GrantFlag::Rw, "/", "--rw \"/\": / is the prison's root"),
+            (GrantFlag::Ro, "/srv:/", "--ro \"/srv:/\": / is the prison's root"),
+            (GrantFlag::Ro, "/srv:/proc", "--ro \"/srv:/proc\": /proc is the prison's own"),
+            (GrantFlag::Ro, "/proc", "--ro \"/proc\": /proc is the prison's own"),
+            (GrantFlag::Rw, "/dev", "--rw \"/dev\": /dev is brig's minimal /dev"),
+            (GrantFlag::Ro, "/x:/dev/fd/3", "--ro \"/x:/dev/fd/3\": /dev/fd/3 is inside /dev/fd"),
+        ] {
+            let mut f = cmd(&["x"]);
+            f.grants.push((flag, spec.into()));
+            let e = err(&f);
+            assert!(e.starts_with(want), "{e}");
+        }
+        let mut f = cmd(&["x"]);
+        f.grants.push((GrantFlag::Rw, "/srv:/tmp".into()));
+        f.grants.push((GrantFlag::Rw, "/dev/kvm".into()));
+        assert!(plan(&f, None, &host()).is_ok());
+    }
+
+    #[test]
+    fn capabilities_fit_under_nofile() {
+        let mut f = cmd(&["x"]);
+        f.caps = vec![("data", "a=/a".into()), ("data", "b=/b".into()), ("data", "c=/c".into())];
+        f.nofile = Some("7".into());
+        assert_eq!(
+            err(&f),
+            "--nofile \"7\": the capabilities and their description take fds up to 6, and the \
+             program needs one more to open anything (its libraries first); give --nofile 8 or \
+             more"
+        );
+        f.nofile = Some("8".into());
+        assert!(plan(&f, None, &host()).is_ok());
+        // stdio capabilities take no fd above 2: the description is at 3.
+        f.caps = vec![("data", "stdin=/a".into())];
+        f.nofile = Some("4".into());
+        assert!(err(&f).ends_with(
+            "take fds up to 3, and the program needs one more to open \
+             anything (its libraries first); give --nofile 5 or more"
+        ));
+        // Without capabilities brig hands over nothing, and --nofile is the user's to choose.
+        let mut f = cmd(&["x"]);
+        f.nofile = Some("3".into());
+        assert!(plan(&f, None, &host()).is_ok());
+        // The flag replaces the manifest's limit, and is what the message names.
+        let m = "[caps.a]\nkind = \"data\"\npath = \"a\"\n[limits]\nnofile = 100\n";
+        let mut f = cmd(&["x"]);
+        f.nofile = Some("4".into());
+        let e = plan(&f, Some((Path::new("m.toml"), m)), &host()).expect_err("nofile");
+        assert!(e.to_string().starts_with("--nofile \"4\": "), "{e}");
     }
 
     #[test]

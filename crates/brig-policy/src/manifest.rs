@@ -143,6 +143,8 @@ pub struct ManifestLimits {
     pub processes: Option<u64>,
     pub fsize: Option<u64>,
     pub nofile: Option<u64>,
+    /// Where `nofile` is, for the message when the capabilities do not fit under it.
+    pub nofile_at: Option<Pos>,
     pub tmp: Option<u64>,
 }
 
@@ -237,6 +239,7 @@ validated!(Dur(Duration), "a duration such as \"30s\"", numbers: true, units::du
 validated!(Size(u64), "a size such as \"256MiB\"", numbers: true, units::size);
 validated!(Count(u64), "a whole number such as 64", numbers: true, units::count);
 validated!(InsidePath(PathBuf), "an absolute path inside the prison", numbers: false, paths::inside);
+validated!(MountPoint(PathBuf), "a place to mount inside the prison", numbers: false, mount_point);
 validated!(EnvName(String), "an environment variable name", numbers: false, env_name);
 validated!(NetMode(Net), "\"none\"", numbers: false, net_mode);
 validated!(RightsValue(Rights), "rights such as \"r\" or \"rwc\"", numbers: false, Rights::parse);
@@ -270,6 +273,13 @@ fn sandbox_mode(s: &str) -> Result<bool, Problem> {
             "use \"default\" or \"capability\" (act only through held capabilities)",
         )),
     }
+}
+
+/// An `[fs]` key or a capability's `mount`: inside the prison, and not one of brig's own places.
+fn mount_point(s: &str) -> Result<PathBuf, Problem> {
+    let p = paths::inside(s)?;
+    paths::mount_point(&p)?;
+    Ok(p)
 }
 
 /// Checked for syntax now; a relative unix path is resolved by [`crate::plan`].
@@ -444,7 +454,7 @@ struct Raw {
     #[serde(default)]
     program: RawProgram,
     #[serde(default)]
-    fs: Entries<InsidePath, FsEntry>,
+    fs: Entries<MountPoint, FsEntry>,
     #[serde(default)]
     env: Entries<EnvName, EnvValue>,
     #[serde(default)]
@@ -464,7 +474,7 @@ struct RawCap {
     kind: Spanned<CapKindName>,
     path: Option<Spanned<HostPath>>,
     rights: Option<Spanned<RightsValue>>,
-    mount: Option<Spanned<InsidePath>>,
+    mount: Option<Spanned<MountPoint>>,
     mode: Option<Spanned<FileModeValue>>,
     address: Option<Spanned<Address>>,
 }
@@ -547,7 +557,7 @@ struct RawLimits {
     memory: Option<Size>,
     processes: Option<Count>,
     fsize: Option<Size>,
-    nofile: Option<Count>,
+    nofile: Option<Spanned<Count>>,
     tmp: Option<Size>,
 }
 
@@ -630,7 +640,8 @@ impl Raw {
                 memory: l.memory.map(|s| s.0),
                 processes: l.processes.map(|c| c.0),
                 fsize: l.fsize.map(|s| s.0),
-                nofile: l.nofile.map(|c| c.0),
+                nofile_at: l.nofile.as_ref().map(|c| Pos::of(text, c.span().start)),
+                nofile: l.nofile.map(|c| c.into_inner().0),
                 tmp: l.tmp.map(|s| s.0),
             },
             system: s.system.unwrap_or(true),

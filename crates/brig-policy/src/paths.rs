@@ -45,6 +45,65 @@ pub fn inside(s: &str) -> Result<PathBuf, Problem> {
     Ok(absolute(Path::new("/"), p))
 }
 
+/// What brig itself puts at these places in every prison's view (crates/brig-jail/src/grants.rs
+/// builds them): (path, also everything beneath it, what it is, how to do without it). A grant or
+/// tmpfs there would replace what every program relies on, or could not be mounted at all.
+pub const RESERVED: &[(&str, bool, &str, &str)] = &[
+    (
+        "/",
+        false,
+        "the prison's root, which brig builds (a fresh tmpfs)",
+        "grant only the directories the program needs, each at its own place below / \
+         (e.g. /data)",
+    ),
+    (
+        "/proc",
+        true,
+        "the prison's own procfs, which brig mounts",
+        "choose a destination outside /proc",
+    ),
+    (
+        "/dev",
+        false,
+        "brig's minimal /dev",
+        "choose a destination outside /dev, or mount single entries at /dev/NAME",
+    ),
+    ("/dev/null", true, "a device brig gives every prison", DEV_HINT),
+    ("/dev/zero", true, "a device brig gives every prison", DEV_HINT),
+    ("/dev/full", true, "a device brig gives every prison", DEV_HINT),
+    ("/dev/random", true, "a device brig gives every prison", DEV_HINT),
+    ("/dev/urandom", true, "a device brig gives every prison", DEV_HINT),
+    ("/dev/fd", true, "brig's link to /proc/self/fd", DEV_HINT),
+    ("/dev/stdin", true, "brig's link to /proc/self/fd/0", DEV_HINT),
+    ("/dev/stdout", true, "brig's link to /proc/self/fd/1", DEV_HINT),
+    ("/dev/stderr", true, "brig's link to /proc/self/fd/2", DEV_HINT),
+    (
+        "/dev/shm",
+        true,
+        "brig's link to /tmp (shared memory lives in the prison's /tmp)",
+        "mount at /tmp instead, or size the prison's /tmp (--tmp-size, [limits] tmp)",
+    ),
+];
+
+const DEV_HINT: &str = "choose another destination";
+
+/// Refuses a mount point (a grant's or a tmpfs's destination, normalized by [`inside`]) that
+/// brig's own view holds (see [`RESERVED`]).
+pub fn mount_point(dest: &Path) -> Result<(), Problem> {
+    let hit = RESERVED
+        .iter()
+        .find(|(p, beneath, ..)| dest == Path::new(p) || (*beneath && dest.starts_with(p)));
+    match hit {
+        None => Ok(()),
+        Some((p, _, what, hint)) if dest == Path::new(p) => {
+            Err(Problem::new(format!("{p} is {what}"), *hint))
+        }
+        Some((p, _, what, hint)) => {
+            Err(Problem::new(format!("{} is inside {p}, {what}", dest.display()), *hint))
+        }
+    }
+}
+
 /// Checks a host path as written (relative or absolute): not empty, no NUL.
 pub fn host(s: &str) -> Result<&Path, Problem> {
     if s.is_empty() {
@@ -76,6 +135,22 @@ mod tests {
         assert!(inside("").is_err());
         assert!(inside("/a/../b").expect_err("dotdot").message.contains(".."));
         assert!(inside("/a\0").expect_err("nul").message.contains("NUL"));
+    }
+
+    #[test]
+    fn reserved_mount_points() {
+        for bad in ["/", "/proc", "/proc/sys", "/dev", "/dev/null", "/dev/fd/3", "/dev/shm/x"] {
+            let e = mount_point(Path::new(bad)).expect_err(bad);
+            assert!(e.message.starts_with(&format!("{bad} is ")) && !e.hint.is_empty(), "{e}");
+        }
+        for good in ["/tmp", "/tmp/x", "/dev/kvm", "/dev/pts", "/devices", "/procs", "/data"] {
+            assert_eq!(mount_point(Path::new(good)), Ok(()), "{good}");
+        }
+        assert_eq!(
+            mount_point(Path::new("/proc/1")).expect_err("proc").to_string(),
+            "/proc/1 is inside /proc, the prison's own procfs, which brig mounts; choose a \
+             destination outside /proc"
+        );
     }
 
     #[test]

@@ -196,7 +196,11 @@ struct Policy {
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
-    let dests = prop::collection::btree_set("(/[a-z]{1,3}){1,3}", 0..8);
+    // brig's own places (/dev, /proc...) are refused by both forms alike (manifest_errors.rs).
+    let dest = "(/[a-z]{1,3}){1,3}".prop_filter("a reserved mount point", |d| {
+        brig_policy::paths::mount_point(Path::new(d)).is_ok()
+    });
+    let dests = prop::collection::btree_set(dest, 0..8);
     let env =
         prop::collection::btree_map("[A-Z_][A-Z0-9_]{0,4}", prop::option::of("[^\0]{0,8}"), 0..5);
     let limits = prop::sample::subsequence(LIMITS.to_vec(), 0..=LIMITS.len());

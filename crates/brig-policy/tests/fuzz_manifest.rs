@@ -46,6 +46,9 @@ fn invariants(p: &Plan) {
         .map(|g| g.dest.as_path())
         .chain(p.tmpfs.iter().map(|t| t.as_path()))
         .collect();
+    for d in &dests {
+        assert_eq!(brig_policy::paths::mount_point(d), Ok(()), "a reserved mount point");
+    }
     dests.sort();
     assert!(dests.windows(2).all(|w| w[0] != w[1]), "a mount point twice: {dests:?}");
     for (k, v) in &p.env {
@@ -67,6 +70,7 @@ fn invariants(p: &Plan) {
     assert!(names.windows(2).all(|w| w[0] != w[1]), "{names:?}");
     if let Some(d) = p.description_fd {
         assert!(fds.iter().all(|&f| f < d), "description at {d}, caps at {fds:?}");
+        assert!(l.nofile >= d as u64 + 2, "nofile {} with the description at {d}", l.nofile);
     }
     assert!(p.app.is_none() || p.description_fd.is_some());
 }

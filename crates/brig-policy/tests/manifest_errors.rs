@@ -308,6 +308,68 @@ fn capabilities() {
     );
 }
 
+/// brig's own places in the view (the root, /proc, /dev and what brig makes there) cannot be
+/// mount points: refused at the key, or at a capability's `mount`.
+#[test]
+fn reserved_mount_points() {
+    refused(
+        "[fs]\n\"/\" = { from = \"/srv\", rights = \"r\" }\n",
+        "2:1",
+        "/ is the prison's root, which brig builds (a fresh tmpfs)",
+        "grant only the directories the program needs, each at its own place below / (e.g. /data)",
+    );
+    refused(
+        "[fs]\n\"/x\" = \"r\"\n\"/proc\" = \"tmpfs\"\n",
+        "3:1",
+        "/proc is the prison's own procfs, which brig mounts",
+        "choose a destination outside /proc",
+    );
+    refused(
+        "[fs]\n\"/proc/sys\" = \"r\"\n",
+        "2:1",
+        "/proc/sys is inside /proc, the prison's own procfs, which brig mounts",
+        "choose a destination outside /proc",
+    );
+    refused(
+        "[fs]\n\"/dev/\" = \"rw\"\n",
+        "2:1",
+        "/dev is brig's minimal /dev",
+        "choose a destination outside /dev, or mount single entries at /dev/NAME",
+    );
+    refused(
+        "[fs]\n\"/dev/null\" = { from = \"f\", rights = \"r\" }\n",
+        "2:1",
+        "/dev/null is a device brig gives every prison",
+        "choose another destination",
+    );
+    refused(
+        "[caps.s]\nkind = \"dir\"\npath = \"s\"\nmount = \"/dev/shm\"\n",
+        "4:9",
+        "/dev/shm is brig's link to /tmp (shared memory lives in the prison's /tmp)",
+        "mount at /tmp instead, or size the prison's /tmp (--tmp-size, [limits] tmp)",
+    );
+    // Places the user may take: brig's /tmp is a default, and /dev/NAME that brig does not make.
+    let ok = "[fs]\n\"/tmp\" = \"rwc\"\n\"/dev/kvm\" = \"rw\"\n\"/proc2\" = \"tmpfs\"\n";
+    assert!(Manifest::parse(Path::new("m.toml"), ok).is_ok());
+}
+
+/// More capabilities than `nofile` allows: refused at `nofile`, naming the number needed.
+#[test]
+fn capabilities_fit_under_nofile() {
+    let caps = "[caps.a]\nkind = \"data\"\npath = \"a\"\n[caps.b]\nkind = \"data\"\npath = \"b\"\n";
+    let text = format!("{caps}[limits]\nnofile = 6\n");
+    let e = brig_policy::plan_for_check(Some((Path::new("m.toml"), &text)), &Default::default())
+        .expect_err("too few fds");
+    assert_eq!(
+        e.to_string(),
+        "m.toml:8:10: the capabilities and their description take fds up to 5, and the program \
+         needs one more to open anything (its libraries first); set nofile = 7 or more"
+    );
+    let text = format!("{caps}[limits]\nnofile = 7\n");
+    assert!(brig_policy::plan_for_check(Some((Path::new("m.toml"), &text)), &Default::default())
+        .is_ok());
+}
+
 /// `[app]` refers to capabilities by name; a name that is not declared is refused with the
 /// table's position and the names there are.
 #[test]

@@ -1,12 +1,21 @@
 //! The brig command line: `run`, `check`, `doctor`. Thin: parse, build the Plan, hand it to
 //! brig-jail, print what happened, exit with the contract's status.
+//!
+//! Every line brig writes goes through [`write_out`] or [`write_err`] (`outln!`, `errln!`): the
+//! print macros panic when a write fails, which would abort brig and lose the program's exit
+//! status. The runtime ignores SIGPIPE, so a reader that went away comes back as EPIPE, and brig
+//! just stops writing there; a full disk or a closed stream is the same. No output error changes
+//! the exit status.
 #![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use brig_policy::{Flags, GrantFlag, Host, Plan};
+use brig_sys::fs;
 use clap::{Args, Parser, Subcommand};
 
 /// A prison for untrusted code: the program touches only what it was explicitly given.
@@ -127,6 +136,31 @@ struct RunArgs {
 
 const REFUSED: u8 = 125;
 
+/// `println!` that cannot panic: see the module comment.
+macro_rules! outln {
+    ($($arg:tt)*) => { write_out(&format!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprintln!` that cannot panic: see the module comment.
+macro_rules! errln {
+    ($($arg:tt)*) => { write_err(&format!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Writes `text` to stdout in one call; a failed write is dropped (see the module comment).
+fn write_out(text: &str) {
+    write_all(&mut std::io::stdout().lock(), text);
+}
+
+/// Writes `text` to stderr in one call; a failed write is dropped (see the module comment).
+fn write_err(text: &str) {
+    write_all(&mut std::io::stderr().lock(), text);
+}
+
+fn write_all(w: &mut impl std::io::Write, text: &str) {
+    // Nowhere to report it: the stream that failed is where the report would go.
+    let _ = w.write_all(text.as_bytes()).and_then(|()| w.flush());
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -143,7 +177,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("brig: {e:#}");
+            errln!("brig: {e:#}");
             ExitCode::from(REFUSED)
         }
     }
@@ -208,51 +242,196 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
     Ok(brig_policy::plan(&flags, manifest, &host()?)?)
 }
 
-/// Opens the report file before the prison exists: without following a symlink, refusing
-/// anything but a regular file (a FIFO would hang us), so that a program that can write where
-/// the report goes cannot redirect brig's write.
+/// Opens the report file before the prison exists, by the grants' rule, so that a program that
+/// can write a directory on the way cannot redirect brig's write (brig may be root): only root's
+/// symlinks (the system's own, like /var/run -> /run) are followed, anywhere on the path, and any
+/// other is refused, naming the real path. The walk goes one component at a time from its
+/// parent's fd, never following a link itself (`RESOLVE_NO_SYMLINKS`), so nothing swapped in
+/// meanwhile is followed either. Only a regular file with one link is written: anything else is
+/// looked at through an `O_PATH` fd and never opened (a FIFO would hang brig, opening a device
+/// can act).
 fn open_report(path: &Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display();
+    let abs = std::env::current_dir().context("cannot read the current directory")?.join(path);
+    let mut rest = components(&abs);
+    let root = fs::openat2(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0, 0)
+        .context("cannot open /")?;
+    // The directories walked so far, for `..`: they hold no symlink, so the lexical parent is
+    // the real one.
+    let mut dirs = vec![(root, PathBuf::from("/"))];
+    let mut links = 0;
+    while let Some(name) = rest.pop() {
+        if name == ".." {
+            if dirs.len() > 1 {
+                dirs.pop();
+            }
+            continue;
+        }
+        let Some((dir, real)) = dirs.last() else { break };
+        let here = real.join(&name);
+        let name = Path::new(&name);
+        let fd = match fs::openat2(Some(dir.as_fd()), name, O_PATH_NOFOLLOW, 0, NO_LINKS) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rest.is_empty() => {
+                return create_report(dir.as_fd(), name, &here, path);
+            }
+            Err(e) => anyhow::bail!("cannot open report {shown}: {}: {e}", here.display()),
+            Ok(fd) => std::fs::File::from(fd),
+        };
+        let meta = fd.metadata().with_context(|| format!("report {shown}: {}", here.display()))?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            let link = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+            let target = std::fs::read_link(&link)
+                .with_context(|| format!("report {shown}: cannot read {}", here.display()))?;
+            if meta.uid() != 0 {
+                let mut instead = std::fs::canonicalize(&here).unwrap_or(target);
+                instead.extend(rest.iter().rev());
+                anyhow::bail!(
+                    "report {shown} goes through the symlink {} (owned by uid {}), which brig \
+                     refuses (only root's links are followed); give the real path ({})",
+                    here.display(),
+                    meta.uid(),
+                    instead.display()
+                );
+            }
+            // Read by path: the link that was checked must be the one read.
+            let unchanged = std::fs::symlink_metadata(&link)
+                .is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()));
+            anyhow::ensure!(
+                unchanged && links <= 40,
+                "report {shown}: {} changed while brig read it, or links to itself",
+                here.display()
+            );
+            if target.is_absolute() {
+                dirs.truncate(1);
+            }
+            rest.extend(components(&target));
+            continue;
+        }
+        if rest.is_empty() {
+            return reopen_report(&fd, &meta, path);
+        }
+        anyhow::ensure!(
+            meta.is_dir(),
+            "cannot open report {shown}: {} is not a directory",
+            here.display()
+        );
+        dirs.push((fd.into(), here));
+    }
+    anyhow::bail!("report {shown} is a directory; give a regular file")
+}
+
+/// `O_PATH | O_NOFOLLOW`: what a name is, without following or opening it.
+const O_PATH_NOFOLLOW: i32 = libc::O_PATH | libc::O_NOFOLLOW;
+/// One name beneath its directory, following no link of any kind.
+const NO_LINKS: u64 = fs::resolve::NO_SYMLINKS | fs::resolve::NO_MAGICLINKS | fs::resolve::BENEATH;
+
+/// A path's names, last first (to pop), `..` kept.
+fn components(p: &Path) -> Vec<std::ffi::OsString> {
+    use std::path::Component;
+    let names = p.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_os_string()),
+        Component::ParentDir => Some("..".into()),
+        _ => None,
+    });
+    names.rev().collect()
+}
+
+/// The report file does not exist: made new in its directory, never an existing one.
+fn create_report(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &Path,
+    here: &Path,
+    shown: &Path,
+) -> anyhow::Result<std::fs::File> {
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY;
+    match fs::openat2(Some(dir), name, flags, 0o644, NO_LINKS) {
+        Ok(fd) => Ok(fd.into()),
+        Err(e) => Err(e).with_context(|| {
+            format!("cannot create report {} ({})", shown.display(), here.display())
+        }),
+    }
+}
+
+/// The report file exists: written only if it is a regular file with one link, re-opened for
+/// writing through the `O_PATH` fd that was checked (so it is the same file), then emptied.
+fn reopen_report(
+    fd: &std::fs::File,
+    meta: &std::fs::Metadata,
+    shown: &Path,
+) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let shown = shown.display();
+    let t = meta.file_type();
+    let not_regular = if t.is_dir() {
+        Some("is a directory")
+    } else if t.is_fifo() {
+        Some("is a FIFO")
+    } else if t.is_socket() {
+        Some("is a socket")
+    } else if t.is_char_device() {
+        Some("is a character device")
+    } else if t.is_block_device() {
+        Some("is a block device")
+    } else if !t.is_file() {
+        Some("is not a regular file")
+    } else {
+        None
+    };
+    if let Some(what) = not_regular {
+        anyhow::bail!("report {shown} {what}; give a regular file");
+    }
+    anyhow::ensure!(
+        meta.nlink() == 1,
+        "report {shown} has {} hard links, and brig writes only a file with one; give a new file",
+        meta.nlink()
+    );
     let f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .with_context(|| {
-            format!("cannot open report {} (it must not be a symlink)", path.display())
-        })?;
-    let meta = f.metadata().with_context(|| format!("report {}", path.display()))?;
-    anyhow::ensure!(meta.is_file(), "report {} is not a regular file", path.display());
-    f.set_len(0).with_context(|| format!("truncate report {}", path.display()))?;
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .with_context(|| format!("cannot open report {shown}"))?;
+    f.set_len(0).with_context(|| format!("cannot empty report {shown}"))?;
     Ok(f)
 }
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
     let plan = build_plan(&args)?;
+    for w in brig_policy::check::risks(&plan, home().as_deref()) {
+        errln!("brig: warning: {w}");
+    }
     let report_file = args.report.as_deref().map(open_report).transpose()?;
     let report = brig_jail::run(&plan);
     for w in &report.warnings {
-        eprintln!("brig: warning: {w}");
+        errln!("brig: warning: {w}");
     }
-    if let Some(mut f) = report_file {
+    if let (Some(mut f), Some(path)) = (report_file, &args.report) {
         use std::io::Write;
-        let json = serde_json::to_string_pretty(&report).context("encode report")?;
-        f.write_all((json + "\n").as_bytes()).context("cannot write the report")?;
+        // The program has run: a report that cannot be written is said, and the exit status
+        // stays the program's.
+        let written = serde_json::to_string_pretty(&report)
+            .map_err(std::io::Error::other)
+            .and_then(|json| f.write_all((json + "\n").as_bytes()));
+        if let Err(e) = written {
+            errln!("brig: warning: cannot write the report {}: {e}", path.display());
+        }
     }
     if !report.exit.message.is_empty() {
-        eprintln!("{}", report.exit.message);
+        errln!("{}", report.exit.message);
     }
     Ok(report.exit.status.clamp(0, 255) as u8)
+}
+
+/// The caller's home directory, for the risk check.
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
 }
 
 fn check(manifest: &Path) -> anyhow::Result<u8> {
     let text = read_manifest(manifest)?;
     let plan = brig_policy::plan_for_check(Some((manifest, text.as_str())), &host()?)?;
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let summary = brig_policy::check::describe(&plan, home.as_deref());
-    print!("{summary}");
+    let summary = brig_policy::check::describe(&plan, home().as_deref());
     let mut denied = brig_jail::seccomp::Policy::default_deny();
     for name in &plan.syscalls.allow {
         denied.allow(name).map_err(anyhow::Error::msg)?;
@@ -260,7 +439,7 @@ fn check(manifest: &Path) -> anyhow::Result<u8> {
     for name in &plan.syscalls.deny {
         denied.deny(name).map_err(anyhow::Error::msg)?;
     }
-    print!("{}", describe_seccomp(&denied));
+    write_out(&format!("{summary}{}", describe_seccomp(&denied)));
     Ok(0)
 }
 
@@ -304,7 +483,7 @@ fn describe_seccomp(policy: &brig_jail::seccomp::Policy) -> String {
 fn doctor() -> u8 {
     let findings = brig_jail::doctor::probe();
     let mut missing_required = false;
-    println!("Kernel features:");
+    outln!("Kernel features:");
     for f in &findings {
         let mark = if f.ok {
             "ok  "
@@ -313,7 +492,7 @@ fn doctor() -> u8 {
         } else {
             "no  "
         };
-        println!("  {mark:7} {:28} {}", f.feature, f.detail);
+        outln!("  {mark:7} {:28} {}", f.feature, f.detail);
         missing_required |= f.required && !f.ok;
     }
     // The proof: a real prison with the default policy.
@@ -324,23 +503,23 @@ fn doctor() -> u8 {
     ) {
         Ok(p) => p,
         Err(e) => {
-            println!("cannot build the default plan: {e}");
+            outln!("cannot build the default plan: {e}");
             return 1;
         }
     };
     let report = brig_jail::run(&plan);
-    println!("Layers of the default policy, from a real run of /bin/true:");
+    outln!("Layers of the default policy, from a real run of /bin/true:");
     for l in &report.layers {
-        println!("  {:12} {:22} {}", format!("{:?}", l.state).to_lowercase(), l.name, l.detail);
+        outln!("  {:12} {:22} {}", format!("{:?}", l.state).to_lowercase(), l.name, l.detail);
     }
     if report.exit.status != 0 {
-        println!("  the default policy cannot be enforced here: {}", report.exit.message);
+        outln!("  the default policy cannot be enforced here: {}", report.exit.message);
         return 1;
     }
     if missing_required {
-        println!("some required feature is missing; brig run will refuse (or use --best-effort)");
+        outln!("some required feature is missing; brig run will refuse (or use --best-effort)");
         return 1;
     }
-    println!("brig can enforce its default policy on this machine.");
+    outln!("brig can enforce its default policy on this machine.");
     0
 }

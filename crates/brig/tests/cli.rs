@@ -61,7 +61,7 @@ fn check_describes_authority_and_warns() {
     let s = Scratch::new(who);
     let f = s.write(
         "risky.toml",
-        "[program]\npath = \"/bin/true\"\n[fs]\n\"/data\" = { from = \"/tmp\", rights = \"rwc\" }\n\"/sock\" = { from = \"/run\", rights = \"r\" }\n\"/\" = { from = \"/\", rights = \"rw\" }\n[limits]\nmemory = \"64MiB\"\n",
+        "[program]\npath = \"/bin/true\"\n[fs]\n\"/data\" = { from = \"/tmp\", rights = \"rwc\" }\n\"/sock\" = { from = \"/run\", rights = \"r\" }\n\"/host\" = { from = \"/\", rights = \"rw\" }\n[limits]\nmemory = \"64MiB\"\n",
     );
     let o = brig(who, &["check", f.to_str().expect("utf-8")]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
