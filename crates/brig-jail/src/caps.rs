@@ -117,7 +117,9 @@ pub fn open_all(
                     info.address = Some(format!("tcp://{a}"));
                     if matches!(c.kind, CapKind::Listen(Endpoint::Tcp { port: 0, .. })) {
                         // The caller asked the kernel to pick; this is how it learns the port.
-                        eprintln!("brig: capability {} listens on tcp://{a}", c.name);
+                        // A full or closed stderr must not stop the run: the error is dropped.
+                        let line = format!("brig: capability {} listens on tcp://{a}\n", c.name);
+                        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
                     }
                 }
                 (l.into(), None, None)
