@@ -17,19 +17,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use brig_sys::fs::{self, Ident};
 use brig_sys::notify::{self, Notif};
 
+use crate::report::BrokerReport;
+
 /// A listen capability as the runner bound it: the socket's identity and its local address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub ident: Ident,
     pub addr: Vec<u8>,
-}
-
-/// What the broker did, for the report.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Counts {
-    pub listen_allowed: u32,
-    pub listen_refused: u32,
-    pub memfd_made: u32,
 }
 
 /// The supervisor's broker for one prison.
@@ -39,7 +33,8 @@ pub struct Broker {
     /// The prison's network namespace (from pid 1); sockets in it may listen freely.
     netns: Ident,
     listeners: Vec<Listener>,
-    pub counts: Counts,
+    /// What the broker did, for the report.
+    pub counts: BrokerReport,
 }
 
 impl Broker {
@@ -48,7 +43,7 @@ impl Broker {
     pub fn new(fds: Vec<OwnedFd>, listeners: Vec<Listener>) -> Option<Broker> {
         let [notif, netns]: [OwnedFd; 2] = fds.try_into().ok()?;
         let netns = fs::ident(netns.as_fd()).ok()?;
-        Some(Broker { notif, netns, listeners, counts: Counts::default() })
+        Some(Broker { notif, netns, listeners, counts: BrokerReport::default() })
     }
 
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {

@@ -88,11 +88,7 @@ pub fn supervise(
     }
     let pid1 = process::wait(pid, false).map_err(JailError::setup("wait for pid 1"))?;
     if let Some(c) = counts.or(broker.map(|b| b.counts)) {
-        report.broker = crate::report::BrokerReport {
-            listen_allowed: c.listen_allowed,
-            listen_refused: c.listen_refused,
-            memfd_made: c.memfd_made,
-        };
+        report.broker = c;
     }
     while pipe_open {
         pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);

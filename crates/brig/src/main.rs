@@ -477,6 +477,10 @@ fn describe_seccomp(policy: &brig_jail::seccomp::Policy) -> String {
     out.push_str(
         "  and every architecture but x86_64, the x32 ABI, and syscalls newer than brig's table\n",
     );
+    out.push_str("Answered by brig's broker instead of the kernel:\n");
+    for r in brig_jail::seccomp::brokered().iter().filter(|r| denied.contains(&r.name)) {
+        out.push_str(&format!("  {}: {}\n", r.name, r.why));
+    }
     out
 }
 
