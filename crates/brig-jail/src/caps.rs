@@ -404,7 +404,7 @@ fn open_file(c: &Cap, path: &Path, mode: FileMode) -> Result<Opening, JailError>
             "use kind = \"dir\" (--dir)",
         ));
     }
-    fdpass::set_blocking(fd.as_fd()).map_err(io)?;
+    fdpass::set_nonblocking(fd.as_fd(), false).map_err(io)?;
     let remount =
         (mode == FileMode::Read).then_some(Remount { path: real, ident, rights: Rights::R });
     let commit = (mode == FileMode::Create).then_some(Commit::Truncate);

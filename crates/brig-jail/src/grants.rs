@@ -37,6 +37,8 @@ pub enum Kind {
     Tmpfs { size: u64, exec: bool },
     /// A fresh procfs for the prison's pid namespace.
     Proc,
+    /// A private devpts instance: the prison's own pseudo-terminals.
+    Devpts,
 }
 
 /// One mount, link or file of the prison's filesystem view.
@@ -71,8 +73,11 @@ impl Entry {
 const SYSTEM_PATHS: &[&str] =
     &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/alternatives"];
 const SYSTEM_FILES: &[&str] = &["/etc/ld.so.cache", "/etc/localtime"];
-const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
+/// `/dev/tty` opens the opener's controlling terminal: inside, the prison's own or none.
+const DEVICES: &[&str] =
+    &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
 const DEV_LINKS: &[(&str, &str)] = &[
+    ("/dev/ptmx", "pts/ptmx"),
     ("/dev/fd", "/proc/self/fd"),
     ("/dev/stdin", "/proc/self/fd/0"),
     ("/dev/stdout", "/proc/self/fd/1"),
@@ -100,6 +105,7 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         v.push(entry(link, Kind::Symlink { target: target.into() }));
     }
     v.push(entry("/proc", Kind::Proc));
+    v.push(entry("/dev/pts", Kind::Devpts));
     v.push(entry("/tmp", Kind::Tmpfs { size: plan.limits.tmp_size, exec: false }));
     // The user's own entries replace a default one at the same place (`--rw /tmp`).
     for t in &plan.tmpfs {
@@ -293,6 +299,7 @@ mod tests {
             description_fd: None,
             app: None,
             capability_mode: false,
+            pty: Default::default(),
         }
     }
 

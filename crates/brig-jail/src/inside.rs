@@ -45,9 +45,14 @@ pub struct Inside {
     pub best_effort: bool,
     pub report: OwnedFd,
     pub go: OwnedFd,
-    /// Where pid 1 sends the seccomp listener and its network namespace, for the broker.
+    /// Where pid 1 sends the seccomp listener and its network namespace (for the broker) and
+    /// the master of the prison's terminal (for the relay).
     pub broker: OwnedFd,
     pub signals: SigSet,
+    /// The program gets a terminal of its own (see `terminal.rs`).
+    pub tty: Option<crate::terminal::Setup>,
+    /// pid 1's copy of that terminal's master: it asks it for the foreground process group.
+    pub master: Option<OwnedFd>,
 }
 
 /// A failed step: (step index, error, operand index into the view or u32::MAX).
@@ -83,6 +88,7 @@ pub fn pid1(mut p: Inside) -> ! {
     let report = p.report.as_fd();
     let keep: Vec<u32> = std::iter::once(report)
         .chain(p.caps.iter().map(|c| c.fd.as_fd()))
+        .chain(p.master.as_ref().map(|m| m.as_fd()))
         .map(|fd| process::raw(fd) as u32)
         .collect();
     if let Err(e) = close_all_but(3, &keep) {
@@ -102,7 +108,7 @@ pub fn pid1(mut p: Inside) -> ! {
     };
     match child {
         None => program(&p),
-        Some(pid) => reap(report, pid, &p.signals),
+        Some(pid) => reap(report, pid, &p.signals, p.master.as_ref().map(|m| m.as_fd())),
     }
 }
 
@@ -111,6 +117,9 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     // Die with the runner. If it died before we set PDEATHSIG, its end of `go` is closed and
     // the read below sees EOF.
     process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64).map_err(at(0))?;
+    // Leave the caller's session: the caller's terminal is no longer pid 1's (nor the
+    // program's) controlling terminal, and its keyboard signals reach brig, which forwards them.
+    process::setsid().map_err(at(23))?;
     // The program can read pid 1's command line: it is brig's, with every grant path and
     // --env value. Overwrite it (the host's procfs is still mounted).
     process::blank_cmdline("brig-init").map_err(at(msg::STEP_CMDLINE))?;
@@ -197,6 +206,9 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     fs::fchdir(root.as_fd()).map_err(at(14))?;
     mount::pivot_to_cwd().map_err(at(14))?;
     fs::chdir(Path::new("/")).map_err(at(14))?;
+    if let Some(t) = p.tty {
+        p.master = Some(private_terminal(&t, p.broker.as_fd()).map_err(at(msg::STEP_PTY))?);
+    }
     process::prctl(libc::PR_SET_DUMPABLE, 0).map_err(at(18))?;
     brig_sys::caps::drop_all().map_err(at(18))?;
     process::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(at(19))?;
@@ -215,12 +227,33 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     // the prison ever holds it (it could answer its own calls).
     match brig_sys::seccomp::install_with_listener(&p.filter) {
         Ok(listener) => {
-            brig_sys::fdpass::send_fds(p.broker.as_fd(), &[listener.as_fd(), netns.as_fd()])
+            let fds = [listener.as_fd(), netns.as_fd()];
+            brig_sys::fdpass::send_fds(p.broker.as_fd(), b'b', &fds)
                 .map_err(at(msg::STEP_BROKER))?;
         }
         Err(e) => degrade_or_fail(p, msg::STEP_SECCOMP, e)?,
     }
     Ok(())
+}
+
+/// A pseudo-terminal of the prison's devpts with the user's settings and size; its slave
+/// replaces the caller's terminal on pid 1's stdio (the program inherits it), its master goes to
+/// the supervisor's relay. Returns pid 1's copy of the master.
+fn private_terminal(t: &crate::terminal::Setup, handover: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+    let pts = fs::openat2(None, Path::new("/dev/pts"), libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
+    let (master, slave) = brig_sys::tty::open_pty(pts.as_fd())?;
+    if let Some(termios) = t.termios {
+        termios.set(slave.as_fd())?;
+    }
+    if let Some(size) = t.size {
+        brig_sys::tty::set_winsize(slave.as_fd(), size)?;
+    }
+    for n in (0..3).filter(|&n| t.fds[n]) {
+        brig_sys::fdpass::place_for_exec(slave.as_fd(), n as i32)?;
+    }
+    brig_sys::fdpass::send_fds(handover, b't', &[master.as_fd()])?;
+    Ok(master)
 }
 
 fn degrade_or_fail(p: &Inside, step: u32, e: io::Error) -> Result<(), Fail> {
@@ -259,7 +292,7 @@ fn reopen_in(tree: BorrowedFd<'_>, dir: bool) -> io::Result<OwnedFd> {
     let link = PathBuf::from(format!("/proc/self/fd/{}", process::raw(tree)));
     let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC;
     let fd = fs::openat2(None, &link, flags, 0, 0)?;
-    brig_sys::fdpass::set_blocking(fd.as_fd())?;
+    brig_sys::fdpass::set_nonblocking(fd.as_fd(), false)?;
     Ok(fd)
 }
 
@@ -313,6 +346,13 @@ fn build(root: BorrowedFd<'_>, e: &Entry, src: Option<&OwnedFd>) -> Result<(), (
             let target = mountpoint(root, rel, true, !e.inside_bind).map_err(|e| (7, e))?;
             mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (10, e))
         }
+        Kind::Devpts => {
+            let opts = [("ptmxmode", "0666"), ("mode", "0620"), ("max", PTYS_MAX)];
+            let m = mount::new_fs("devpts", &opts, attr::NOSUID | attr::NOEXEC)
+                .map_err(|e| (msg::STEP_DEVPTS, e))?;
+            let target = mountpoint(root, rel, true, !e.inside_bind).map_err(|e| (7, e))?;
+            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (msg::STEP_DEVPTS, e))
+        }
         Kind::Proc => {
             let m = mount::new_fs("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
                 .map_err(|e| (9, e))?;
@@ -322,6 +362,9 @@ fn build(root: BorrowedFd<'_>, e: &Entry, src: Option<&OwnedFd>) -> Result<(), (
         }
     }
 }
+
+/// The most pseudo-terminals a prison may hold at once (the kernel's pty limit is host-wide).
+const PTYS_MAX: &str = "64";
 
 /// The files of procfs that list the kernel's keys, which are not namespaced: names, serials
 /// and owners of every key the program's uid may view, the host user's included.
@@ -383,16 +426,25 @@ fn mkdirs(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
     Ok(dir)
 }
 
-/// pid 1 after the fork: forward signals to the program, reap everything, report the program's
-/// status and exit (which kills whatever else is left in the pid namespace).
-fn reap(report: BorrowedFd<'_>, prog: i32, signals: &SigSet) -> ! {
+/// pid 1 after the fork: forward signals to the program's foreground process group, reap
+/// everything, report the program's status and exit (which kills whatever else is left in the
+/// pid namespace).
+fn reap(report: BorrowedFd<'_>, prog: i32, signals: &SigSet, master: Option<BorrowedFd<'_>>) -> ! {
     loop {
         let sig = match signals.wait(None) {
             Ok(Some(s)) => s,
             _ => continue,
         };
         if sig != libc::SIGCHLD {
-            let _ = process::kill(prog, sig);
+            // As a terminal delivers them: to the whole foreground group (the terminal's, or
+            // without one the program's own group, which it leads), not only its top process.
+            let fg = master
+                .and_then(|m| brig_sys::tty::foreground_group(m).ok())
+                .filter(|&g| g > 0)
+                .unwrap_or(prog);
+            if process::kill(-fg, sig).is_err() {
+                let _ = process::kill(prog, sig);
+            }
             continue;
         }
         while let Ok(Some((pid, st))) = process::wait(-1, true) {
@@ -450,6 +502,10 @@ fn program(p: &Inside) -> ! {
     let report = report_fd.as_fd();
     let r: Result<(), Fail> = (|| {
         process::setsid().map_err(at(23))?;
+        if let Some(n) = p.tty.and_then(|t| t.fds.iter().position(|&f| f)) {
+            crate::terminal::with_stdio(n, brig_sys::tty::set_controlling)
+                .map_err(at(msg::STEP_PTY))?;
+        }
         fs::chdir(&p.chdir).map_err(at(msg::STEP_CHDIR))?;
         // rlimits here, in the program's process only: pid 1's own work (Landlock, its fork)
         // is not counted against --nofile or --procs.

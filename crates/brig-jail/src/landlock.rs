@@ -71,6 +71,12 @@ pub fn inside_rules(view: &[Entry]) -> Vec<(std::path::PathBuf, Rights, bool)> {
     for e in view {
         match &e.kind {
             Kind::Proc => out.push((e.dest.clone(), Rights::R, true)),
+            // Read, write and terminal ioctls on the prison's own ptys; nothing is created by
+            // path there (the kernel makes the nodes).
+            Kind::Devpts => {
+                let rw = Rights { read: true, write: true, exec: false, create: false };
+                out.push((e.dest.clone(), rw, true));
+            }
             Kind::Tmpfs { exec, .. } => {
                 let r = if *exec { Rights::RWXC } else { Rights::RWC };
                 out.push((e.dest.clone(), r, true));

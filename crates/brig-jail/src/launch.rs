@@ -20,6 +20,7 @@ use crate::namespaces;
 use crate::report::{LayerState, Report};
 use crate::seccomp;
 use crate::supervise;
+use crate::terminal;
 
 /// The uid and gid the program has on the host (and inside): the caller's own when brig is
 /// unprivileged; `nobody` when brig runs as root, so the program is never host root.
@@ -94,6 +95,13 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let cgroup = if limits::wanted(&plan.limits) { Cgroup::create(&plan.limits)? } else { None };
     report.limits = limits::describe(&plan.limits, cgroup.as_ref());
     let chdir = plan.chdir.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let ttys = terminal::ttys();
+    let tty = terminal::setup(plan.pty, ttys);
+    if tty.is_none() && ttys.contains(&true) {
+        report.warnings.push(
+            "--pty never: the program holds your terminal and can change its settings".into(),
+        );
+    }
     // Everything has opened: only now may a `create` capability create or empty its file.
     caps::commit(&mut caps)?;
     report.timings.compile_us = us(t1);
@@ -133,6 +141,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         go: go_r,
         broker: broker_w,
         signals,
+        tty,
+        master: None,
     };
     let t2 = Instant::now();
     let t2_ns = process::monotonic_ns();
@@ -191,6 +201,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         broker: broker_r,
         listeners,
         cloned_ns: t2_ns,
+        tty,
+        ttys,
     };
     let out = supervise::supervise(plan, prison, cgroup.as_ref(), report, &operands);
     let _ = old_mask.set_mask();

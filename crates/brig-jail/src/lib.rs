@@ -16,6 +16,7 @@ pub mod namespaces;
 pub mod report;
 pub mod seccomp;
 mod supervise;
+mod terminal;
 
 pub use error::JailError;
 pub use launch::run;

@@ -38,6 +38,8 @@ pub const STEPS: &[&str] = &[
     "broker hand-over",             // 30
     "session keyring",              // 31
     "blank pid 1's command line",   // 32
+    "devpts",                       // 33
+    "private terminal",             // 34
 ];
 
 pub const STEP_LANDLOCK: u32 = 20;
@@ -52,6 +54,8 @@ pub const STEP_DIR_CAP: u32 = 29;
 pub const STEP_BROKER: u32 = 30;
 pub const STEP_KEYRING: u32 = 31;
 pub const STEP_CMDLINE: u32 = 32;
+pub const STEP_DEVPTS: u32 = 33;
+pub const STEP_PTY: u32 = 34;
 
 /// A step failed: `errno`, and `operand` = index into the view (or u32::MAX).
 pub const ERROR: u32 = 1;

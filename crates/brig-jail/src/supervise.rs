@@ -13,6 +13,7 @@ use crate::error::JailError;
 use crate::limits::Cgroup;
 use crate::msg::{self, Msg};
 use crate::report::{Exit, LayerState, Report};
+use crate::terminal::{self, Event, Relay};
 
 /// The prison as the supervisor holds it: pid 1, its pidfd, the report pipe's read end, and
 /// when it was cloned (monotonic ns).
@@ -21,10 +22,25 @@ pub struct Running {
     pub pid: i32,
     pub pidfd: OwnedFd,
     pub pipe: OwnedFd,
-    /// Where pid 1 sends the seccomp listener for the broker.
+    /// Where pid 1 sends the seccomp listener for the broker and the terminal's master.
     pub broker: OwnedFd,
     pub listeners: Vec<crate::broker::Listener>,
     pub cloned_ns: u64,
+    /// The program's own terminal, if it gets one.
+    pub tty: Option<terminal::Setup>,
+    /// Which of brig's stdio fds are terminals (a hang-up of one ends the prison).
+    pub ttys: [bool; 3],
+}
+
+/// How long the prison has after brig's terminal hangs up (and the prison got SIGHUP) before it
+/// is killed.
+pub const HANGUP_GRACE: Duration = Duration::from_secs(2);
+
+/// Why the supervisor killed the prison, if it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Killed {
+    Wall,
+    HangUp,
 }
 
 /// Waits for the prison to end and fills `report.exit` and the inside timings.
@@ -35,65 +51,103 @@ pub fn supervise(
     report: &mut Report,
     operands: &[String],
 ) -> Result<(), JailError> {
-    let Running { pid, pidfd, pipe, broker: handover, listeners, cloned_ns: clone_ns } = prison;
+    let Running { pid, pidfd, pipe, broker: handover, listeners, cloned_ns: clone_ns, tty, ttys } =
+        prison;
     let mut handover = Some(handover);
     let mut listeners = Some(listeners);
     let mut broker: Option<Broker> = None;
+    let mut relay: Option<Relay> = None;
     let sigfd = SigSet::of(&crate::launch::FORWARDED[1..])
         .signalfd()
         .map_err(JailError::setup("signalfd"))?;
-    let deadline = plan.limits.wall.map(|w| Instant::now() + w);
+    let stdin = std::io::stdin();
+    let wall = plan.limits.wall.map(|w| Instant::now() + w);
+    let mut hangup: Option<Instant> = None;
+    let mut killed = None;
     let mut counts = None;
     let mut msgs = Vec::new();
     let mut buf = Vec::new();
     let mut pipe_open = true;
-    let mut timed_out = false;
     loop {
-        let timeout = match deadline {
-            Some(d) if !timed_out => Some(d.saturating_duration_since(Instant::now())),
+        let next = if killed.is_some() { None } else { wall.into_iter().chain(hangup).min() };
+        let timeout = next.map(|d| d.saturating_duration_since(Instant::now()));
+        let mut fds = vec![(pidfd.as_fd(), libc::POLLIN), (sigfd.as_fd(), libc::POLLIN)];
+        let pipe_at = slot(&mut fds, pipe_open.then(|| pipe.as_fd()), libc::POLLIN);
+        let handover_at = slot(&mut fds, handover.as_ref().map(|h| h.as_fd()), libc::POLLIN);
+        let broker_at = slot(&mut fds, broker.as_ref().map(|b| b.fd()), libc::POLLIN);
+        let (master_ev, stdin_ev) = relay.as_ref().map_or((None, None), Relay::interest);
+        let master_at = match (&relay, master_ev) {
+            (Some(r), Some(ev)) => slot(&mut fds, Some(r.master()), ev),
             _ => None,
         };
-        let mut fds = vec![pidfd.as_fd(), sigfd.as_fd()];
-        let pipe_at = slot(&mut fds, pipe_open.then(|| pipe.as_fd()));
-        let handover_at = slot(&mut fds, handover.as_ref().map(|h| h.as_fd()));
-        let broker_at = slot(&mut fds, broker.as_ref().map(|b| b.fd()));
-        let ready = process::poll_readable(&fds, timeout).map_err(JailError::setup("poll"))?;
-        let is = |at: Option<usize>| at.is_some_and(|i| ready[i]);
-        if is(pipe_at) {
+        let stdin_at = slot(&mut fds, stdin_ev.map(|_| stdin.as_fd()), libc::POLLIN);
+        let ready = process::poll(&fds, timeout).map_err(JailError::setup("poll"))?;
+        let rev = |at: Option<usize>| at.map_or(0, |i| ready[i]);
+        if rev(pipe_at) != 0 {
             pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);
         }
-        if is(handover_at) {
-            // Read once, from pid 1 before the program exists; then the socket is closed.
-            let h = handover.take();
-            let fds = h.and_then(|h| brig_sys::fdpass::recv_fds(h.as_fd()).ok());
-            broker = Broker::new(fds.unwrap_or_default(), listeners.take().unwrap_or_default());
+        if rev(handover_at) != 0 {
+            // pid 1 sends at most two messages before the program exists, then closes its end.
+            match handover.as_ref().map(|h| brig_sys::fdpass::recv_fds(h.as_fd())) {
+                Some(Ok((b'b', fds))) => {
+                    broker = Broker::new(fds, listeners.take().unwrap_or_default());
+                }
+                Some(Ok((b't', fds))) if relay.is_none() => {
+                    let master = fds.into_iter().next();
+                    relay = tty.as_ref().zip(master).map(|(t, m)| Relay::new(m, t));
+                }
+                _ => handover = None,
+            }
         }
-        if is(broker_at) && broker.as_mut().is_some_and(|b| !b.answer()) {
+        if rev(broker_at) != 0 && broker.as_mut().is_some_and(|b| !b.answer()) {
             // Every process under the filter is gone.
             counts = broker.take().map(|b| b.counts);
         }
-        if ready[1] {
-            while let Ok(Some(sig)) = process::read_signalfd(sigfd.as_fd()) {
-                let _ = process::pidfd_kill(pidfd.as_fd(), sig);
+        if let Some(r) = relay.as_mut() {
+            if r.ready(rev(master_at), rev(stdin_at)) == Event::HungUp && hangup.is_none() {
+                let _ = process::pidfd_kill(pidfd.as_fd(), libc::SIGHUP);
+                hangup = Some(Instant::now() + HANGUP_GRACE);
             }
         }
-        if ready[0] {
+        if ready[1] != 0 {
+            while let Ok(Some(sig)) = process::read_signalfd(sigfd.as_fd()) {
+                match (sig, &relay) {
+                    // The pty follows the user's window; its foreground group gets SIGWINCH.
+                    (libc::SIGWINCH, Some(r)) => r.resize(),
+                    // Already sent when the relay saw the hang-up.
+                    (libc::SIGHUP, _) if hangup.is_some() => {}
+                    _ => {
+                        let _ = process::pidfd_kill(pidfd.as_fd(), sig);
+                        if sig == libc::SIGHUP && terminal::hung_up(ttys) {
+                            hangup = Some(Instant::now() + HANGUP_GRACE);
+                        }
+                    }
+                }
+            }
+        }
+        if ready[0] != 0 {
             break;
         }
-        if !ready.iter().any(|&r| r) && timeout.is_some() {
-            // Wall time is up: SIGKILL to pid 1 ends the whole pid namespace, grandchildren too.
+        let now = Instant::now();
+        let due = |d: Option<Instant>| d.is_some_and(|d| now >= d);
+        if killed.is_none() && (due(wall) || due(hangup)) {
+            // SIGKILL to pid 1 ends the whole pid namespace, grandchildren too.
             let _ = process::pidfd_kill(pidfd.as_fd(), libc::SIGKILL);
-            timed_out = true;
+            killed = Some(if due(wall) { Killed::Wall } else { Killed::HangUp });
         }
     }
     let pid1 = process::wait(pid, false).map_err(JailError::setup("wait for pid 1"))?;
+    if let Some(mut r) = relay {
+        // The program's last output, then the user's terminal settings come back (drop).
+        r.finish();
+    }
     if let Some(c) = counts.or(broker.map(|b| b.counts)) {
         report.broker = c;
     }
     while pipe_open {
         pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);
     }
-    report.exit = decide(plan, &msgs, pid1.map(|(_, st)| st), timed_out, cgroup, report, operands);
+    report.exit = decide(plan, &msgs, pid1.map(|(_, st)| st), killed, cgroup, report, operands);
     for m in &msgs {
         match m.kind {
             msg::READY => report.timings.inside_setup_us = m.value.saturating_sub(clone_ns) / 1000,
@@ -107,9 +161,13 @@ pub fn supervise(
     Ok(())
 }
 
-/// Adds `fd` to the poll set, if there is one, and returns its index.
-fn slot<'a>(fds: &mut Vec<BorrowedFd<'a>>, fd: Option<BorrowedFd<'a>>) -> Option<usize> {
-    fds.push(fd?);
+/// Adds `fd` to the poll set with `events`, if there is one, and returns its index.
+fn slot<'a>(
+    fds: &mut Vec<(BorrowedFd<'a>, i16)>,
+    fd: Option<BorrowedFd<'a>>,
+    events: i16,
+) -> Option<usize> {
+    fds.push((fd?, events));
     Some(fds.len() - 1)
 }
 
@@ -149,7 +207,7 @@ fn decide(
     plan: &Plan,
     msgs: &[Msg],
     pid1: Option<i32>,
-    timed_out: bool,
+    killed: Option<Killed>,
     cgroup: Option<&Cgroup>,
     report: &mut Report,
     operands: &[String],
@@ -161,12 +219,22 @@ fn decide(
         report.warnings.push(format!("running without {name}: {}", errno_text(m.errno)));
     }
     let cmd = plan.command.first().cloned().unwrap_or_default();
-    if timed_out {
+    if killed == Some(Killed::Wall) {
         let w = plan.limits.wall.unwrap_or_default();
         return exit(
             "wall",
             124,
             format!("brig: wall-time limit ({}) reached; the prison was killed", secs(w)),
+        );
+    }
+    if killed == Some(Killed::HangUp) {
+        return exit(
+            "hangup",
+            128 + libc::SIGHUP,
+            format!(
+                "brig: the terminal hung up; the prison got SIGHUP and was killed {} later",
+                secs(HANGUP_GRACE)
+            ),
         );
     }
     if let Some(m) = msgs.iter().find(|m| m.kind == msg::ERROR) {

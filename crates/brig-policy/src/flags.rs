@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::caps::{self, Cap, CapKind, Endpoint};
 use crate::error::{PolicyError, Pos, Problem};
 use crate::manifest::{EnvValue, FsEntry, Manifest};
-use crate::plan::{Grant, Limits, Plan, Rights, SyscallChanges};
+use crate::plan::{Grant, Limits, Plan, Pty, Rights, SyscallChanges};
 use crate::{manifest, paths, units};
 
 /// A grant flag and the unveil rights it gives.
@@ -76,6 +76,8 @@ pub struct Flags {
     /// (kind, "NAME=SPEC") for `--dir`, `--file`, `--listen`, `--connect`, `--data`.
     pub caps: Vec<(&'static str, String)>,
     pub capability_mode: bool,
+    /// `auto`, `always` or `never`.
+    pub pty: Option<String>,
     /// The program and its arguments (after `--`).
     pub command: Vec<String>,
 }
@@ -168,6 +170,7 @@ impl<'h> Builder<'h> {
             description_fd: None,
             app: None,
             capability_mode: false,
+            pty: Pty::Auto,
         };
         for name in DEFAULT_ENV {
             match host.var(name) {
@@ -236,6 +239,7 @@ impl<'h> Builder<'h> {
         self.plan.syscalls.allow.extend(m.syscalls.allow.iter().cloned());
         self.plan.syscalls.deny.extend(m.syscalls.deny.iter().cloned());
         self.plan.capability_mode = m.capability_mode;
+        self.plan.pty = m.program.pty.unwrap_or(self.plan.pty);
         for c in &m.caps {
             let origin = format!("{}:{}", file.display(), c.pos.line);
             let kind = relative_to(&c.kind, &dir);
@@ -407,6 +411,9 @@ impl<'h> Builder<'h> {
             self.cap(name, k, format!("{flag} {spec}")).map_err(err)?;
         }
         self.plan.capability_mode |= f.capability_mode;
+        if let Some(t) = &f.pty {
+            self.plan.pty = Pty::parse(t).map_err(|p| PolicyError::flag("--pty", t, p))?;
+        }
         Ok(())
     }
 

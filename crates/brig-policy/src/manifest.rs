@@ -5,6 +5,7 @@
 //! path = "/usr/bin/python3"
 //! args = ["-m", "http.server"]
 //! chdir = "/site"
+//! pty = "auto"              # a private terminal when stdio is one; or "always", "never"
 //! [fs]                      # keys: absolute paths inside the prison
 //! "/site" = { from = "./site", rights = "r" }   # `from`: relative to the manifest's directory
 //! "/data" = "rwc"           # host path = the key
@@ -55,7 +56,7 @@ use toml::Spanned;
 
 use crate::caps::{self, CapKind, FileMode};
 use crate::error::{PolicyError, Pos, Problem};
-use crate::plan::{Rights, SyscallChanges};
+use crate::plan::{Pty, Rights, SyscallChanges};
 use crate::{paths, units};
 
 /// A parsed, validated manifest. Host paths are still as written; [`crate::plan`] makes them
@@ -104,6 +105,8 @@ pub struct Program {
     pub path: Option<String>,
     pub args: Vec<String>,
     pub chdir: Option<PathBuf>,
+    /// `pty = "auto" | "always" | "never"`.
+    pub pty: Option<crate::plan::Pty>,
 }
 
 /// One `[fs]` entry: what appears at `dest` inside the prison.
@@ -249,6 +252,7 @@ validated!(CommandPath(String), "the program's path", numbers: false, command_pa
 validated!(SyscallName(String), "a syscall or @group name", numbers: false, syscall_name);
 validated!(CapName(String), "a capability name", numbers: false, caps::name);
 validated!(CapKindName(String), "a capability kind", numbers: false, cap_kind);
+validated!(PtyValue(Pty), "\"auto\", \"always\" or \"never\"", numbers: false, Pty::parse);
 validated!(Mode(bool), "\"default\" or \"capability\"", numbers: false, sandbox_mode);
 validated!(FileModeValue(FileMode), "a file mode", numbers: false, FileMode::parse);
 validated!(Address(String), "tcp://HOST:PORT or unix:PATH", numbers: false, address);
@@ -547,6 +551,7 @@ struct RawProgram {
     path: Option<CommandPath>,
     args: Option<Spanned<Vec<Text>>>,
     chdir: Option<InsidePath>,
+    pty: Option<PtyValue>,
 }
 
 #[derive(Deserialize, Default)]
@@ -631,6 +636,7 @@ impl Raw {
                     .map(|a| a.into_inner().into_iter().map(|t| t.0).collect())
                     .unwrap_or_default(),
                 chdir: p.chdir.map(|c| c.0),
+                pty: p.pty.map(|t| t.0),
             },
             fs,
             env: self.env.0.into_iter().map(|(k, v)| (k.into_inner().0, v)).collect(),

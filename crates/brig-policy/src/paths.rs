@@ -73,6 +73,9 @@ pub const RESERVED: &[(&str, bool, &str, &str)] = &[
     ("/dev/full", true, "a device brig gives every prison", DEV_HINT),
     ("/dev/random", true, "a device brig gives every prison", DEV_HINT),
     ("/dev/urandom", true, "a device brig gives every prison", DEV_HINT),
+    ("/dev/tty", true, "a device brig gives every prison", DEV_HINT),
+    ("/dev/pts", true, "the prison's own devpts (its pseudo-terminals)", DEV_HINT),
+    ("/dev/ptmx", true, "brig's link to /dev/pts/ptmx", DEV_HINT),
     ("/dev/fd", true, "brig's link to /proc/self/fd", DEV_HINT),
     ("/dev/stdin", true, "brig's link to /proc/self/fd/0", DEV_HINT),
     ("/dev/stdout", true, "brig's link to /proc/self/fd/1", DEV_HINT),
@@ -139,11 +142,13 @@ mod tests {
 
     #[test]
     fn reserved_mount_points() {
-        for bad in ["/", "/proc", "/proc/sys", "/dev", "/dev/null", "/dev/fd/3", "/dev/shm/x"] {
+        for bad in
+            ["/", "/proc", "/proc/sys", "/dev", "/dev/null", "/dev/fd/3", "/dev/shm/x", "/dev/pts"]
+        {
             let e = mount_point(Path::new(bad)).expect_err(bad);
             assert!(e.message.starts_with(&format!("{bad} is ")) && !e.hint.is_empty(), "{e}");
         }
-        for good in ["/tmp", "/tmp/x", "/dev/kvm", "/dev/pts", "/devices", "/procs", "/data"] {
+        for good in ["/tmp", "/tmp/x", "/dev/kvm", "/dev/ptsx", "/devices", "/procs", "/data"] {
             assert_eq!(mount_point(Path::new(good)), Ok(()), "{good}");
         }
         assert_eq!(

@@ -153,4 +153,34 @@ pub struct Plan {
     pub app: Option<String>,
     /// Capability mode from exec on: the program acts only through the fds it holds.
     pub capability_mode: bool,
+    /// Whether the program gets a pseudo-terminal of its own.
+    pub pty: Pty,
+}
+
+/// `--pty`: when the program gets a pseudo-terminal of its own instead of the caller's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pty {
+    /// When stdin, stdout or stderr is a terminal (the default).
+    #[default]
+    Auto,
+    /// Always, even when no stdio is a terminal (then the output is relayed to stdout).
+    Always,
+    /// Never: a terminal on stdio is handed to the program as it is (it can change the
+    /// caller's terminal settings; warned about).
+    Never,
+}
+
+impl Pty {
+    /// Parses `auto`, `always` or `never`.
+    pub fn parse(s: &str) -> Result<Pty, crate::Problem> {
+        match s {
+            "auto" => Ok(Pty::Auto),
+            "always" => Ok(Pty::Always),
+            "never" => Ok(Pty::Never),
+            _ => Err(crate::Problem::new(
+                format!("terminal mode {s:?} does not exist"),
+                "use \"auto\" (a private terminal when stdio is one), \"always\" or \"never\"",
+            )),
+        }
+    }
 }

@@ -84,6 +84,7 @@ fn everything_at_once() {
         best_effort: true,
         caps: vec![],
         capability_mode: false,
+        pty: Default::default(),
         command: vec!["/usr/bin/python3".into(), "-m".into(), "http.server".into()],
     };
     assert_eq!(m, from_flags(&f));

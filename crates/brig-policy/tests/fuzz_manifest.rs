@@ -183,6 +183,8 @@ const TOKENS: &[&str] = &[
     "web=./s:rw",
     "stdin=tcp://h:1",
     "h=tcp://x:0",
+    "pty = \"never\"\n",
+    "always",
 ];
 
 fn arbitrary_text() -> impl Strategy<Value = String> {
@@ -217,6 +219,7 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
             (prop::sample::select(vec!["dir", "file", "listen", "connect", "data"]), s()),
             0..4,
         ),
+        o(),
     )
         .prop_map(
             |(
@@ -225,6 +228,7 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
                 (chdir, net, wall, cpu, mem, procs, fsize, nofile, tmp_size),
                 (no_system, best_effort, capability_mode),
                 caps,
+                pty,
             )| Flags {
                 grants,
                 tmpfs,
@@ -244,6 +248,7 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
                 best_effort,
                 caps,
                 capability_mode,
+                pty,
                 command,
             },
         )

@@ -102,8 +102,14 @@ fn program() {
     refused(
         "[program]\npath = \"/bin/true\"\nbogus = 1\n",
         "3:1",
-        "unknown field `bogus`, expected one of `path`, `args`, `chdir`",
+        "unknown field `bogus`, expected one of `path`, `args`, `chdir`, `pty`",
         SPELLING,
+    );
+    refused(
+        "[program]\npath = \"/bin/true\"\npty = \"sometimes\"\n",
+        "3:7",
+        "terminal mode \"sometimes\" does not exist",
+        "use \"auto\" (a private terminal when stdio is one), \"always\" or \"never\"",
     );
     refused(
         "[program]\npath = 1\n",

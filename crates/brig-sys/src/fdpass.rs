@@ -62,13 +62,14 @@ pub fn place_for_exec(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
     check_int(unsafe { libc::dup3(fd.as_raw_fd(), target, 0) }).map(drop)
 }
 
-/// Clears O_NONBLOCK (set to open a FIFO or device without blocking the runner).
-pub fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+/// Sets or clears O_NONBLOCK (cleared after opening a FIFO or device without blocking the
+/// runner; set on the terminal relay's pty master).
+pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     // SAFETY: F_GETFL takes no argument; `fd` is open.
     let fl = check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    let fl = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
     // SAFETY: F_SETFL takes an int flag word; `fd` is open.
-    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK) })
-        .map(drop)
+    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl) }).map(drop)
 }
 
 /// The numbers already claimed by [`claim_inherited`] in this process.
@@ -112,13 +113,14 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 /// The most fds [`send_fds`] sends and [`recv_fds`] accepts in one message.
 pub const MAX_FDS: usize = 4;
 
-/// Sends `fds` (at most [`MAX_FDS`]) with a one-byte message over a unix socket (SCM_RIGHTS).
-pub fn send_fds(sock: BorrowedFd<'_>, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+/// Sends `fds` (at most [`MAX_FDS`]) with the one-byte message `tag` over a unix socket
+/// (SCM_RIGHTS).
+pub fn send_fds(sock: BorrowedFd<'_>, tag: u8, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
     if fds.len() > MAX_FDS {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-    let mut byte = [b'f'];
+    let mut byte = [tag];
     // u64 words keep the control buffer aligned for cmsghdr.
     let mut control = [0u64; 8];
     let payload = std::mem::size_of_val(raw.as_slice()) as u32;
@@ -145,10 +147,11 @@ pub fn send_fds(sock: BorrowedFd<'_>, fds: &[BorrowedFd<'_>]) -> io::Result<()> 
         .map(drop)
 }
 
-/// Receives one message from [`send_fds`]: the fds it carried (close-on-exec), in order. A
-/// message with more than [`MAX_FDS`] fds is truncated by the kernel and refused (the excess is
-/// closed by the kernel, what arrived is closed here). End of stream gives `UnexpectedEof`.
-pub fn recv_fds(sock: BorrowedFd<'_>) -> io::Result<Vec<OwnedFd>> {
+/// Receives one message from [`send_fds`]: its tag and the fds it carried (close-on-exec), in
+/// order. A message with more than [`MAX_FDS`] fds is truncated by the kernel and refused (the
+/// excess is closed by the kernel, what arrived is closed here). End of stream gives
+/// `UnexpectedEof`.
+pub fn recv_fds(sock: BorrowedFd<'_>) -> io::Result<(u8, Vec<OwnedFd>)> {
     let mut byte = [0u8; 1];
     let mut control = [0u64; 8];
     let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
@@ -186,5 +189,5 @@ pub fn recv_fds(sock: BorrowedFd<'_>) -> io::Result<Vec<OwnedFd>> {
     if msg.msg_flags & libc::MSG_CTRUNC != 0 {
         return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
     }
-    Ok(out)
+    Ok((byte[0], out))
 }

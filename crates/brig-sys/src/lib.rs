@@ -14,6 +14,7 @@ pub mod net;
 pub mod notify;
 pub mod process;
 pub mod seccomp;
+pub mod tty;
 
 use std::io;
 

@@ -310,9 +310,15 @@ pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
 
 /// Waits until one of `fds` is readable or `timeout` passes. Returns a readiness flag per fd.
 pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
+    let asked: Vec<_> = fds.iter().map(|&f| (f, libc::POLLIN)).collect();
+    Ok(poll(&asked, timeout)?.into_iter().map(|r| r != 0).collect())
+}
+
+/// `poll(2)` on `(fd, events)` pairs; returns each fd's `revents`. Restarts after EINTR.
+pub fn poll(fds: &[(BorrowedFd<'_>, i16)], timeout: Option<Duration>) -> io::Result<Vec<i16>> {
     let mut p: Vec<libc::pollfd> = fds
         .iter()
-        .map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .map(|(f, ev)| libc::pollfd { fd: f.as_raw_fd(), events: *ev, revents: 0 })
         .collect();
     let ms = timeout.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as i32);
     loop {
@@ -321,7 +327,7 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::R
         match check_int(r) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
-            Ok(_) => return Ok(p.iter().map(|x| x.revents != 0).collect()),
+            Ok(_) => return Ok(p.iter().map(|x| x.revents).collect()),
         }
     }
 }

@@ -126,6 +126,10 @@ struct RunArgs {
     /// Run even if a protection layer is unavailable, and report it.
     #[arg(long)]
     best_effort: bool,
+    /// A pseudo-terminal of the prison's own: auto (when stdio is a terminal; default), always,
+    /// or never (the program then holds your terminal).
+    #[arg(long, value_name = "auto|always|never")]
+    pty: Option<String>,
     /// Write a JSON report (layers, limits, exit cause, timings) to FILE.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -224,6 +228,7 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
         allow_syscalls: args.allow_syscalls.clone(),
         deny_syscalls: args.deny_syscalls.clone(),
         best_effort: args.best_effort,
+        pty: args.pty.clone(),
         caps: [
             ("dir", &args.cap_dir),
             ("file", &args.cap_file),
