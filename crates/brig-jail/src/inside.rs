@@ -86,12 +86,11 @@ pub fn pid1(mut p: Inside) -> ! {
     // leaked into brig.
     p.view = Vec::new();
     let report = p.report.as_fd();
-    let keep: Vec<u32> = std::iter::once(report)
+    let keep: Vec<BorrowedFd<'_>> = std::iter::once(report)
         .chain(p.caps.iter().map(|c| c.fd.as_fd()))
         .chain(p.master.as_ref().map(|m| m.as_fd()))
-        .map(|fd| process::raw(fd) as u32)
         .collect();
-    if let Err(e) = close_all_but(3, &keep) {
+    if let Err(e) = fs::close_all_except(3, &keep) {
         fail(report, (23, e, u32::MAX));
         process::exit_now(125);
     }
@@ -457,20 +456,6 @@ fn reap(report: BorrowedFd<'_>, prog: i32, signals: &SigSet, master: Option<Borr
             }
         }
     }
-}
-
-/// Closes every fd from `first` up except those in `keep`.
-fn close_all_but(first: u32, keep: &[u32]) -> io::Result<()> {
-    let mut keep = keep.to_vec();
-    keep.sort_unstable();
-    let mut from = first;
-    for k in keep.into_iter().filter(|&k| k >= first) {
-        if k > from {
-            fs::close_range(from, k - 1)?;
-        }
-        from = from.max(k + 1);
-    }
-    fs::close_range(from, u32::MAX)
 }
 
 /// Puts every capability at its number for the program. Returns the report pipe moved above

@@ -1,9 +1,12 @@
 //! Limits: rlimits are the baseline everywhere; a cgroup adds memory and pids limits where one
 //! can be used (v1 controllers writable by us, or a delegated v2 subtree), and says so.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use brig_policy::{Limits, DEFAULT_PROCS};
+use brig_sys::fs;
+use brig_sys::process::{self, SigSet};
 
 use crate::error::JailError;
 use crate::report::LimitReport;
@@ -38,6 +41,8 @@ pub struct Cgroup {
     dirs: Vec<PathBuf>,
     pub version: &'static str,
     memory_dir: Option<PathBuf>,
+    /// The write end of the reaper's pipe: its end of file tells the reaper brig is gone.
+    _reaper: Option<OwnedFd>,
 }
 
 const V1_ROOT: &str = "/sys/fs/cgroup";
@@ -99,7 +104,7 @@ impl Cgroup {
     pub fn create(l: &Limits) -> Result<Option<Cgroup>, JailError> {
         let Some((version, parents)) = probe() else { return Ok(None) };
         let name = format!("brig.{}", std::process::id());
-        let mut cg = Cgroup { dirs: Vec::new(), version, memory_dir: None };
+        let mut cg = Cgroup { dirs: Vec::new(), version, memory_dir: None, _reaper: None };
         for parent in &parents {
             sweep_stale(parent);
             let dir = parent.join(&name);
@@ -107,6 +112,9 @@ impl Cgroup {
                 .map_err(|source| JailError::Cgroup { path: dir.clone(), source })?;
             cg.dirs.push(dir);
         }
+        let reaper = spawn_reaper(&cg.dirs);
+        cg._reaper =
+            Some(reaper.map_err(|source| JailError::Cgroup { path: name.into(), source })?);
         let put = |dir: &Path, file: &str, val: String| {
             std::fs::write(dir.join(file), val)
                 .map_err(|source| JailError::Cgroup { path: dir.join(file), source })
@@ -163,7 +171,36 @@ impl Drop for Cgroup {
     }
 }
 
-/// Removes `brig.<pid>` cgroups left by runs whose brig was killed (SIGKILL gives no cleanup).
+/// Forks the cgroup's reaper: a process outside the prison, brig's process group and session,
+/// holding nothing but the read end of a pipe whose write end only brig holds. However brig
+/// ends (an error, a signal, SIGKILL), the pipe reads end-of-file and the reaper removes the
+/// directories once the prison's processes have left them (pid 1 dies with brig: PDEATHSIG).
+/// After a normal run brig has removed them itself and the reaper just exits.
+fn spawn_reaper(dirs: &[PathBuf]) -> std::io::Result<OwnedFd> {
+    let (r, w) = fs::pipe()?;
+    if process::fork()?.is_some() {
+        return Ok(w);
+    }
+    // The reaper: a single-threaded copy of brig (brig forks before any thread exists).
+    drop(w);
+    let _ = fs::close_all_except(0, &[r.as_fd()]);
+    let _ = process::setsid();
+    let _ = process::blank_cmdline("brig-reaper");
+    let _ = SigSet::of(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]).block();
+    let mut b = [0u8; 1];
+    while matches!(fs::read(r.as_fd(), &mut b), Ok(n) if n > 0) {}
+    for d in dirs {
+        for _ in 0..2000 {
+            if std::fs::remove_dir(d).is_ok() || !d.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    process::exit_now(0)
+}
+
+/// Removes `brig.<pid>` cgroups left by runs whose brig and reaper were both killed.
 fn sweep_stale(parent: &Path) {
     let Ok(rd) = std::fs::read_dir(parent) else { return };
     for e in rd.flatten() {

@@ -60,7 +60,8 @@ pub fn supervise(
     let sigfd = SigSet::of(&crate::launch::FORWARDED[1..])
         .signalfd()
         .map_err(JailError::setup("signalfd"))?;
-    let stdin = std::io::stdin();
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
     let wall = plan.limits.wall.map(|w| Instant::now() + w);
     let mut hangup: Option<Instant> = None;
     let mut killed = None;
@@ -75,12 +76,13 @@ pub fn supervise(
         let pipe_at = slot(&mut fds, pipe_open.then(|| pipe.as_fd()), libc::POLLIN);
         let handover_at = slot(&mut fds, handover.as_ref().map(|h| h.as_fd()), libc::POLLIN);
         let broker_at = slot(&mut fds, broker.as_ref().map(|b| b.fd()), libc::POLLIN);
-        let (master_ev, stdin_ev) = relay.as_ref().map_or((None, None), Relay::interest);
+        let (master_ev, input_ev) = relay.as_ref().map_or((None, None), Relay::interest);
         let master_at = match (&relay, master_ev) {
             (Some(r), Some(ev)) => slot(&mut fds, Some(r.master()), ev),
             _ => None,
         };
-        let stdin_at = slot(&mut fds, stdin_ev.map(|_| stdin.as_fd()), libc::POLLIN);
+        let input = relay.as_ref().and_then(Relay::input).filter(|_| input_ev.is_some());
+        let input_at = slot(&mut fds, input.map(|n| stdio[n]), libc::POLLIN);
         let ready = process::poll(&fds, timeout).map_err(JailError::setup("poll"))?;
         let rev = |at: Option<usize>| at.map_or(0, |i| ready[i]);
         if rev(pipe_at) != 0 {
@@ -104,7 +106,7 @@ pub fn supervise(
             counts = broker.take().map(|b| b.counts);
         }
         if let Some(r) = relay.as_mut() {
-            if r.ready(rev(master_at), rev(stdin_at)) == Event::HungUp && hangup.is_none() {
+            if r.ready(rev(master_at), rev(input_at)) == Event::HungUp && hangup.is_none() {
                 let _ = process::pidfd_kill(pidfd.as_fd(), libc::SIGHUP);
                 hangup = Some(Instant::now() + HANGUP_GRACE);
             }

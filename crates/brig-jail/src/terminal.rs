@@ -71,14 +71,16 @@ pub struct Relay {
     out: usize,
     /// The user's terminal for window size.
     user: Option<usize>,
-    /// Stdin is relayed into the pty (it was replaced and brig is in its terminal's
-    /// foreground).
-    input: bool,
-    /// Stdin is a terminal: its end means a hang-up. (A pipe's end sends one end-of-file.)
+    /// The stdio fd relayed into the pty: stdin if the pty replaced it, else the user's
+    /// terminal (what the program reads from /dev/tty in `seq 9 | brig run -- less`); none
+    /// when brig is in the background of that terminal.
+    input: Option<usize>,
+    /// The input is a terminal: its end means a hang-up. (A pipe's end sends one end-of-file.)
     input_is_tty: bool,
     pending: Vec<u8>,
-    /// The user's terminal settings before raw mode, restored on drop.
-    saved: Option<Termios>,
+    /// The user's terminal (its stdio number) and its settings before raw mode, restored on
+    /// drop.
+    saved: Option<(usize, Termios)>,
     out_failed: bool,
     master_done: bool,
     /// Screen modes the program switched on and had not switched off when last seen (escape
@@ -128,13 +130,15 @@ impl Relay {
         let user = ttys.iter().position(|&t| t);
         // Reading or changing a terminal from a background process group stops the process:
         // in the background brig relays output only.
-        let input = s.fds[0] && (!ttys[0] || with_stdio(0, tty::in_foreground));
+        let input = if s.fds[0] { Some(0) } else { user.filter(|&n| with_stdio(n, fs::readable)) };
+        let input = input.filter(|&n| !ttys[n] || with_stdio(n, tty::in_foreground));
+        let input_is_tty = input.is_some_and(|n| ttys[n]);
         let mut saved = None;
-        if input && ttys[0] {
-            with_stdio(0, |fd| {
+        if let Some(n) = input.filter(|_| input_is_tty) {
+            with_stdio(n, |fd| {
                 if let Ok(t) = Termios::get(fd) {
                     if t.raw().set(fd).is_ok() {
-                        saved = Some(t);
+                        saved = Some((n, t));
                     }
                 }
             });
@@ -144,7 +148,7 @@ impl Relay {
             out,
             user,
             input,
-            input_is_tty: ttys[0],
+            input_is_tty,
             pending: Vec::new(),
             saved,
             out_failed: false,
@@ -153,7 +157,8 @@ impl Relay {
         }
     }
 
-    /// The fds to poll and their events: (master, events), and stdin if it is read now.
+    /// The events to poll for: on the master, and on the input (see [`Relay::input`]) if it
+    /// is read now.
     pub fn interest(&self) -> (Option<i16>, Option<i16>) {
         let mut m = 0;
         if !self.master_done {
@@ -162,8 +167,14 @@ impl Relay {
                 m |= libc::POLLOUT;
             }
         }
-        let stdin = (self.input && self.pending.len() < PENDING_MAX).then_some(libc::POLLIN);
-        ((m != 0).then_some(m), stdin)
+        let input =
+            (self.input.is_some() && self.pending.len() < PENDING_MAX).then_some(libc::POLLIN);
+        ((m != 0).then_some(m), input)
+    }
+
+    /// Which stdio fd the input comes from.
+    pub fn input(&self) -> Option<usize> {
+        self.input
     }
 
     pub fn master(&self) -> BorrowedFd<'_> {
@@ -171,14 +182,14 @@ impl Relay {
     }
 
     /// Moves what is ready: program output to the user's terminal, input into the pty.
-    pub fn ready(&mut self, master: i16, stdin: i16) -> Event {
+    pub fn ready(&mut self, master: i16, input: i16) -> Event {
         if master & libc::POLLOUT != 0 {
             self.flush_input();
         }
         if master & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
             self.output();
         }
-        if stdin != 0 {
+        if input != 0 {
             return self.read_input();
         }
         Event::Nothing
@@ -213,18 +224,19 @@ impl Relay {
     }
 
     fn read_input(&mut self) -> Event {
+        let Some(from) = self.input else { return Event::Nothing };
         let mut buf = [0u8; 4096];
-        match with_stdio(0, |fd| fs::read(fd, &mut buf)) {
+        match with_stdio(from, |fd| fs::read(fd, &mut buf)) {
             Ok(0) if !self.input_is_tty => {
                 // A pipe's end: one end-of-file character, as if typed (Ctrl-D).
-                self.input = false;
+                self.input = None;
                 self.pending.push(4);
             }
             Ok(n) if n > 0 => self.pending.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Event::Nothing,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Event::Nothing,
             _ => {
-                self.input = false;
+                self.input = None;
                 return Event::HungUp;
             }
         }
@@ -294,8 +306,8 @@ mod tests {
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        if let Some(t) = self.saved.take() {
-            let _ = with_stdio(0, |fd| t.set(fd));
+        if let Some((n, t)) = self.saved.take() {
+            let _ = with_stdio(n, |fd| t.set(fd));
         }
     }
 }

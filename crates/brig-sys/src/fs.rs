@@ -149,6 +149,13 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// True if `fd` was opened for reading (read-only or read-write).
+pub fn readable(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: F_GETFL takes no argument; `fd` is open.
+    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    fl != -1 && fl & libc::O_ACCMODE != libc::O_WRONLY
+}
+
 /// `read(2)`, retried on EINTR. Returns 0 at end of file.
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
@@ -173,13 +180,28 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Closes every fd in `first..=last` (`close_range(2)`); used right before exec.
-pub fn close_range(first: u32, last: u32) -> io::Result<()> {
+/// Closes every fd from number `first` up except those in `keep` (`close_range(2)`). Only for a
+/// child process that owns nothing else it will use: an `OwnedFd` whose number was closed here
+/// would later close a recycled number.
+pub fn close_all_except(first: u32, keep: &[BorrowedFd<'_>]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep.iter().map(|k| k.as_raw_fd() as u32).collect();
+    keep.sort_unstable();
+    let mut from = first;
+    for k in keep.into_iter().filter(|&k| k >= first) {
+        if k > from {
+            close_range(from, k - 1)?;
+        }
+        from = from.max(k + 1);
+    }
+    close_range(from, u32::MAX)
+}
+
+fn close_range(first: u32, last: u32) -> io::Result<()> {
     if first > last {
         return Ok(());
     }
-    // SAFETY: closing fds we may still hold as `OwnedFd` would make those owners close a
-    // recycled number later; callers use this only in a child that is about to exec or exit.
+    // SAFETY: see `close_all_except`: the caller is a child that will not use any fd it owned
+    // in this range again.
     check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }).map(drop)
 }
 
