@@ -42,7 +42,9 @@ pub struct Inside {
     pub keep_groups: bool,
     pub new_net: bool,
     pub new_uts: bool,
-    pub best_effort: bool,
+    /// The layer steps pid 1 may skip when the kernel refuses them (`--best-effort`, minus the
+    /// layers a capability rests on).
+    pub may_drop: Vec<u32>,
     pub report: OwnedFd,
     pub go: OwnedFd,
     /// Where pid 1 sends the seccomp listener and its network namespace (for the broker) and
@@ -256,7 +258,7 @@ fn private_terminal(t: &crate::terminal::Setup, handover: BorrowedFd<'_>) -> io:
 }
 
 fn degrade_or_fail(p: &Inside, step: u32, e: io::Error) -> Result<(), Fail> {
-    if !p.best_effort {
+    if !p.may_drop.contains(&step) {
         return Err((step, e, u32::MAX));
     }
     let errno = e.raw_os_error().unwrap_or(libc::EIO);

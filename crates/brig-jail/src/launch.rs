@@ -11,6 +11,7 @@ use brig_sys::fs;
 use brig_sys::process::{self, Forked, SigSet};
 
 use crate::caps;
+use crate::degrade;
 use crate::error::JailError;
 use crate::grants;
 use crate::inside::{self, Inside};
@@ -87,7 +88,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         .iter()
         .filter_map(|c| Some((c.fd.as_fd(), c.remount.as_ref()?.dir_rights()?)))
         .collect();
-    let landlock = prepare_landlock(&view, &dirs, plan.best_effort, report)?;
+    let landlock = prepare_landlock(&view, &dirs, plan, report)?;
     drop(dirs);
     let landlock_inside = landlock::inside_rules(&view);
     let (argv, envp, search) = exec_args(plan)?;
@@ -136,7 +137,13 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         keep_groups: unprivileged,
         new_net: true,
         new_uts: ns & libc::CLONE_NEWUTS != 0,
-        best_effort: plan.best_effort,
+        may_drop: crate::msg::LAYER_STEPS
+            .into_iter()
+            .filter(|&s| {
+                let layer = crate::msg::layer_of(s).unwrap_or_default();
+                plan.best_effort && degrade::forbidden(plan, layer).is_none()
+            })
+            .collect(),
         report: report_w,
         go: go_r,
         broker: broker_w,
@@ -241,7 +248,7 @@ fn compile_seccomp(
 fn prepare_landlock(
     view: &[grants::Entry],
     dirs: &[(std::os::fd::BorrowedFd<'_>, brig_policy::Rights)],
-    best_effort: bool,
+    plan: &Plan,
     report: &mut Report,
 ) -> Result<Option<landlock::Prepared>, JailError> {
     let abi = brig_sys::landlock::abi();
@@ -260,11 +267,14 @@ fn prepare_landlock(
         Ok(v) => format!("kernel offers ABI {v}, brig needs {} (scopes)", landlock::REQUIRED_ABI),
         Err(e) => format!("landlock_create_ruleset: {e}"),
     };
-    if !best_effort {
+    if !plan.best_effort {
         return Err(JailError::LayerUnavailable { layer: "landlock", why });
     }
+    if let Some(r) = degrade::forbidden(plan, "landlock") {
+        return Err(JailError::LayerUnavailable { layer: "landlock", why: format!("{why}; {r}") });
+    }
     report.layer("landlock", LayerState::Unavailable, why.clone());
-    report.warnings.push(format!("running without landlock: {why}"));
+    report.warnings.push(degrade::warning("landlock", &why));
     Ok(None)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod caps;
+mod degrade;
 pub mod doctor;
 pub mod error;
 pub mod grants;

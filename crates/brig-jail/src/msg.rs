@@ -55,6 +55,20 @@ pub const STEP_BROKER: u32 = 30;
 pub const STEP_KEYRING: u32 = 31;
 pub const STEP_CMDLINE: u32 = 32;
 pub const STEP_DEVPTS: u32 = 33;
+
+/// The layer a step makes, for the steps `--best-effort` may skip.
+pub fn layer_of(step: u32) -> Option<&'static str> {
+    match step {
+        STEP_LANDLOCK => Some("landlock"),
+        STEP_SECCOMP => Some("seccomp"),
+        STEP_CGROUP_NS => Some("cgroup namespace"),
+        STEP_NET_NS => Some("network namespace"),
+        _ => None,
+    }
+}
+
+/// The steps that make a layer (see [`layer_of`]).
+pub const LAYER_STEPS: [u32; 4] = [STEP_LANDLOCK, STEP_SECCOMP, STEP_CGROUP_NS, STEP_NET_NS];
 pub const STEP_PTY: u32 = 34;
 
 /// A step failed: `errno`, and `operand` = index into the view (or u32::MAX).

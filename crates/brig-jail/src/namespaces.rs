@@ -73,9 +73,7 @@ pub fn fallback(
             }
             out &= !f;
             report.layer(name, LayerState::Unavailable, format!("clone: {err}"));
-            report
-                .warnings
-                .push(format!("running without a {name}: the kernel refused it ({err})"));
+            report.warnings.push(crate::degrade::warning(name, &format!("clone: {err}")));
         }
     }
     if out == flags {

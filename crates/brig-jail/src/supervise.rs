@@ -9,6 +9,7 @@ use brig_sys::fs;
 use brig_sys::process::{self, SigSet, Status};
 
 use crate::broker::Broker;
+use crate::degrade;
 use crate::error::JailError;
 use crate::limits::Cgroup;
 use crate::msg::{self, Msg};
@@ -195,16 +196,6 @@ fn read_msgs(pipe: &OwnedFd, buf: &mut Vec<u8>, out: &mut Vec<Msg>) -> bool {
     true
 }
 
-fn layer_of(step: u32) -> &'static str {
-    match step {
-        msg::STEP_LANDLOCK => "landlock",
-        msg::STEP_SECCOMP => "seccomp",
-        msg::STEP_CGROUP_NS => "cgroup namespace",
-        msg::STEP_NET_NS => "network namespace",
-        _ => "unknown layer",
-    }
-}
-
 fn decide(
     plan: &Plan,
     msgs: &[Msg],
@@ -216,9 +207,9 @@ fn decide(
 ) -> Exit {
     let errno_text = |e: i32| std::io::Error::from_raw_os_error(e).to_string();
     for m in msgs.iter().filter(|m| m.kind == msg::DEGRADED) {
-        let name = layer_of(m.step);
+        let name = msg::layer_of(m.step).unwrap_or("unknown layer");
         report.layer(name, LayerState::Unavailable, errno_text(m.errno));
-        report.warnings.push(format!("running without {name}: {}", errno_text(m.errno)));
+        report.warnings.push(degrade::warning(name, &errno_text(m.errno)));
     }
     let cmd = plan.command.first().cloned().unwrap_or_default();
     if killed == Some(Killed::Wall) {
@@ -263,11 +254,17 @@ fn decide(
             };
         }
         let operand = operand(operands, m);
+        // A layer --best-effort was not allowed to drop: say why.
+        let why = msg::layer_of(m.step)
+            .filter(|_| plan.best_effort)
+            .and_then(|l| degrade::forbidden(plan, l))
+            .map(|r| format!("; {r}"))
+            .unwrap_or_default();
         return exit(
             "inside-failed",
             125,
             format!(
-                "brig: inside the prison, step `{}`{operand} failed: {}",
+                "brig: inside the prison, step `{}`{operand} failed: {}{why}",
                 m.step_name(),
                 errno_text(m.errno)
             ),

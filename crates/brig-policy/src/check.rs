@@ -108,6 +108,21 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
         sc.push_str(&format!(", but allowing {}", plan.syscalls.allow.join(", ")));
     }
     s.lines.push(format!("System calls: {sc}"));
+    s.lines.push(
+        match plan.pty {
+            crate::Pty::Auto => "Terminal: a pseudo-terminal of the prison's own when stdio is one",
+            crate::Pty::Always => "Terminal: always a pseudo-terminal of the prison's own",
+            crate::Pty::Never => "Terminal: your own, handed to the program as it is",
+        }
+        .into(),
+    );
+    if plan.pty == crate::Pty::Never {
+        s.warnings.push(
+            "pty = \"never\": run from a terminal, the program holds it and can change its \
+             settings and line discipline, which outlive the prison"
+                .into(),
+        );
+    }
     s.lines.push(match plan.best_effort {
         true => "Protection layers: best effort (runs even if one is unavailable)".into(),
         false => {
