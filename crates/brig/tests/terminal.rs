@@ -279,6 +279,20 @@ fn a_program_cannot_change_the_callers_terminal() {
     }
 }
 
+#[test]
+fn redirected_stdio_passes_through_untouched_beside_a_terminal() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let t = Tmux::new(who, &s);
+        // stdin is the terminal (it becomes the prison's pty); stdout and stderr are files.
+        let (out, err) = (s.sub("out.txt"), s.sub("err.txt"));
+        let cmd = brig_line("-- sh -c 'tty; echo out; echo err >&2; printf \"a\\nb\"'");
+        t.outer(&format!("{cmd} > {out} 2> {err}; echo \"r\"\"c=$?\""), "rc=0");
+        assert_eq!(std::fs::read_to_string(&out).expect("out"), "/dev/pts/0\nout\na\nb");
+        assert_eq!(std::fs::read_to_string(&err).expect("err"), "err\n");
+    }
+}
+
 /// Spawns `brig run ARGS` with piped stdio (no terminal) as `who`.
 fn spawn(who: Who, args: &[&str]) -> Child {
     let mut a = vec!["run"];
