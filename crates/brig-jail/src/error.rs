@@ -14,6 +14,8 @@ pub enum JailError {
     Capability { name: String, origin: String, message: String, hint: String },
     #[error("system view: cannot read {path}: {source}")]
     SystemPath { path: PathBuf, source: io::Error },
+    #[error("grant {origin}: the path is {path} (through root's symlinks), which is where it would be mounted, but {problem}; give it a destination of its own (PATH:DEST)")]
+    ResolvedDest { origin: String, path: PathBuf, problem: String },
     #[error("{path} is granted twice (inside the prison)")]
     DuplicateDest { path: PathBuf },
     #[error("layer {layer} is required but unavailable: {why}; run with --best-effort to run without it")]

@@ -118,8 +118,16 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         // refused, so a link planted by an earlier prison cannot redirect this grant.
         let source = through_root_links(&g.source, &g.origin)?;
         let kind = open_bind(&source, g.rights, g.origin.clone(), false)?;
-        // A destination that was not given is the path the grant really names.
+        // A destination that was not given is the path the grant really names, which the plan
+        // could not check against brig's own mount points.
         let dest = if g.dest == g.source { source } else { g.dest.clone() };
+        if dest != g.dest {
+            brig_policy::paths::mount_point(&dest).map_err(|p| JailError::ResolvedDest {
+                origin: g.origin.clone(),
+                path: dest.clone(),
+                problem: p.message,
+            })?;
+        }
         v.retain(|e| e.dest != dest);
         v.push(Entry { dest, kind, inside_bind: false });
     }

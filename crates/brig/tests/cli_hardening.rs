@@ -102,6 +102,10 @@ fn bad_view_targets_are_refused_in_the_plan() {
             (vec!["--ro".into(), format!("{file}:/dev/null")], "/dev/null is a device".into()),
             (vec!["--ro".into(), at("/dev/fd/x")], "/dev/fd/x is inside /dev/fd".into()),
             (vec!["--tmpfs".into(), "/dev/shm".into()], "mount at /tmp instead".into()),
+            (vec!["--ro".into(), at("/dev/pts")], "/dev/pts is the prison's own devpts".into()),
+            // A path whose root-owned symlinks lead into /proc: caught after resolving, before
+            // any mount, with the fix (an explicit destination).
+            (vec!["--ro".into(), "/etc/mtab".into()], "give it a destination of its own".into()),
         ];
         for (flags, want) in cases {
             let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
