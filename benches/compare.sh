@@ -7,10 +7,7 @@
 set -euo pipefail
 OLD=$(readlink -f "$1"); NEW=$(readlink -f "$2")
 ROUNDS=${BENCH_ROUNDS:-6}; RUNS=${BENCH_RUNS:-200}
-as=()
-if [ "$(id -u)" = 0 ]; then as=(setpriv --reuid="${BENCH_UID:-1000}" --regid="${BENCH_UID:-1000}" --clear-groups); fi
-out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
-chmod 777 "$out"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 for r in $(seq 1 "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then a=$OLD b=$NEW; else a=$NEW b=$OLD; fi
   "${as[@]}" hyperfine -N -w 20 -r "$RUNS" --export-json "$out/$r.json" \

@@ -16,10 +16,7 @@ BYTES=${BENCH_BYTES:-1G}
 RUNS=${BENCH_RUNS:-5}
 command -v hyperfine >/dev/null && command -v script >/dev/null || {
   echo "needs hyperfine and script: apt-get install -y hyperfine bsdutils" >&2; exit 2; }
-as=()
-if [ "$(id -u)" = 0 ]; then as=(setpriv --reuid="${BENCH_UID:-1000}" --regid="${BENCH_UID:-1000}" --clear-groups); fi
-out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
-chmod 777 "$out"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 HEAD="head -c $BYTES /dev/zero"
 "${as[@]}" hyperfine -N -w 1 -r "$RUNS" --export-json "$out/bulk.json" \

@@ -13,9 +13,8 @@ BRIG=$(readlink -f target/release/brig)
 ROUNDS=${BENCH_ROUNDS:-5}
 DUR=${BENCH_SECONDS:-5}
 FILES=${BENCH_FILES:-1000}
-as=()
-if [ "$(id -u)" = 0 ]; then as=(setpriv --reuid="${BENCH_UID:-1000}" --regid="${BENCH_UID:-1000}" --clear-groups); fi
-work=$(mktemp -d); chmod 755 "$work"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+work=$out; chmod 755 "$work"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

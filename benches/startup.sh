@@ -12,10 +12,7 @@ BRIG=$(readlink -f "${1:-target/release/brig}")
 RUNS=${BENCH_RUNS:-300}
 command -v hyperfine >/dev/null && command -v bwrap >/dev/null || {
   echo "needs hyperfine and bwrap: apt-get install -y hyperfine bubblewrap" >&2; exit 2; }
-as=()
-if [ "$(id -u)" = 0 ]; then as=(setpriv --reuid="${BENCH_UID:-1000}" --regid="${BENCH_UID:-1000}" --clear-groups); fi
-out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
-chmod 777 "$out"
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 BWRAP="bwrap --unshare-all --die-with-parent --new-session --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --ro-bind /etc/ld.so.cache /etc/ld.so.cache --proc /proc --dev /dev --tmpfs /tmp"
 
