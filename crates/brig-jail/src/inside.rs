@@ -358,8 +358,15 @@ fn build(root: BorrowedFd<'_>, e: &Entry, src: Option<&OwnedFd>) -> Result<(), (
             let m = mount::new_fs("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
                 .map_err(|e| (9, e))?;
             let target = mountpoint(root, rel, true, !e.inside_bind).map_err(|e| (7, e))?;
+            // The cover for the key lists: an empty file in the mountpoint, hidden once procfs
+            // is mounted over it.
+            let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+            let name = Path::new("empty");
+            fs::write_file_at(target.as_fd(), name, 0o444, b"").map_err(|e| (9, e))?;
+            let empty =
+                fs::openat2(Some(target.as_fd()), name, libc::O_PATH, 0, how).map_err(|e| (9, e))?;
             mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (9, e))?;
-            mask_keys(m.as_fd()).map_err(|e| (9, e))
+            mask_keys(m.as_fd(), empty.as_fd()).map_err(|e| (9, e))
         }
     }
 }
@@ -371,16 +378,13 @@ const PTYS_MAX: &str = "64";
 /// and owners of every key the program's uid may view, the host user's included.
 const KEY_LISTS: &[&str] = &["keys", "key-users"];
 
-/// Covers [`KEY_LISTS`] in the procfs at `proc` with an empty read-only file (the second layer
-/// after the fresh session keyring; seccomp's @keyring is the third).
-fn mask_keys(proc: BorrowedFd<'_>) -> io::Result<()> {
+/// Covers [`KEY_LISTS`] in the procfs at `proc` with the empty file `empty`, read-only (the
+/// second layer after the fresh session keyring; seccomp's @keyring is the third).
+fn mask_keys(proc: BorrowedFd<'_>, empty: BorrowedFd<'_>) -> io::Result<()> {
     let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    let tmp = mount::new_fs("tmpfs", &[("size", "4k"), ("mode", "0555")], 0)?;
-    fs::write_file_at(tmp.as_fd(), Path::new("empty"), 0o444, b"")?;
-    let empty = fs::openat2(Some(tmp.as_fd()), Path::new("empty"), libc::O_PATH, 0, how)?;
     for name in KEY_LISTS {
         let target = fs::openat2(Some(proc), Path::new(name), libc::O_PATH, 0, how)?;
-        let cover = mount::clone_tree(empty.as_fd())?;
+        let cover = mount::clone_tree(empty)?;
         let ro = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
         mount::set_attr(cover.as_fd(), ro, 0, false)?;
         mount::attach(cover.as_fd(), target.as_fd())?;
