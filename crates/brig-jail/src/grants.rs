@@ -8,7 +8,7 @@
 //! its copy of the mount namespace and refuses to mount it unless the identity matches, so a
 //! path swapped between plan and mount is caught.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use brig_policy::{Plan, Rights};
@@ -158,67 +158,118 @@ fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights) -> Result<(), Jail
     }
 }
 
-/// Resolves the symlinks on `path` that root owns (the system's own links; no prison can make
-/// one, since a prison never runs as host root), component by component. A symlink owned by
-/// anyone else is refused, naming where it points. The result is opened with
-/// RESOLVE_NO_SYMLINKS, so a link swapped in after this walk makes the open fail.
-pub(crate) fn through_root_links(path: &Path, origin: &str) -> Result<PathBuf, JailError> {
+/// A host path walked through the symlinks root owns: its real path, the directory that holds
+/// its last name (an `O_PATH` fd; nothing on the way is a symlink) and that name (empty for
+/// `/`). The last name need not exist.
+#[derive(Debug)]
+pub struct Walked {
+    pub real: PathBuf,
+    pub dir: OwnedFd,
+    pub name: std::ffi::OsString,
+}
+
+/// Why [`walk_root_links`] stopped.
+#[derive(Debug)]
+pub enum WalkError {
+    /// `at` is a symlink owned by `uid`, not root; the path really leads to `real`.
+    Foreign { at: PathBuf, uid: u32, real: PathBuf },
+    /// More than 40 links, or `at` is not a directory where one is needed, or could not be read.
+    Io { at: PathBuf, source: std::io::Error },
+}
+
+/// Walks `path` (absolute) one name at a time from `/`, each opened from its parent's fd without
+/// following anything (`O_PATH | O_NOFOLLOW`, `RESOLVE_NO_SYMLINKS`). A symlink owned by root (the
+/// system's own links: no prison can make one, since a prison never runs as host root) is
+/// followed by reading that very link (`readlinkat` on its fd: no swap between check and read);
+/// any other is refused, naming where it leads. Shared by the grants, the capabilities and the
+/// `--report` file.
+pub fn walk_root_links(path: &Path) -> Result<Walked, WalkError> {
     use std::os::unix::fs::MetadataExt;
-    let mut out = PathBuf::from("/");
-    let mut rest: Vec<std::ffi::OsString> = path
-        .components()
-        .rev()
-        .filter_map(|c| match c {
-            std::path::Component::Normal(n) => Some(n.to_os_string()),
-            _ => None,
-        })
-        .collect();
+    fn io(at: &Path) -> impl FnOnce(std::io::Error) -> WalkError + '_ {
+        move |source| WalkError::Io { at: at.to_path_buf(), source }
+    }
+    let o_path = libc::O_PATH | libc::O_NOFOLLOW;
+    let how = resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS | resolve::BENEATH;
+    let root = Path::new("/");
+    let mut rest = names(path);
+    // The directories walked so far, for `..`: they hold no symlink, so the lexical parent is
+    // the real one.
+    let mut dirs: Vec<(OwnedFd, PathBuf)> =
+        vec![(fs::openat2(None, root, o_path, 0, 0).map_err(io(root))?, root.into())];
     let mut links = 0;
     while let Some(name) = rest.pop() {
         if name == ".." {
-            // `out` holds no symlinks any more, so its lexical parent is its real parent.
-            out.pop();
+            if dirs.len() > 1 {
+                dirs.pop();
+            }
             continue;
         }
-        let next = out.join(&name);
-        let meta = match std::fs::symlink_metadata(&next) {
-            Ok(m) => m,
-            // Let the open report a missing path with its own error.
-            Err(_) => {
-                out = next;
+        let Some((dir, real)) = dirs.last() else { break };
+        let here: PathBuf = real.join(&name);
+        let fd = match fs::openat2(Some(dir.as_fd()), Path::new(&name), o_path, 0, how) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rest.is_empty() => None,
+            Err(e) => return Err(io(&here)(e)),
+            Ok(fd) => Some(std::fs::File::from(fd)),
+        };
+        let meta = fd.as_ref().map(|f| f.metadata().map_err(io(&here))).transpose()?;
+        if let (Some(f), Some(m)) = (&fd, &meta) {
+            if m.file_type().is_symlink() {
+                links += 1;
+                if m.uid() != 0 {
+                    let mut real = std::fs::canonicalize(&here).unwrap_or_default();
+                    real.extend(rest.iter().rev());
+                    return Err(WalkError::Foreign { at: here, uid: m.uid(), real });
+                }
+                if links > 40 {
+                    return Err(io(&here)(std::io::Error::from_raw_os_error(libc::ELOOP)));
+                }
+                let target = fs::readlink_fd(f.as_fd()).map_err(io(&here))?;
+                if target.is_absolute() {
+                    dirs.truncate(1);
+                }
+                rest.extend(names(&target));
                 continue;
             }
-        };
-        if !meta.file_type().is_symlink() {
-            out = next;
-            continue;
         }
-        links += 1;
-        if meta.uid() != 0 || links > 40 {
-            let target = std::fs::canonicalize(&next).unwrap_or_default();
-            return Err(JailError::GrantIsSymlink {
-                origin: origin.into(),
-                path: path.into(),
-                target,
-            });
+        if rest.is_empty() {
+            let (dir, _) = dirs.pop().unwrap_or_else(|| unreachable!("dirs is never empty here"));
+            return Ok(Walked { real: here, dir, name });
         }
-        let target = std::fs::read_link(&next).map_err(|source| JailError::OpenGrant {
-            origin: origin.into(),
-            path: next.clone(),
-            source,
-        })?;
-        if target.is_absolute() {
-            out = PathBuf::from("/");
-        }
-        for c in target.components().rev() {
-            match c {
-                std::path::Component::Normal(n) => rest.push(n.to_os_string()),
-                std::path::Component::ParentDir => rest.push("..".into()),
-                _ => {}
-            }
+        match (fd, meta) {
+            (Some(f), Some(m)) if m.is_dir() => dirs.push((f.into(), here)),
+            _ => return Err(io(&here)(std::io::Error::from_raw_os_error(libc::ENOTDIR))),
         }
     }
-    Ok(out)
+    // The path names `/` itself (or climbs above it).
+    let (dir, _) = dirs.swap_remove(0);
+    Ok(Walked { real: root.into(), dir, name: std::ffi::OsString::new() })
+}
+
+/// A path's names, last first (to pop), `..` kept.
+fn names(p: &Path) -> Vec<std::ffi::OsString> {
+    use std::path::Component;
+    let names = p.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_os_string()),
+        Component::ParentDir => Some("..".into()),
+        _ => None,
+    });
+    names.rev().collect()
+}
+
+/// The real path of a grant's or capability's `path`, through root's symlinks only. The result
+/// is opened with RESOLVE_NO_SYMLINKS, so a link swapped in after the walk makes the open fail.
+pub(crate) fn through_root_links(path: &Path, origin: &str) -> Result<PathBuf, JailError> {
+    match walk_root_links(path) {
+        Ok(w) => Ok(w.real),
+        Err(WalkError::Foreign { real, .. }) => Err(JailError::GrantIsSymlink {
+            origin: origin.into(),
+            path: path.into(),
+            target: real,
+        }),
+        Err(WalkError::Io { at, source }) => {
+            Err(JailError::OpenGrant { origin: origin.into(), path: at, source })
+        }
+    }
 }
 
 /// Opens a host path as an `O_PATH` capability, refusing any symlink on the way.
@@ -291,6 +342,40 @@ fn etc_stubs(uid: u32, gid: u32) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_walk_follows_only_roots_links() {
+        let d = std::env::temp_dir().join(format!("brig-walk-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("real/sub")).expect("mkdir");
+        std::os::unix::fs::symlink("real", d.join("link")).expect("symlink");
+        let root = brig_sys::process::ids().0 == 0;
+        match walk_root_links(&d.join("link/sub/../sub/new")) {
+            // As root the link is root's: followed, `..` taken on the real path.
+            Ok(w) if root => {
+                assert_eq!(w.real, d.join("real/sub/new"));
+                assert_eq!(w.name, "new");
+            }
+            Err(WalkError::Foreign { at, real, .. }) if !root => {
+                assert_eq!(at, d.join("link"));
+                assert_eq!(real, d.join("real/sub/../sub/new"));
+            }
+            other => panic!("{other:?}"),
+        }
+        if root {
+            std::os::unix::fs::lchown(d.join("link"), Some(1000), None).expect("lchown");
+            match walk_root_links(&d.join("link/sub")) {
+                Err(WalkError::Foreign { at, uid, real }) => {
+                    assert_eq!((at, uid, real), (d.join("link"), 1000, d.join("real/sub")));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A file where a directory is needed; a missing name in the middle.
+        std::fs::write(d.join("f"), "").expect("write");
+        assert!(matches!(walk_root_links(&d.join("f/x")), Err(WalkError::Io { .. })));
+        assert!(matches!(walk_root_links(&d.join("no/x")), Err(WalkError::Io { .. })));
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     fn plan() -> Plan {
         Plan {

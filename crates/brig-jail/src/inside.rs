@@ -363,8 +363,8 @@ fn build(root: BorrowedFd<'_>, e: &Entry, src: Option<&OwnedFd>) -> Result<(), (
             let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
             let name = Path::new("empty");
             fs::write_file_at(target.as_fd(), name, 0o444, b"").map_err(|e| (9, e))?;
-            let empty =
-                fs::openat2(Some(target.as_fd()), name, libc::O_PATH, 0, how).map_err(|e| (9, e))?;
+            let empty = fs::openat2(Some(target.as_fd()), name, libc::O_PATH, 0, how)
+                .map_err(|e| (9, e))?;
             mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (9, e))?;
             mask_keys(m.as_fd(), empty.as_fd()).map_err(|e| (9, e))
         }

@@ -3,7 +3,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{check, check_int, cstr};
 
@@ -118,6 +118,19 @@ pub fn symlinkat(target: &Path, dirfd: BorrowedFd<'_>, path: &Path) -> io::Resul
     let p = cstr(path)?;
     // SAFETY: both strings are NUL-terminated and live across the call.
     check_int(unsafe { libc::symlinkat(t.as_ptr(), dirfd.as_raw_fd(), p.as_ptr()) }).map(drop)
+}
+
+/// The target of the symlink `link` itself (an `O_PATH | O_NOFOLLOW` fd of it):
+/// `readlinkat(link, "")`, so the link read is the one that was opened and checked.
+pub fn readlink_fd(link: BorrowedFd<'_>) -> io::Result<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: `buf` has `buf.len()` writable bytes; the empty path is NUL-terminated static data.
+    let n = check(unsafe {
+        libc::readlinkat(link.as_raw_fd(), c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+    } as libc::c_long)? as usize;
+    buf.truncate(n);
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(buf)))
 }
 
 /// `unlinkat(dirfd, name, 0)`: removes a non-directory entry of `dirfd`.

@@ -250,98 +250,46 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
 /// Opens the report file before the prison exists, by the grants' rule, so that a program that
 /// can write a directory on the way cannot redirect brig's write (brig may be root): only root's
 /// symlinks (the system's own, like /var/run -> /run) are followed, anywhere on the path, and any
-/// other is refused, naming the real path. The walk goes one component at a time from its
-/// parent's fd, never following a link itself (`RESOLVE_NO_SYMLINKS`), so nothing swapped in
+/// other is refused, naming the real path (`brig_jail::grants::walk_root_links`). The file is
+/// then opened from its directory's fd without following anything, so nothing swapped in
 /// meanwhile is followed either. Only a regular file with one link is written: anything else is
 /// looked at through an `O_PATH` fd and never opened (a FIFO would hang brig, opening a device
 /// can act).
 fn open_report(path: &Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::MetadataExt;
+    use brig_jail::grants::{walk_root_links, WalkError};
     let shown = path.display();
     let abs = std::env::current_dir().context("cannot read the current directory")?.join(path);
-    let mut rest = components(&abs);
-    let root = fs::openat2(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0, 0)
-        .context("cannot open /")?;
-    // The directories walked so far, for `..`: they hold no symlink, so the lexical parent is
-    // the real one.
-    let mut dirs = vec![(root, PathBuf::from("/"))];
-    let mut links = 0;
-    while let Some(name) = rest.pop() {
-        if name == ".." {
-            if dirs.len() > 1 {
-                dirs.pop();
-            }
-            continue;
+    let w = match walk_root_links(&abs) {
+        Ok(w) => w,
+        Err(WalkError::Foreign { at, uid, real }) => anyhow::bail!(
+            "report {shown} goes through the symlink {} (owned by uid {uid}), which brig refuses \
+             (only root's links are followed); give the real path ({})",
+            at.display(),
+            real.display()
+        ),
+        Err(WalkError::Io { at, source }) => {
+            anyhow::bail!("cannot open report {shown}: {}: {source}", at.display())
         }
-        let Some((dir, real)) = dirs.last() else { break };
-        let here = real.join(&name);
-        let name = Path::new(&name);
-        let fd = match fs::openat2(Some(dir.as_fd()), name, O_PATH_NOFOLLOW, 0, NO_LINKS) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rest.is_empty() => {
-                return create_report(dir.as_fd(), name, &here, path);
-            }
-            Err(e) => anyhow::bail!("cannot open report {shown}: {}: {e}", here.display()),
-            Ok(fd) => std::fs::File::from(fd),
-        };
-        let meta = fd.metadata().with_context(|| format!("report {shown}: {}", here.display()))?;
-        if meta.file_type().is_symlink() {
-            links += 1;
-            let link = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
-            let target = std::fs::read_link(&link)
-                .with_context(|| format!("report {shown}: cannot read {}", here.display()))?;
-            if meta.uid() != 0 {
-                let mut instead = std::fs::canonicalize(&here).unwrap_or(target);
-                instead.extend(rest.iter().rev());
-                anyhow::bail!(
-                    "report {shown} goes through the symlink {} (owned by uid {}), which brig \
-                     refuses (only root's links are followed); give the real path ({})",
-                    here.display(),
-                    meta.uid(),
-                    instead.display()
-                );
-            }
-            // Read by path: the link that was checked must be the one read.
-            let unchanged = std::fs::symlink_metadata(&link)
-                .is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()));
-            anyhow::ensure!(
-                unchanged && links <= 40,
-                "report {shown}: {} changed while brig read it, or links to itself",
-                here.display()
-            );
-            if target.is_absolute() {
-                dirs.truncate(1);
-            }
-            rest.extend(components(&target));
-            continue;
+    };
+    anyhow::ensure!(!w.name.is_empty(), "report {shown} is a directory; give a regular file");
+    let name = Path::new(&w.name);
+    match fs::openat2(Some(w.dir.as_fd()), name, O_PATH_NOFOLLOW, 0, NO_LINKS) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_report(w.dir.as_fd(), name, &w.real, path)
         }
-        if rest.is_empty() {
-            return reopen_report(&fd, &meta, path);
+        Err(e) => anyhow::bail!("cannot open report {shown}: {}: {e}", w.real.display()),
+        Ok(fd) => {
+            let fd = std::fs::File::from(fd);
+            let meta = fd.metadata().with_context(|| format!("report {shown}"))?;
+            reopen_report(&fd, &meta, path)
         }
-        anyhow::ensure!(
-            meta.is_dir(),
-            "cannot open report {shown}: {} is not a directory",
-            here.display()
-        );
-        dirs.push((fd.into(), here));
     }
-    anyhow::bail!("report {shown} is a directory; give a regular file")
 }
 
 /// `O_PATH | O_NOFOLLOW`: what a name is, without following or opening it.
 const O_PATH_NOFOLLOW: i32 = libc::O_PATH | libc::O_NOFOLLOW;
 /// One name beneath its directory, following no link of any kind.
 const NO_LINKS: u64 = fs::resolve::NO_SYMLINKS | fs::resolve::NO_MAGICLINKS | fs::resolve::BENEATH;
-
-/// A path's names, last first (to pop), `..` kept.
-fn components(p: &Path) -> Vec<std::ffi::OsString> {
-    use std::path::Component;
-    let names = p.components().filter_map(|c| match c {
-        Component::Normal(n) => Some(n.to_os_string()),
-        Component::ParentDir => Some("..".into()),
-        _ => None,
-    });
-    names.rev().collect()
-}
 
 /// The report file does not exist: made new in its directory, never an existing one.
 fn create_report(
