@@ -25,7 +25,7 @@ HEAD="head -c $BYTES /dev/zero"
   "script -qc '$BRIG run -- $HEAD' /dev/null" >/dev/null </dev/null
 
 # Latency: a pty of our own is the user's terminal; 2000 one-byte round trips through cat.
-"${as[@]}" python3 - "$BRIG" >"$out/latency.txt" <<'PY'
+"${as[@]}" /usr/bin/python3 - "$BRIG" >"$out/latency.txt" <<'PY'
 import os, pty, sys, time, statistics, tty
 def rtt(argv, n=2000):
     pid, fd = pty.fork()
