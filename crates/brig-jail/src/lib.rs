@@ -15,6 +15,7 @@ pub mod limits;
 mod msg;
 pub mod namespaces;
 pub mod report;
+mod screen;
 pub mod seccomp;
 mod supervise;
 mod terminal;

@@ -77,13 +77,19 @@ pub fn supervise(
         let pipe_at = slot(&mut fds, pipe_open.then(|| pipe.as_fd()), libc::POLLIN);
         let handover_at = slot(&mut fds, handover.as_ref().map(|h| h.as_fd()), libc::POLLIN);
         let broker_at = slot(&mut fds, broker.as_ref().map(|b| b.fd()), libc::POLLIN);
-        let (master_ev, input_ev) = relay.as_ref().map_or((None, None), Relay::interest);
-        let master_at = match (&relay, master_ev) {
+        let want = relay.as_ref().map(Relay::interest).unwrap_or_default();
+        let master_at = match (&relay, want.master) {
             (Some(r), Some(ev)) => slot(&mut fds, Some(r.master()), ev),
             _ => None,
         };
-        let input = relay.as_ref().and_then(Relay::input).filter(|_| input_ev.is_some());
-        let input_at = slot(&mut fds, input.map(|n| stdio[n]), libc::POLLIN);
+        let input_at = match want.input {
+            Some((n, ev)) => slot(&mut fds, Some(stdio[n]), ev),
+            None => None,
+        };
+        let out_at = match want.out {
+            Some((n, ev)) => slot(&mut fds, Some(stdio[n]), ev),
+            None => None,
+        };
         let ready = process::poll(&fds, timeout).map_err(JailError::setup("poll"))?;
         let rev = |at: Option<usize>| at.map_or(0, |i| ready[i]);
         if rev(pipe_at) != 0 {
@@ -107,7 +113,8 @@ pub fn supervise(
             counts = broker.take().map(|b| b.counts);
         }
         if let Some(r) = relay.as_mut() {
-            if r.ready(rev(master_at), rev(input_at)) == Event::HungUp && hangup.is_none() {
+            let event = r.ready(rev(master_at), rev(input_at), rev(out_at));
+            if event == Event::HungUp && hangup.is_none() {
                 let _ = process::pidfd_kill(pidfd.as_fd(), libc::SIGHUP);
                 hangup = Some(Instant::now() + HANGUP_GRACE);
             }
@@ -299,14 +306,17 @@ fn decide(
         }
         Status::Signaled(s) => {
             let (cause, message) = match s {
-                libc::SIGXCPU => (
+                // Only a limit that was set is blamed: the program can send itself these.
+                libc::SIGXCPU if plan.limits.cpu.is_some() => (
                     "cpu",
                     format!(
                         "brig: cpu-time limit ({}) reached",
                         secs(plan.limits.cpu.unwrap_or_default())
                     ),
                 ),
-                libc::SIGXFSZ => ("fsize", "brig: file-size limit reached".to_string()),
+                libc::SIGXFSZ if plan.limits.fsize.is_some() => {
+                    ("fsize", "brig: file-size limit reached".to_string())
+                }
                 libc::SIGKILL if cgroup.is_some_and(|c| c.oom_killed()) => {
                     ("memory", "brig: memory limit reached; the program was killed".to_string())
                 }

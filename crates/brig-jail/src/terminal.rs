@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use brig_policy::Pty;
 use brig_sys::fs;
-use brig_sys::process;
+use brig_sys::process::{self, SigSet};
 use brig_sys::tty::{self, Termios, Winsize};
+
+use crate::screen::Screen;
 
 /// What the runner found on its stdio, decided before clone and handed to pid 1.
 #[derive(Debug, Clone, Copy)]
@@ -61,8 +63,16 @@ pub fn hung_up(ttys: [bool; 3]) -> bool {
 
 /// Input waiting for room in the pty: at most this much is buffered, then stdin is not read.
 const PENDING_MAX: usize = 64 << 10;
+/// Output waiting for the user's side: at most this much, then the master is not read (the
+/// program waits, as it would on a slow terminal).
+const OUT_MAX: usize = 256 << 10;
+/// The most written at once: a pipe that polls writable takes this much without blocking, and a
+/// terminal that polls writable has far more room.
+const OUT_CHUNK: usize = 4096;
+/// After the prison ended, how long its last output may take to reach the user.
+const FINISH: Duration = Duration::from_secs(1);
 
-/// The supervisor's end: the master, the user's saved terminal settings, input not yet written.
+/// The supervisor's end: the master, the user's saved terminal settings, data in flight.
 #[derive(Debug)]
 pub struct Relay {
     master: OwnedFd,
@@ -78,39 +88,17 @@ pub struct Relay {
     /// The input is a terminal: its end means a hang-up. (A pipe's end sends one end-of-file.)
     input_is_tty: bool,
     pending: Vec<u8>,
+    /// Filtered output not yet written: brig never blocks on the user's side, so wall time,
+    /// signals and the broker go on while a reader is slow or stopped.
+    out_buf: Vec<u8>,
+    screen: Screen,
     /// The user's terminal (its stdio number) and its settings before raw mode, restored on
     /// drop.
     saved: Option<(usize, Termios)>,
+    /// The signal mask before SIGTTOU and SIGTTIN were blocked, restored on drop.
+    old_mask: Option<SigSet>,
     out_failed: bool,
     master_done: bool,
-    /// Screen modes the program switched on and had not switched off when last seen (escape
-    /// sequences are tracked within one read): brig switches them off when the prison ends, so
-    /// a program killed in a full-screen view does not leave the user's terminal in it.
-    modes: [bool; SCREEN_MODES.len()],
-}
-
-/// (switched on, switched off, what brig writes at the end if still on).
-const SCREEN_MODES: &[(&[u8], &[u8], &[u8])] = &[
-    (b"\x1b[?1049h", b"\x1b[?1049l", b"\x1b[?1049l"), // alternate screen
-    (b"\x1b[?25l", b"\x1b[?25h", b"\x1b[?25h"),       // hidden cursor
-    (b"\x1b[?1000h", b"\x1b[?1000l", b"\x1b[?1000l"), // mouse reports
-    (b"\x1b[?2004h", b"\x1b[?2004l", b"\x1b[?2004l"), // bracketed paste
-];
-
-/// Updates `modes` from one chunk of output: the last of "on" and "off" seen wins.
-fn track_modes(modes: &mut [bool], data: &[u8]) {
-    if !data.contains(&0x1b) {
-        return;
-    }
-    let last = |pat: &[u8]| data.windows(pat.len()).rposition(|w| w == pat);
-    for (m, (on, off, _)) in modes.iter_mut().zip(SCREEN_MODES) {
-        match (last(on), last(off)) {
-            (Some(a), Some(b)) => *m = a > b,
-            (Some(_), None) => *m = true,
-            (None, Some(_)) => *m = false,
-            (None, None) => {}
-        }
-    }
 }
 
 /// What happened on the relay's fds.
@@ -121,15 +109,26 @@ pub enum Event {
     HungUp,
 }
 
+/// The relay's fds and the events to poll for on each: (stdio number or the master, events).
+#[derive(Debug, Default)]
+pub struct Interest {
+    pub master: Option<i16>,
+    pub input: Option<(usize, i16)>,
+    pub out: Option<(usize, i16)>,
+}
+
 impl Relay {
     /// Takes the master from pid 1 and puts the user's terminal in raw mode.
     pub fn new(master: OwnedFd, s: &Setup) -> Relay {
         let _ = brig_sys::fdpass::set_nonblocking(master.as_fd(), true);
+        // A background brig that writes to, or sets, its terminal is not stopped (TOSTOP); one
+        // that reads it gets EIO, not a stop.
+        let old_mask = SigSet::of(&[libc::SIGTTOU, libc::SIGTTIN]).block().ok();
         let ttys = s.ttys;
         let out = [1, 2, 0].into_iter().find(|&n| s.fds[n] && ttys[n]).unwrap_or(1);
         let user = ttys.iter().position(|&t| t);
-        // Reading or changing a terminal from a background process group stops the process:
-        // in the background brig relays output only.
+        // Reading a terminal of which brig is not in the foreground would fail: in the
+        // background brig relays output only.
         let input = if s.fds[0] { Some(0) } else { user.filter(|&n| with_stdio(n, fs::readable)) };
         let input = input.filter(|&n| !ttys[n] || with_stdio(n, tty::in_foreground));
         let input_is_tty = input.is_some_and(|n| ttys[n]);
@@ -150,44 +149,47 @@ impl Relay {
             input,
             input_is_tty,
             pending: Vec::new(),
+            out_buf: Vec::new(),
+            screen: Screen::default(),
             saved,
+            old_mask,
             out_failed: false,
             master_done: false,
-            modes: [false; SCREEN_MODES.len()],
         }
     }
 
-    /// The events to poll for: on the master, and on the input (see [`Relay::input`]) if it
-    /// is read now.
-    pub fn interest(&self) -> (Option<i16>, Option<i16>) {
+    /// What to poll for now.
+    pub fn interest(&self) -> Interest {
         let mut m = 0;
-        if !self.master_done {
+        if !self.master_done && self.out_buf.len() < OUT_MAX {
             m |= libc::POLLIN;
-            if !self.pending.is_empty() {
-                m |= libc::POLLOUT;
-            }
         }
-        let input =
-            (self.input.is_some() && self.pending.len() < PENDING_MAX).then_some(libc::POLLIN);
-        ((m != 0).then_some(m), input)
-    }
-
-    /// Which stdio fd the input comes from.
-    pub fn input(&self) -> Option<usize> {
-        self.input
+        if !self.master_done && !self.pending.is_empty() {
+            m |= libc::POLLOUT;
+        }
+        let input = self.input.filter(|_| self.pending.len() < PENDING_MAX);
+        let out = (!self.out_buf.is_empty()).then_some(self.out);
+        Interest {
+            master: (m != 0).then_some(m),
+            input: input.map(|n| (n, libc::POLLIN)),
+            out: out.map(|n| (n, libc::POLLOUT)),
+        }
     }
 
     pub fn master(&self) -> BorrowedFd<'_> {
         self.master.as_fd()
     }
 
-    /// Moves what is ready: program output to the user's terminal, input into the pty.
-    pub fn ready(&mut self, master: i16, input: i16) -> Event {
+    /// Moves what is ready: program output toward the user's side, input into the pty.
+    pub fn ready(&mut self, master: i16, input: i16, out: i16) -> Event {
         if master & libc::POLLOUT != 0 {
             self.flush_input();
         }
         if master & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
             self.output();
+        }
+        if out != 0 {
+            self.write_out();
         }
         if input != 0 {
             return self.read_input();
@@ -195,30 +197,31 @@ impl Relay {
         Event::Nothing
     }
 
-    /// One read from the master, written whole to the user's side.
+    /// One read from the master, filtered into the output buffer.
     fn output(&mut self) {
         let mut buf = [0u8; 64 << 10];
         match fs::read(self.master.as_fd(), &mut buf) {
             Ok(0) => self.master_done = true,
-            Ok(n) => {
-                track_modes(&mut self.modes, &buf[..n]);
-                self.write_out(&buf[..n]);
-            }
+            Ok(_) if self.out_failed => {}
+            Ok(n) => self.screen.filter(&buf[..n], &mut self.out_buf),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             // EIO: every holder of the slave is gone.
             Err(_) => self.master_done = true,
         }
     }
 
-    fn write_out(&mut self, mut data: &[u8]) {
-        // The user's terminal is written blocking: a slow terminal slows the program down, as
-        // it would without brig. A failed write (a hung-up terminal) drops output from then on,
-        // so the program is never blocked by a terminal that is gone.
-        while !data.is_empty() && !self.out_failed {
-            match with_stdio(self.out, |fd| fs::write(fd, data)) {
-                Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => self.out_failed = true,
+    /// One write of at most [`OUT_CHUNK`] bytes, after the user's side polled writable. A
+    /// failed write (a hung-up terminal, a closed pipe) drops output from then on, so the
+    /// program is never held by a reader that is gone.
+    fn write_out(&mut self) {
+        let n = self.out_buf.len().min(OUT_CHUNK);
+        match with_stdio(self.out, |fd| fs::write(fd, &self.out_buf[..n])) {
+            Ok(n) => drop(self.out_buf.drain(..n)),
+            Err(e)
+                if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
+            Err(_) => {
+                self.out_failed = true;
+                self.out_buf = Vec::new();
             }
         }
     }
@@ -233,11 +236,18 @@ impl Relay {
                 self.pending.push(4);
             }
             Ok(n) if n > 0 => self.pending.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Event::Nothing,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Event::Nothing,
+            Err(e)
+                if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) =>
+            {
+                return Event::Nothing
+            }
             _ => {
+                // A terminal that hung up, or one brig was moved to the background of (EIO).
                 self.input = None;
-                return Event::HungUp;
+                if with_stdio(from, tty::hung_up) {
+                    return Event::HungUp;
+                }
+                return Event::Nothing;
             }
         }
         self.flush_input();
@@ -267,40 +277,42 @@ impl Relay {
         }
     }
 
-    /// After the prison ended: relays what the program wrote last. Every process of the prison
-    /// is gone, so the master reads end-of-file (EIO) once the buffer is empty; a slave that
-    /// escaped (passed out through a socket) is cut off after a short quiet time.
+    /// After the prison ended: relays what the program wrote last, then what switches off the
+    /// screen modes it left on. Every process of the prison is gone, so the master reads end of
+    /// file (EIO) once its buffer is empty; all of this gets [`FINISH`] at most, so neither a
+    /// pty slave passed out of the prison nor a stopped reader keeps brig.
     pub fn finish(&mut self) {
-        while !self.master_done {
-            let quiet = Duration::from_millis(100);
-            match process::poll(&[(self.master.as_fd(), libc::POLLIN)], Some(quiet)) {
-                Ok(r) if r[0] != 0 => self.output(),
-                _ => break,
+        let end = std::time::Instant::now() + FINISH;
+        let mut reset = false;
+        loop {
+            if self.master_done && !reset {
+                let r = self.screen.reset();
+                self.out_buf.extend_from_slice(&r);
+                reset = true;
             }
-        }
-        for (on, (_, _, reset)) in self.modes.into_iter().zip(SCREEN_MODES) {
-            if on {
-                self.write_out(reset);
+            let i = self.interest();
+            if i.master.is_none() && i.out.is_none() {
+                return;
             }
+            let Some(left) = end.checked_duration_since(std::time::Instant::now()) else { return };
+            let (out, err) = (io::stdout(), io::stderr());
+            let stdin = io::stdin();
+            let stdio = [stdin.as_fd(), out.as_fd(), err.as_fd()];
+            let mut fds = Vec::new();
+            if let Some(ev) = i.master.map(|e| e & libc::POLLIN) {
+                fds.push((self.master.as_fd(), ev));
+            }
+            if let Some((n, ev)) = i.out {
+                fds.push((stdio[n], ev));
+            }
+            let Ok(r) = process::poll(&fds, Some(left)) else { return };
+            let m = if i.master.is_some() { r[0] } else { 0 };
+            let o = if i.out.is_some() { r[r.len() - 1] } else { 0 };
+            if m == 0 && o == 0 {
+                return;
+            }
+            self.ready(m, 0, o);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn screen_modes_follow_the_last_sequence_of_a_chunk() {
-        let mut m = [false; SCREEN_MODES.len()];
-        track_modes(&mut m, b"x\x1b[?1049h\x1b[?25l text");
-        assert_eq!(m, [true, true, false, false]);
-        track_modes(&mut m, b"\x1b[?25h\x1b[?25l\x1b[?25h plain");
-        assert_eq!(m, [true, false, false, false]);
-        track_modes(&mut m, b"no escapes");
-        assert_eq!(m, [true, false, false, false]);
-        track_modes(&mut m, b"\x1b[?1049l\x1b[?2004h");
-        assert_eq!(m, [false, false, false, true]);
     }
 }
 
@@ -308,6 +320,9 @@ impl Drop for Relay {
     fn drop(&mut self) {
         if let Some((n, t)) = self.saved.take() {
             let _ = with_stdio(n, |fd| t.set(fd));
+        }
+        if let Some(m) = self.old_mask.take() {
+            let _ = m.set_mask();
         }
     }
 }

@@ -293,6 +293,48 @@ fn redirected_stdio_passes_through_untouched_beside_a_terminal() {
     }
 }
 
+#[test]
+fn a_reader_that_stops_does_not_stop_wall_time() {
+    for who in everyone() {
+        // The program floods its terminal; brig's stdout is a pipe nobody reads.
+        let mut child =
+            command(who, &brig_bin(), &["run", "--pty", "always", "--wall", "2s", "--", "yes"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn");
+        let at = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                break st;
+            }
+            assert!(at.elapsed() < Duration::from_secs(6), "the wall time did not hold");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(124));
+    }
+}
+
+#[test]
+fn the_clipboard_and_terminal_strings_do_not_pass_and_modes_are_reset() {
+    for who in everyone() {
+        let o = run(
+            who,
+            &[
+                "--pty",
+                "always",
+                "--",
+                "printf",
+                "\\033]52;c;Y3VybCBldmls\\007ok\\033Ptmux;x\\033\\\\\\033[?1049h\\033[?25l",
+            ],
+        );
+        let out = stdout(&o);
+        assert!(out.starts_with("ok\x1b[?1049h\x1b[?25l"), "{out:?}");
+        assert!(!out.contains("]52") && !out.contains("tmux;"), "{out:?}");
+        assert!(out.contains("\x1b[?1049l") && out.contains("\x1b[?25h"), "not reset: {out:?}");
+    }
+}
+
 /// Spawns `brig run ARGS` with piped stdio (no terminal) as `who`.
 fn spawn(who: Who, args: &[&str]) -> Child {
     let mut a = vec!["run"];

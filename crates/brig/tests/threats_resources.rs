@@ -113,6 +113,17 @@ fn cpu_spin_is_killed_and_named() {
 }
 
 #[test]
+fn a_program_cannot_pass_its_own_signal_off_as_a_limit() {
+    for who in everyone() {
+        for (sig, limit) in [("XCPU", "cpu-time limit"), ("XFSZ", "file-size limit")] {
+            let o = run(who, &["--", "/bin/sh", "-c", &format!("kill -{sig} $$")]);
+            assert_ne!(code(&o), 0);
+            assert!(!stderr(&o).contains(limit), "{who:?} {sig}: {}", stderr(&o));
+        }
+    }
+}
+
+#[test]
 fn sleeping_past_the_wall_time() {
     for who in everyone() {
         let t = Instant::now();
