@@ -83,7 +83,12 @@ impl Screen {
         let mut i = 0;
         while i < data.len() {
             if self.state == State::Ground {
-                // Text runs are copied whole; only an ESC starts something to look at.
+                // Text runs are copied whole; only an ESC starts something to look at (most
+                // chunks have none: `contains` is the library's fast byte search).
+                if !data[i..].contains(&0x1b) {
+                    out.extend_from_slice(&data[i..]);
+                    return;
+                }
                 let run = data[i..].iter().position(|&b| b == 0x1b).unwrap_or(data.len() - i);
                 out.extend_from_slice(&data[i..i + run]);
                 i += run;

@@ -91,6 +91,8 @@ pub struct Relay {
     /// Filtered output not yet written: brig never blocks on the user's side, so wall time,
     /// signals and the broker go on while a reader is slow or stopped.
     out_buf: Vec<u8>,
+    /// How much of `out_buf` is already written.
+    out_at: usize,
     screen: Screen,
     /// The user's terminal (its stdio number) and its settings before raw mode, restored on
     /// drop.
@@ -150,6 +152,7 @@ impl Relay {
             input_is_tty,
             pending: Vec::new(),
             out_buf: Vec::new(),
+            out_at: 0,
             screen: Screen::default(),
             saved,
             old_mask,
@@ -161,14 +164,14 @@ impl Relay {
     /// What to poll for now.
     pub fn interest(&self) -> Interest {
         let mut m = 0;
-        if !self.master_done && self.out_buf.len() < OUT_MAX {
+        if !self.master_done && self.out_buf.len() - self.out_at < OUT_MAX {
             m |= libc::POLLIN;
         }
         if !self.master_done && !self.pending.is_empty() {
             m |= libc::POLLOUT;
         }
         let input = self.input.filter(|_| self.pending.len() < PENDING_MAX);
-        let out = (!self.out_buf.is_empty()).then_some(self.out);
+        let out = (self.out_at < self.out_buf.len()).then_some(self.out);
         Interest {
             master: (m != 0).then_some(m),
             input: input.map(|n| (n, libc::POLLIN)),
@@ -189,7 +192,7 @@ impl Relay {
             self.output();
         }
         if out != 0 {
-            self.write_out();
+            self.write_out(true);
         }
         if input != 0 {
             return self.read_input();
@@ -203,26 +206,48 @@ impl Relay {
         match fs::read(self.master.as_fd(), &mut buf) {
             Ok(0) => self.master_done = true,
             Ok(_) if self.out_failed => {}
-            Ok(n) => self.screen.filter(&buf[..n], &mut self.out_buf),
+            Ok(n) => {
+                self.screen.filter(&buf[..n], &mut self.out_buf);
+                self.write_out(false);
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             // EIO: every holder of the slave is gone.
             Err(_) => self.master_done = true,
         }
     }
 
-    /// One write of at most [`OUT_CHUNK`] bytes, after the user's side polled writable. A
-    /// failed write (a hung-up terminal, a closed pipe) drops output from then on, so the
-    /// program is never held by a reader that is gone.
-    fn write_out(&mut self) {
-        let n = self.out_buf.len().min(OUT_CHUNK);
-        match with_stdio(self.out, |fd| fs::write(fd, &self.out_buf[..n])) {
-            Ok(n) => drop(self.out_buf.drain(..n)),
-            Err(e)
-                if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
-            Err(_) => {
-                self.out_failed = true;
-                self.out_buf = Vec::new();
+    /// Writes what is buffered in chunks of at most [`OUT_CHUNK`] bytes, each after the user's
+    /// side polls writable (`polled`: it just did, for the first), until it does not. A failed
+    /// write (a hung-up terminal, a closed pipe) drops output from then on, so the program is
+    /// never held by a reader that is gone.
+    fn write_out(&mut self, mut polled: bool) {
+        while self.out_at < self.out_buf.len() {
+            let writable = polled
+                || with_stdio(self.out, |fd| {
+                    process::poll(&[(fd, libc::POLLOUT)], Some(Duration::ZERO))
+                        .is_ok_and(|r| r[0] & libc::POLLOUT != 0)
+                });
+            if !writable {
+                break;
             }
+            polled = false;
+            let end = self.out_buf.len().min(self.out_at + OUT_CHUNK);
+            match with_stdio(self.out, |fd| fs::write(fd, &self.out_buf[self.out_at..end])) {
+                Ok(n) => self.out_at += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.out_failed = true;
+                    self.out_at = self.out_buf.len();
+                }
+            }
+        }
+        if self.out_at == self.out_buf.len() {
+            self.out_buf.clear();
+            self.out_at = 0;
+        } else if self.out_at > OUT_MAX {
+            self.out_buf.drain(..self.out_at);
+            self.out_at = 0;
         }
     }
 
