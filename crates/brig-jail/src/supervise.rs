@@ -108,8 +108,11 @@ pub fn supervise(
                 _ => handover = None,
             }
         }
-        if rev(broker_at) != 0 && broker.as_mut().is_some_and(|b| !b.answer()) {
-            // Every process under the filter is gone.
+        let b = rev(broker_at);
+        // A hang-up with nothing to read: every process under the filter is gone (receiving
+        // would fail at once, again and again, while the prison exits).
+        let finished = b & libc::POLLIN == 0 && b & (libc::POLLHUP | libc::POLLERR) != 0;
+        if finished || (b != 0 && broker.as_mut().is_some_and(|b| !b.answer())) {
             counts = broker.take().map(|b| b.counts);
         }
         if let Some(r) = relay.as_mut() {
