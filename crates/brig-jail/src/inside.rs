@@ -83,10 +83,10 @@ pub fn pid1(mut p: Inside) -> ! {
             process::exit_now(125);
         }
     }
-    // pid 1 keeps nothing of the host: the grant fds go, and every fd but 0-2 (which the program
-    // inherits), the capabilities and the report pipe is closed, including any the caller
-    // leaked into brig.
-    p.view = Vec::new();
+    // pid 1 keeps nothing of the host: every fd but 0-2 (which the program inherits), the
+    // capabilities and the report pipe is closed, including any the caller leaked into brig.
+    // The grant fds are forgotten rather than dropped one by one: that one call closes them.
+    std::mem::forget(std::mem::take(&mut p.view));
     let report = p.report.as_fd();
     let keep: Vec<BorrowedFd<'_>> = std::iter::once(report)
         .chain(p.caps.iter().map(|c| c.fd.as_fd()))
@@ -199,10 +199,13 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
         mount::new_fs("tmpfs", &[("size", "4m"), ("mode", "0755")], attr::NOSUID | attr::NODEV)
             .map_err(at(4))?;
     mount::attach_at_path(root.as_fd(), Path::new("/tmp")).map_err(at(4))?;
+    let mut last = LastDir::default();
     for (i, (e, src)) in p.view.iter().zip(&sources).enumerate() {
-        build(root.as_fd(), e, src.as_ref()).map_err(|(s, err)| (s, err, i as u32))?;
+        build(root.as_fd(), e, src.as_ref(), &mut last).map_err(|(s, err)| (s, err, i as u32))?;
     }
-    drop(sources);
+    drop(last);
+    // Closed with every other fd before the fork (see `pid1`), in one call.
+    std::mem::forget(sources);
     mount::set_attr(root.as_fd(), attr::RDONLY, 0, false).map_err(at(13))?;
     fs::fchdir(root.as_fd()).map_err(at(14))?;
     mount::pivot_to_cwd().map_err(at(14))?;
@@ -313,7 +316,12 @@ fn bind_attrs(rights: Rights, device: bool) -> u64 {
 }
 
 /// Creates one entry of the view under `root` (still attached at the staging point).
-fn build(root: BorrowedFd<'_>, e: &Entry, src: Option<&OwnedFd>) -> Result<(), (u32, io::Error)> {
+fn build(
+    root: BorrowedFd<'_>,
+    e: &Entry,
+    src: Option<&OwnedFd>,
+    last: &mut LastDir,
+) -> Result<(), (u32, io::Error)> {
     let rel = e.rel();
     match &e.kind {
         Kind::Bind { ident, rights, device, .. } => {
@@ -321,20 +329,21 @@ fn build(root: BorrowedFd<'_>, e: &Entry, src: Option<&OwnedFd>) -> Result<(), (
             let tree = mount::clone_tree(src.as_fd()).map_err(|e| (8, e))?;
             mount::set_attr(tree.as_fd(), bind_attrs(*rights, *device), 0, true)
                 .map_err(|e| (8, e))?;
-            let target = mountpoint(root, rel, ident.is_dir, !e.inside_bind).map_err(|e| (7, e))?;
+            let target =
+                mountpoint(root, rel, ident.is_dir, !e.inside_bind, last).map_err(|e| (7, e))?;
             mount::attach(tree.as_fd(), target.as_fd()).map_err(|e| (8, e))
         }
         Kind::Symlink { target } => {
             let parent =
-                mkdirs(root, rel.parent().unwrap_or(Path::new(""))).map_err(|e| (11, e))?;
+                mkdirs(root, rel.parent().unwrap_or(Path::new("")), last).map_err(|e| (11, e))?;
             let name = Path::new(rel.file_name().unwrap_or_default());
-            fs::symlinkat(target, parent.as_fd(), name).map_err(|e| (11, e))
+            fs::symlinkat(target, parent, name).map_err(|e| (11, e))
         }
         Kind::File { data } => {
             let parent =
-                mkdirs(root, rel.parent().unwrap_or(Path::new(""))).map_err(|e| (12, e))?;
+                mkdirs(root, rel.parent().unwrap_or(Path::new("")), last).map_err(|e| (12, e))?;
             let name = Path::new(rel.file_name().unwrap_or_default());
-            fs::write_file_at(parent.as_fd(), name, 0o444, data).map_err(|e| (12, e))
+            fs::write_file_at(parent, name, 0o444, data).map_err(|e| (12, e))
         }
         Kind::Tmpfs { size, exec } => {
             let mut a = attr::NOSUID | attr::NODEV;
@@ -344,20 +353,20 @@ fn build(root: BorrowedFd<'_>, e: &Entry, src: Option<&OwnedFd>) -> Result<(), (
             let size = size.to_string();
             let m = mount::new_fs("tmpfs", &[("size", &size), ("mode", "1777")], a)
                 .map_err(|e| (10, e))?;
-            let target = mountpoint(root, rel, true, !e.inside_bind).map_err(|e| (7, e))?;
+            let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
             mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (10, e))
         }
         Kind::Devpts => {
             let opts = [("ptmxmode", "0666"), ("mode", "0620"), ("max", PTYS_MAX)];
             let m = mount::new_fs("devpts", &opts, attr::NOSUID | attr::NOEXEC)
                 .map_err(|e| (msg::STEP_DEVPTS, e))?;
-            let target = mountpoint(root, rel, true, !e.inside_bind).map_err(|e| (7, e))?;
+            let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
             mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (msg::STEP_DEVPTS, e))
         }
         Kind::Proc => {
             let m = mount::new_fs("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
                 .map_err(|e| (9, e))?;
-            let target = mountpoint(root, rel, true, !e.inside_bind).map_err(|e| (7, e))?;
+            let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
             // The cover for the key lists: an empty file in the mountpoint, hidden once procfs
             // is mounted over it.
             let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
@@ -394,16 +403,22 @@ fn mask_keys(proc: BorrowedFd<'_>, empty: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Opens (creating on our tmpfs unless `must_exist`) the mountpoint `rel` under `root`, one
 /// component at a time and never following a symlink, so nothing can redirect it.
-fn mountpoint(root: BorrowedFd<'_>, rel: &Path, dir: bool, create: bool) -> io::Result<OwnedFd> {
+fn mountpoint(
+    root: BorrowedFd<'_>,
+    rel: &Path,
+    dir: bool,
+    create: bool,
+    last: &mut LastDir,
+) -> io::Result<OwnedFd> {
     let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
     if create {
-        let parent = mkdirs(root, rel.parent().unwrap_or(Path::new("")))?;
+        let parent = mkdirs(root, rel.parent().unwrap_or(Path::new("")), last)?;
         let name = Path::new(rel.file_name().unwrap_or_default());
         if dir {
-            fs::mkdirat(parent.as_fd(), name, 0o755)?;
+            fs::mkdirat(parent, name, 0o755)?;
         } else {
             match fs::openat2(
-                Some(parent.as_fd()),
+                Some(parent),
                 name,
                 libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY,
                 0o444,
@@ -418,17 +433,33 @@ fn mountpoint(root: BorrowedFd<'_>, rel: &Path, dir: bool, create: bool) -> io::
     fs::openat2(Some(root), rel, flags, 0, how)
 }
 
+/// The directory [`mkdirs`] made last, kept for its siblings: the view is sorted, so the
+/// entries of one directory come together, and nothing is mounted over a directory after an
+/// entry inside it was made.
+#[derive(Default)]
+struct LastDir(Option<(PathBuf, OwnedFd)>);
+
 /// `mkdir -p` of `rel` under `root`, one component at a time, refusing symlinks.
-fn mkdirs(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
-    let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    let mut dir =
-        fs::openat2(Some(root), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
-    for c in rel.components() {
-        let name = Path::new(c.as_os_str());
-        fs::mkdirat(dir.as_fd(), name, 0o755)?;
-        dir = fs::openat2(Some(dir.as_fd()), name, libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
+fn mkdirs<'l>(
+    root: BorrowedFd<'_>,
+    rel: &Path,
+    last: &'l mut LastDir,
+) -> io::Result<BorrowedFd<'l>> {
+    if last.0.as_ref().is_none_or(|(p, _)| p != rel) {
+        let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+        let mut dir =
+            fs::openat2(Some(root), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
+        for c in rel.components() {
+            let name = Path::new(c.as_os_str());
+            fs::mkdirat(dir.as_fd(), name, 0o755)?;
+            dir = fs::openat2(Some(dir.as_fd()), name, libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
+        }
+        last.0 = Some((rel.to_path_buf(), dir));
     }
-    Ok(dir)
+    match &last.0 {
+        Some((_, dir)) => Ok(dir.as_fd()),
+        None => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+    }
 }
 
 /// pid 1 after the fork: forward signals to the program's foreground process group, reap
