@@ -393,6 +393,7 @@ mod tests {
             app: None,
             capability_mode: false,
             pty: Default::default(),
+            start_dir: None,
         }
     }
 

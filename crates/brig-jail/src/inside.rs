@@ -36,6 +36,8 @@ pub struct Inside {
     /// Directories to search for argv[0] (empty if argv[0] contains a `/`).
     pub search: Vec<PathBuf>,
     pub chdir: PathBuf,
+    /// `chdir` was not asked for (the caller's directory): start in `/` if it cannot be entered.
+    pub chdir_or_root: bool,
     pub uid: u32,
     pub gid: u32,
     /// true when the caller is unprivileged: setgroups is denied in the user namespace
@@ -528,7 +530,9 @@ fn program(p: &Inside) -> ! {
             crate::terminal::with_stdio(n, brig_sys::tty::set_controlling)
                 .map_err(at(msg::STEP_PTY))?;
         }
-        fs::chdir(&p.chdir).map_err(at(msg::STEP_CHDIR))?;
+        fs::chdir(&p.chdir)
+            .or_else(|e| if p.chdir_or_root { fs::chdir(Path::new("/")) } else { Err(e) })
+            .map_err(at(msg::STEP_CHDIR))?;
         // rlimits here, in the program's process only: pid 1's own work (Landlock, its fork)
         // is not counted against --nofile or --procs.
         for &(res, soft, hard) in &p.rlimits {

@@ -95,7 +95,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let rlimits = limits::rlimits(&plan.limits);
     let cgroup = if limits::wanted(&plan.limits) { Cgroup::create(&plan.limits)? } else { None };
     report.limits = limits::describe(&plan.limits, cgroup.as_ref());
-    let chdir = plan.chdir.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let chdir = plan.chdir.clone().or(plan.start_dir.clone()).unwrap_or_else(|| PathBuf::from("/"));
     let ttys = terminal::ttys();
     let tty = terminal::setup(plan.pty, ttys);
     if tty.is_none() && ttys.contains(&true) {
@@ -132,6 +132,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         envp,
         search,
         chdir,
+        chdir_or_root: plan.chdir.is_none(),
         uid,
         gid,
         keep_groups: unprivileged,

@@ -263,6 +263,19 @@ fn decide(
                 )
             };
         }
+        if m.step == msg::STEP_CHDIR {
+            let dir = plan.chdir.as_deref().unwrap_or(std::path::Path::new("/"));
+            return exit(
+                "inside-failed",
+                125,
+                format!(
+                    "brig: cannot start in {} inside the prison: {}; the working directory must \
+                     be a directory of the view (grant it, or name one that is with --chdir)",
+                    dir.display(),
+                    errno_text(m.errno)
+                ),
+            );
+        }
         let operand = operand(operands, m);
         // A layer --best-effort was not allowed to drop: say why.
         let why = msg::layer_of(m.step)

@@ -3,7 +3,8 @@
 //! The manifest gives the base; flags extend it: grants and tmpfs mounts are appended, `--env`
 //! comes after `[env]` (the later NAME wins), limits given as flags replace the manifest's,
 //! syscall changes are appended, `--no-system` and `--best-effort` are OR'ed in, and a command
-//! after `--` replaces `[program] path` and `args` (not `chdir`).
+//! after `--` replaces `[program] path` and `args` (not `chdir`). Without a `chdir` anywhere, the
+//! program starts in the caller's directory when a grant makes it visible, else in `/`.
 
 use std::path::{Path, PathBuf};
 
@@ -147,6 +148,16 @@ struct Builder<'h> {
     nofile_from: NofileFrom,
 }
 
+/// Where the program starts when no directory was named: the caller's working directory, at its
+/// place inside, when a grant makes it visible (the grant deepest on the path wins); else `/`.
+fn start_dir(grants: &[Grant], cwd: &Path) -> Option<PathBuf> {
+    grants
+        .iter()
+        .filter_map(|g| Some((g, cwd.strip_prefix(&g.source).ok()?)))
+        .max_by_key(|(g, _)| g.source.components().count())
+        .map(|(g, rest)| g.dest.join(rest))
+}
+
 /// Where the open-file limit came from.
 enum NofileFrom {
     Default,
@@ -171,6 +182,7 @@ impl<'h> Builder<'h> {
             app: None,
             capability_mode: false,
             pty: Pty::Auto,
+            start_dir: None,
         };
         for name in DEFAULT_ENV {
             match host.var(name) {
@@ -276,6 +288,9 @@ impl<'h> Builder<'h> {
 
     /// Numbers the capabilities and rewrites `[app]`.
     fn finish(&mut self) -> Result<(), PolicyError> {
+        if self.plan.chdir.is_none() {
+            self.plan.start_dir = start_dir(&self.plan.grants, &self.host.cwd);
+        }
         let desc = caps::assign_fds(&mut self.plan.caps);
         if self.plan.caps.is_empty() && self.app.is_none() {
             return Ok(());

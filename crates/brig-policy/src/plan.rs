@@ -138,7 +138,11 @@ pub struct Plan {
     pub system: bool,
     /// Extra private tmpfs mounts (inside paths).
     pub tmpfs: Vec<PathBuf>,
+    /// The working directory asked for (`--chdir`, `[program] chdir`).
     pub chdir: Option<PathBuf>,
+    /// Without one: the caller's directory at its place inside, when a grant makes it visible
+    /// (the program starts in `/` if it cannot enter it).
+    pub start_dir: Option<PathBuf>,
     /// The program's whole environment, in order.
     pub env: Vec<(String, String)>,
     pub limits: Limits,

@@ -85,6 +85,7 @@ fn everything_at_once() {
         caps: vec![],
         capability_mode: false,
         pty: Default::default(),
+        start_dir: None,
         command: vec!["/usr/bin/python3".into(), "-m".into(), "http.server".into()],
     };
     assert_eq!(m, from_flags(&f));

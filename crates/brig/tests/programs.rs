@@ -153,3 +153,32 @@ fn signals_are_forwarded_to_the_program() {
         assert_eq!(st.code(), Some(3), "{who:?}");
     }
 }
+
+#[test]
+fn starts_in_the_callers_directory_when_a_grant_shows_it() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        std::fs::create_dir_all(s.join("proj/sub")).expect("mkdir");
+        s.own(who);
+        let sub = s.sub("proj/sub");
+        let pwd = |args: &[&str]| {
+            let mut a = vec!["run"];
+            a.extend_from_slice(args);
+            a.extend(["--", "pwd"]);
+            command(who, &brig_bin(), &a).current_dir(&sub).output().expect("brig")
+        };
+        // Granted at its own path, or elsewhere: the same directory inside.
+        let o = pwd(&["--ro", &s.sub("proj")]);
+        assert_eq!(stdout(&o), format!("{sub}\n"), "{who:?}: {}", stderr(&o));
+        let o = pwd(&["--ro", &format!("{}:/w", s.sub("proj"))]);
+        assert_eq!(stdout(&o), "/w/sub\n", "{who:?}: {}", stderr(&o));
+        // Not granted: `/`. Asked for: that one.
+        assert_eq!(stdout(&pwd(&[])), "/\n");
+        assert_eq!(stdout(&pwd(&["--rw", &s.sub("proj"), "--chdir", "/tmp"])), "/tmp\n");
+        // One that is not in the view is named, with the fix.
+        let o = pwd(&["--chdir", "/no/such/dir"]);
+        assert_eq!(code(&o), 125);
+        let e = stderr(&o);
+        assert!(e.contains("cannot start in /no/such/dir") && e.contains("--chdir"), "{e}");
+    }
+}
