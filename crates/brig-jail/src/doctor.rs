@@ -62,11 +62,19 @@ pub fn probe() -> Vec<Finding> {
     f.push(finding(
         "seccomp filter",
         true,
-        seccomp.map(|m| format!("mode {m} now")).map_err(|e| e.to_string()),
+        seccomp
+            .map(|m| match m {
+                0 => "available (brig itself runs without a filter)".to_string(),
+                _ => "available; brig itself already runs under a filter, which its prisons \
+                      inherit on top of brig's"
+                    .to_string(),
+            })
+            .map_err(|e| e.to_string()),
     ));
     f.push(finding(
         "seccomp user notification",
-        false,
+        // The broker answers listen and memfd_create through it.
+        true,
         if brig_sys::seccomp::notif_available() {
             Ok("available".into())
         } else {
@@ -97,8 +105,10 @@ pub fn probe() -> Vec<Finding> {
             .read(true)
             .write(true)
             .open("/dev/kvm")
-            .map(|_| "/dev/kvm opens read-write".to_string())
-            .map_err(|e| format!("/dev/kvm: {e}")),
+            .map(|_| {
+                "/dev/kvm opens read-write (for the VMM; brig run does not use it)".to_string()
+            })
+            .map_err(|e| format!("/dev/kvm: {e} (only the VMM needs it; brig run does not)")),
     ));
     f
 }
