@@ -40,7 +40,7 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
         true => "Program: none set (brig run needs a command after `--`)".into(),
         false => format!("Program: {}", plan.command.join(" ")),
     });
-    let dir = plan.chdir.as_deref().unwrap_or(Path::new("/"));
+    let dir = plan.chdir.as_deref().or(plan.start_dir.as_deref()).unwrap_or(Path::new("/"));
     s.lines.push(format!("Working directory inside: {}", dir.display()));
     let runtime = "the OS runtime (/usr, /lib*, /bin, /sbin, a few /etc files)";
     let sys = |what: &str| if plan.system { Some(what.to_string()) } else { None };

@@ -38,6 +38,9 @@ enum Cmd {
     Check {
         /// The manifest (TOML) to describe.
         manifest: PathBuf,
+        /// Also list every syscall group seccomp refuses, with its reason.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Probe the kernel and say which protection layers brig can enforce here.
     Doctor,
@@ -133,6 +136,10 @@ struct RunArgs {
     /// Write a JSON report (layers, limits, exit cause, timings) to FILE.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Do not print the warnings about risky grants and capabilities (brig check shows them).
+    /// Warnings about missing protection layers are always printed.
+    #[arg(short, long)]
+    quiet: bool,
     /// The program and its arguments.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -175,7 +182,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.cmd {
         Cmd::Run(args) => run(*args),
-        Cmd::Check { manifest } => check(&manifest),
+        Cmd::Check { manifest, verbose } => check(&manifest, verbose),
         Cmd::Doctor => Ok(doctor()),
     };
     match result {
@@ -351,8 +358,10 @@ fn reopen_report(
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
     let plan = build_plan(&args)?;
-    for w in brig_policy::check::risks(&plan, home().as_deref()) {
-        errln!("brig: warning: {w}");
+    if !args.quiet {
+        for w in brig_policy::check::risks(&plan, home().as_deref()) {
+            errln!("brig: warning: {w}");
+        }
     }
     let report_file = args.report.as_deref().map(open_report).transpose()?;
     let report = brig_jail::run(&plan);
@@ -381,7 +390,7 @@ fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)
 }
 
-fn check(manifest: &Path) -> anyhow::Result<u8> {
+fn check(manifest: &Path, verbose: bool) -> anyhow::Result<u8> {
     let text = read_manifest(manifest)?;
     let plan = brig_policy::plan_for_check(Some((manifest, text.as_str())), &host()?)?;
     let summary = brig_policy::check::describe(&plan, home().as_deref());
@@ -392,7 +401,17 @@ fn check(manifest: &Path) -> anyhow::Result<u8> {
     for name in &plan.syscalls.deny {
         denied.deny(name).map_err(anyhow::Error::msg)?;
     }
-    write_out(&format!("{summary}{}", describe_seccomp(&denied)));
+    let seccomp = if verbose {
+        describe_seccomp(&denied)
+    } else {
+        format!(
+            "Kernel surface refused by seccomp: {} syscalls in {} groups (brig check --verbose \
+             lists them with their reasons)\n",
+            denied.denied_names().len(),
+            brig_jail::seccomp::groups().len()
+        )
+    };
+    write_out(&format!("{summary}{seccomp}"));
     Ok(0)
 }
 

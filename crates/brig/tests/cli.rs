@@ -66,10 +66,22 @@ fn check_describes_authority_and_warns() {
     let o = brig(who, &["check", f.to_str().expect("utf-8")]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
-    for want in ["/data", "write", "memory", "loopback", "ptrace"] {
+    for want in ["/data", "write", "memory", "loopback", "--verbose lists them"] {
         assert!(out.contains(want), "check output lacks {want}:\n{out}");
     }
     assert!(out.to_lowercase().contains("warning"), "{out}");
+    // The seccomp groups, one by one, behind --verbose, after the summary.
+    assert!(!out.contains("ptrace"), "{out}");
+    let o = brig(who, &["check", "--verbose", f.to_str().expect("utf-8")]);
+    let out = stdout(&o);
+    let (summary, groups) = (out.find("It can read").expect("summary"), out.find("ptrace"));
+    assert!(groups.is_some_and(|g| g > summary), "{out}");
+    // brig run prints the same risk warnings, unless -q.
+    let m = f.to_str().expect("utf-8");
+    let loud = brig(who, &["run", "-m", m]);
+    assert!(stderr(&loud).contains("brig: warning:"), "{}", stderr(&loud));
+    let quiet = brig(who, &["run", "-q", "-m", m]);
+    assert!(!stderr(&quiet).contains("brig: warning:"), "{}", stderr(&quiet));
 }
 
 #[test]
