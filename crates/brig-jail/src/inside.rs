@@ -28,7 +28,6 @@ pub struct Inside {
     /// Enter capability mode before exec (exec by fd).
     pub capability_mode: bool,
     pub landlock: Option<Prepared>,
-    pub landlock_inside: Vec<(PathBuf, Rights, bool)>,
     pub filter: Vec<SockFilter>,
     pub rlimits: Vec<crate::limits::Rlimit>,
     pub argv: Vec<CString>,
@@ -219,7 +218,7 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     brig_sys::caps::drop_all().map_err(at(18))?;
     process::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(at(19))?;
     if let Some(ll) = p.landlock.take() {
-        match ll.restrict(&p.landlock_inside) {
+        match ll.restrict() {
             Ok(true) => {}
             Ok(false) => degrade_or_fail(
                 p,

@@ -6,6 +6,7 @@
 //! (its /proc, its tmpfs mounts, the generated /etc files) and restricts itself.
 
 use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
 
 use brig_policy::Rights;
 use landlock::{
@@ -23,7 +24,8 @@ pub const REQUIRED_ABI: i32 = 6;
 #[derive(Debug)]
 pub struct Prepared {
     ruleset: RulesetCreated,
-    abi: ABI,
+    /// Rules for what exists only inside, added there: (inside path, access beneath it).
+    inside: Vec<(PathBuf, landlock::BitFlags<AccessFs>)>,
 }
 
 pub use brig_caps::capmode::access;
@@ -62,28 +64,40 @@ pub fn prepare(
             rs = rs.add_rule(PathBeneath::new(*fd, a)).map_err(err)?;
         }
     }
-    Ok(Prepared { ruleset: rs, abi })
+    Ok(Prepared { ruleset: rs, inside: inside_rules(view, abi) })
 }
 
-/// What the child adds for things that exist only inside: `(inside path, rights, is_dir)`.
-pub fn inside_rules(view: &[Entry]) -> Vec<(std::path::PathBuf, Rights, bool)> {
+/// What the child adds for things that exist only inside: (inside path, access beneath it).
+fn inside_rules(view: &[Entry], abi: ABI) -> Vec<(PathBuf, landlock::BitFlags<AccessFs>)> {
     let mut out = Vec::new();
+    let mut every_bind_readable = true;
     for e in view {
-        match &e.kind {
-            Kind::Proc => out.push((e.dest.clone(), Rights::R, true)),
+        let rule = match &e.kind {
+            Kind::Proc => Some((Rights::R, true)),
             // Read, write and terminal ioctls on the prison's own ptys; nothing is created by
             // path there (the kernel makes the nodes).
             Kind::Devpts => {
-                let rw = Rights { read: true, write: true, exec: false, create: false };
-                out.push((e.dest.clone(), rw, true));
+                Some((Rights { read: true, write: true, exec: false, create: false }, true))
             }
             Kind::Tmpfs { exec, .. } => {
-                let r = if *exec { Rights::RWXC } else { Rights::RWC };
-                out.push((e.dest.clone(), r, true));
+                Some((if *exec { Rights::RWXC } else { Rights::RWC }, true))
             }
-            Kind::File { .. } => out.push((e.dest.clone(), Rights::R, false)),
-            _ => {}
+            Kind::File { .. } => Some((Rights::R, false)),
+            Kind::Bind { rights, .. } => {
+                every_bind_readable &= rights.read;
+                None
+            }
+            Kind::Symlink { .. } => None,
+        };
+        if let Some((rights, is_dir)) = rule {
+            out.push((e.dest.clone(), access(rights, is_dir, abi)));
         }
+    }
+    // Listing directories beneath the root shows the view itself (`ls /`, `find /`): only what
+    // brig put there. Landlock rules reach everything beneath, so not when a grant lacks `r`
+    // (a write-only drop box must not be listed).
+    if every_bind_readable {
+        out.push((PathBuf::from("/"), AccessFs::ReadDir.into()));
     }
     out
 }
@@ -91,12 +105,11 @@ pub fn inside_rules(view: &[Entry]) -> Vec<(std::path::PathBuf, Rights, bool)> {
 impl Prepared {
     /// Inside the prison, after pivot_root: adds the inside rules and restricts this process.
     /// Returns whether the kernel enforced the whole ruleset.
-    pub fn restrict(self, inside: &[(std::path::PathBuf, Rights, bool)]) -> Result<bool, String> {
+    pub fn restrict(self) -> Result<bool, String> {
         let mut rs = self.ruleset;
-        for (path, rights, is_dir) in inside {
-            let a = access(*rights, *is_dir, self.abi);
+        for (path, a) in &self.inside {
             let fd = PathFd::new(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            rs = rs.add_rule(PathBeneath::new(fd, a)).map_err(|e| e.to_string())?;
+            rs = rs.add_rule(PathBeneath::new(fd, *a)).map_err(|e| e.to_string())?;
         }
         let st = rs.restrict_self().map_err(|e| e.to_string())?;
         Ok(st.ruleset == RulesetStatus::FullyEnforced)

@@ -90,7 +90,6 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         .collect();
     let landlock = prepare_landlock(&view, &dirs, plan, report)?;
     drop(dirs);
-    let landlock_inside = landlock::inside_rules(&view);
     let (argv, envp, search) = exec_args(plan)?;
     let rlimits = limits::rlimits(&plan.limits);
     let cgroup = if limits::wanted(&plan.limits) { Cgroup::create(&plan.limits)? } else { None };
@@ -125,7 +124,6 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
             .any(|c| matches!(c.kind, brig_policy::caps::CapKind::Listen(_))),
         capability_mode: plan.capability_mode,
         landlock,
-        landlock_inside,
         filter,
         rlimits,
         argv,

@@ -340,3 +340,34 @@ fn grants_through_symlinks_are_refused() {
         assert_eq!(code(&o), 0, "{}", stderr(&o));
     }
 }
+
+#[test]
+fn the_view_can_be_listed_and_shows_nothing_more() {
+    for who in everyone() {
+        let o = run(who, &["--", "sh", "-c", "ls -A /; echo --; ls -A /etc"]);
+        assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
+        let out = stdout(&o);
+        let (root, etc) = out.split_once("--\n").expect("two listings");
+        let root: Vec<&str> = root.lines().collect();
+        for want in ["usr", "etc", "dev", "tmp", "proc"] {
+            assert!(root.contains(&want), "{who:?}: / lacks {want}: {root:?}");
+        }
+        for host_only in ["root", "home", "var", "boot", "sys", "work", "run", "opt"] {
+            assert!(!root.contains(&host_only), "{who:?}: / shows {host_only}: {root:?}");
+        }
+        for secret in ["shadow", "ssh", "sudoers", "machine-id"] {
+            assert!(!etc.lines().any(|l| l == secret), "{who:?}: /etc shows {secret}: {etc}");
+        }
+        // A write-only grant is a drop box: it is not listed, and so nothing beneath / is.
+        let s = Scratch::new(who);
+        s.write("inside", "x");
+        let m = s.write(
+            "m.toml",
+            &format!("[program]\npath = \"/bin/ls\"\nargs = [\"/drop\"]\n[fs]\n\"/drop\" = {{ from = \"{}\", rights = \"w\" }}\n", s.s()),
+        );
+        s.own(who);
+        let o = run(who, &["-m", m.to_str().expect("utf-8")]);
+        assert_ne!(code(&o), 0, "{who:?}: listed a write-only grant: {}", stdout(&o));
+        assert!(!stdout(&o).contains("inside"), "{}", stdout(&o));
+    }
+}
