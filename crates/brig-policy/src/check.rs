@@ -433,7 +433,7 @@ mod tests {
             "its own empty /tmp (up to 256 MiB)",
             "Network: loopback only, in a private network namespace",
             "Limits: wall time 1.5s, memory 256 MiB, 1024 processes, 1024 open files per process\n",
-            "Environment (names only): PATH\n",
+            "Environment (names only): PATH, HOME\n",
             "System calls: brig's default deny-list\n",
             "all required",
         ] {

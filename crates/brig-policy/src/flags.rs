@@ -98,8 +98,11 @@ impl Host {
     }
 }
 
-/// Variables copied from the host when set, before `[env]` and `--env`.
+/// Variables copied from the host when set, before `[env]` and `--env`; except HOME, which is
+/// [`PRISON_HOME`] unless a grant shows the caller's home (then its place inside).
 pub const DEFAULT_ENV: &[&str] = &["PATH", "HOME", "LANG", "TERM"];
+/// The home the prison's /etc/passwd names: its private, size-limited, writable /tmp.
+pub const PRISON_HOME: &str = "/tmp";
 /// PATH inside when the host has none.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -146,16 +149,26 @@ struct Builder<'h> {
     app: Option<(toml::Value, PathBuf, Pos)>,
     /// Who set the open-file limit, to name it if the capabilities do not fit under it.
     nofile_from: NofileFrom,
+    /// HOME was set by `[env]` or `--env`.
+    home_given: bool,
 }
 
-/// Where the program starts when no directory was named: the caller's working directory, at its
-/// place inside, when a grant makes it visible (the grant deepest on the path wins); else `/`.
-fn start_dir(grants: &[Grant], cwd: &Path) -> Option<PathBuf> {
+/// Where a host directory is inside, if a grant makes it visible (the grant deepest on its path
+/// wins): where the program starts (the caller's directory) and its HOME (the caller's home).
+fn inside_path(grants: &[Grant], host: &Path) -> Option<PathBuf> {
     grants
         .iter()
-        .filter_map(|g| Some((g, cwd.strip_prefix(&g.source).ok()?)))
+        .filter_map(|g| Some((g, host.strip_prefix(&g.source).ok()?)))
         .max_by_key(|(g, _)| g.source.components().count())
-        .map(|(g, rest)| g.dest.join(rest))
+        .map(
+            |(g, rest)| {
+                if rest.as_os_str().is_empty() {
+                    g.dest.clone()
+                } else {
+                    g.dest.join(rest)
+                }
+            },
+        )
 }
 
 /// Where the open-file limit came from.
@@ -186,12 +199,20 @@ impl<'h> Builder<'h> {
         };
         for name in DEFAULT_ENV {
             match host.var(name) {
+                _ if *name == "HOME" => set_env(&mut plan.env, name, PRISON_HOME),
                 Some(v) if !v.contains('\0') => set_env(&mut plan.env, name, v),
                 _ if *name == "PATH" => set_env(&mut plan.env, name, DEFAULT_PATH),
                 _ => {}
             }
         }
-        Builder { plan, host, mounts: vec![], app: None, nofile_from: NofileFrom::Default }
+        Builder {
+            plan,
+            host,
+            mounts: vec![],
+            app: None,
+            nofile_from: NofileFrom::Default,
+            home_given: false,
+        }
     }
 
     /// Claims `dest` for a mount from `origin`; the first claim wins, a second is an error.
@@ -230,6 +251,7 @@ impl<'h> Builder<'h> {
             }
         }
         for (name, value) in &m.env {
+            self.home_given |= name == "HOME";
             match value {
                 EnvValue::Set(v) => set_env(&mut self.plan.env, name, v),
                 EnvValue::PassThrough => self.pass_env(name),
@@ -289,7 +311,15 @@ impl<'h> Builder<'h> {
     /// Numbers the capabilities and rewrites `[app]`.
     fn finish(&mut self) -> Result<(), PolicyError> {
         if self.plan.chdir.is_none() {
-            self.plan.start_dir = start_dir(&self.plan.grants, &self.host.cwd);
+            self.plan.start_dir = inside_path(&self.plan.grants, &self.host.cwd);
+        }
+        let home = self.host.var("HOME").map(Path::new);
+        if let Some(inside) = home.and_then(|h| inside_path(&self.plan.grants, h)) {
+            if let Some((_, v)) = self.plan.env.iter_mut().find(|(k, _)| k == "HOME") {
+                if !self.home_given {
+                    *v = inside.display().to_string();
+                }
+            }
         }
         let desc = caps::assign_fds(&mut self.plan.caps);
         if self.plan.caps.is_empty() && self.app.is_none() {
@@ -389,6 +419,7 @@ impl<'h> Builder<'h> {
                 Some(paths::inside(c).map_err(|p| PolicyError::flag("--chdir", c, p))?);
         }
         for e in &f.env {
+            self.home_given |= e == "HOME" || e.starts_with("HOME=");
             let err = |p: Problem| PolicyError::flag("--env", e, p);
             match e.split_once('=') {
                 Some((k, v)) => {
@@ -545,13 +576,14 @@ mod tests {
         assert_eq!(p.limits.procs, crate::DEFAULT_PROCS);
         assert_eq!(p.syscalls.allow, vec!["@debug", "ptrace"]);
         let env: Vec<(&str, &str)> = p.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(env, vec![("PATH", "/bin"), ("SECRET", "x"), ("A", "b=c")]);
+        assert_eq!(env, vec![("PATH", "/bin"), ("HOME", "/tmp"), ("SECRET", "x"), ("A", "b=c")]);
     }
 
     #[test]
     fn default_env() {
         let p = plan(&cmd(&["x"]), None, &Host { cwd: "/".into(), env: vec![] }).expect("plan");
-        assert_eq!(p.env, vec![("PATH".to_string(), DEFAULT_PATH.to_string())]);
+        let home = ("HOME".to_string(), PRISON_HOME.to_string());
+        assert_eq!(p.env, vec![("PATH".to_string(), DEFAULT_PATH.to_string()), home.clone()]);
         let h = Host {
             cwd: "/".into(),
             env: ["TERM", "SHELL", "HOME", "LANG", "PATH"]
@@ -561,6 +593,16 @@ mod tests {
         let p = plan(&cmd(&["x"]), None, &h).expect("plan");
         let names: Vec<&str> = p.env.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["PATH", "HOME", "LANG", "TERM"]);
+        assert_eq!(p.env[1], home, "the caller's home is not in the view");
+        // A grant that shows the caller's home: HOME is its place inside; --env HOME wins.
+        let h = Host { cwd: "/".into(), env: vec![("HOME".into(), "/home/u".into())] };
+        let mut f = cmd(&["x"]);
+        f.grants.push((GrantFlag::Rw, "/home/u:/h".into()));
+        let p = plan(&f, None, &h).expect("plan");
+        assert_eq!(p.env[1], ("HOME".to_string(), "/h".to_string()));
+        f.env.push("HOME=/elsewhere".into());
+        let p = plan(&f, None, &h).expect("plan");
+        assert!(p.env.contains(&("HOME".to_string(), "/elsewhere".to_string())), "{:?}", p.env);
     }
 
     #[test]

@@ -85,7 +85,6 @@ fn everything_at_once() {
         caps: vec![],
         capability_mode: false,
         pty: Default::default(),
-        start_dir: None,
         command: vec!["/usr/bin/python3".into(), "-m".into(), "http.server".into()],
     };
     assert_eq!(m, from_flags(&f));
@@ -146,7 +145,7 @@ fn flags_extend_the_manifest() {
     assert_eq!(p.grants[0].origin, "conf/app.toml:6");
     assert_eq!(p.tmpfs, [std::path::PathBuf::from("/t")]);
     let env: Vec<(&str, &str)> = p.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(env, [("PATH", "/bin"), ("SECRET", "x"), ("A", "2")]);
+    assert_eq!(env, [("PATH", "/bin"), ("HOME", "/tmp"), ("SECRET", "x"), ("A", "2")]);
     assert_eq!(p.limits.wall, Some(std::time::Duration::from_secs(5)));
     assert_eq!(p.limits.mem, Some(1 << 30));
     assert!(!p.system && p.best_effort);

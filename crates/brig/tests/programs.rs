@@ -182,3 +182,28 @@ fn starts_in_the_callers_directory_when_a_grant_shows_it() {
         assert!(e.contains("cannot start in /no/such/dir") && e.contains("--chdir"), "{e}");
     }
 }
+
+#[test]
+fn home_is_private_and_writable_unless_a_grant_shows_the_callers() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let script = "echo $HOME; cd && mkdir -p .cache/tool && git config --global user.name p \
+                      && cat .gitconfig | grep -c name; getent passwd $(id -u) | cut -d: -f6";
+        let o = command(who, &brig_bin(), &["run", "--", "sh", "-c", script])
+            .env("HOME", s.s())
+            .output()
+            .expect("brig");
+        assert_eq!(stdout(&o), "/tmp\n1\n/tmp\n", "{who:?}: {}", stderr(&o));
+        assert!(!s.join(".gitconfig").exists(), "the host home was written");
+        // The caller's home granted: HOME is its place inside.
+        let o = command(
+            who,
+            &brig_bin(),
+            &["run", "--rw", &format!("{}:/h", s.s()), "--", "sh", "-c", "echo $HOME"],
+        )
+        .env("HOME", s.s())
+        .output()
+        .expect("brig");
+        assert_eq!(stdout(&o), "/h\n", "{who:?}: {}", stderr(&o));
+    }
+}
