@@ -110,7 +110,7 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
     // The user's own entries replace a default one at the same place (`--rw /tmp`).
     for t in &plan.tmpfs {
         v.retain(|e| e.dest != *t);
-        let kind = Kind::Tmpfs { size: plan.limits.tmp_size, exec: false };
+        let kind = Kind::Tmpfs { size: plan.limits.tmp_size, exec: plan.tmpfs_exec.contains(t) };
         v.push(Entry { dest: t.clone(), kind, inside_bind: false });
     }
     for g in &plan.grants {
@@ -394,6 +394,7 @@ mod tests {
             capability_mode: false,
             pty: Default::default(),
             start_dir: None,
+            tmpfs_exec: vec![],
         }
     }
 

@@ -256,8 +256,11 @@ fn decide(
                              can start: a dynamic one cannot open its loader and libraries; \
                              link it statically, or let it enter capability mode itself \
                              through brig-caps)"
+                                .to_string()
+                        } else if m.errno == libc::EACCES {
+                            no_exec_hint(plan, &cmd)
                         } else {
-                            ""
+                            String::new()
                         }
                     ),
                 )
@@ -346,6 +349,48 @@ fn decide(
                 ..Default::default()
             }
         }
+    }
+}
+
+/// For a program refused execution: the place of the view it is in that lacks `x`, and the
+/// flag that grants it.
+fn no_exec_hint(plan: &Plan, cmd: &str) -> String {
+    use std::path::{Path, PathBuf};
+    let start = plan.chdir.as_deref().or(plan.start_dir.as_deref()).unwrap_or(Path::new("/"));
+    let path = match cmd.contains('/') {
+        true => start.join(cmd),
+        // Found through PATH: which directory is not known here.
+        false => return "; if it lies in a grant without x, grant that with --rx or --rwx".into(),
+    };
+    let grant = plan
+        .grants
+        .iter()
+        .filter(|g| path.starts_with(&g.dest))
+        .max_by_key(|g| g.dest.components().count());
+    let tmp = PathBuf::from("/tmp");
+    let tmpfs = plan
+        .tmpfs
+        .iter()
+        .chain(std::iter::once(&tmp))
+        .filter(|t| path.starts_with(t))
+        .max_by_key(|t| t.components().count());
+    match (grant, tmpfs) {
+        (Some(g), t) if t.is_none_or(|t| g.dest.starts_with(t)) => match g.rights.exec {
+            true => String::new(),
+            false => format!(
+                "; the grant {} has no x: grant it with {} {}",
+                g.origin,
+                if g.rights.write { "--rwx" } else { "--rx" },
+                g.source.display()
+            ),
+        },
+        (_, Some(t)) if !plan.tmpfs_exec.contains(t) => format!(
+            "; {} is a tmpfs without x: use --tmpfs {}:x{}",
+            t.display(),
+            t.display(),
+            if *t == tmp { " (or -w)" } else { "" }
+        ),
+        _ => String::new(),
     }
 }
 

@@ -53,8 +53,11 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
     let exec = sys("programs of the OS runtime");
     s.lines.push(format!("It can execute: {}", list(plan, exec, |g| g.rights.exec)));
     let mut scratch = format!("its own empty /tmp (up to {})", size(l.tmp_size));
-    for t in &plan.tmpfs {
+    for t in plan.tmpfs.iter().filter(|t| t.as_path() != Path::new("/tmp")) {
         scratch.push_str(&format!(", {}", t.display()));
+    }
+    for t in &plan.tmpfs_exec {
+        scratch.push_str(&format!(" (programs may run from {})", t.display()));
     }
     s.lines.push(format!("Private scratch space, gone at exit: {scratch}"));
     s.lines.push(

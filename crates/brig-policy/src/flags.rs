@@ -55,8 +55,10 @@ pub struct Flags {
     /// is the path "a:b", `/x:/y` is PATH /x at DEST /y, and a PATH that itself contains ":/"
     /// needs an explicit DEST (`--ro /x:/y:/dest` grants host "/x:/y" at "/dest").
     pub grants: Vec<(GrantFlag, String)>,
-    /// DEST of each private tmpfs.
+    /// "DEST" or "DEST:x" (programs may be executed from it) of each private tmpfs.
     pub tmpfs: Vec<String>,
+    /// `-w`: the current directory read-write-exec (and the start), an exec-capable /tmp.
+    pub workspace: bool,
     pub no_system: bool,
     pub chdir: Option<String>,
     /// "NAME" (the host's value, if set there) or "NAME=VALUE".
@@ -185,6 +187,7 @@ impl<'h> Builder<'h> {
             grants: vec![],
             system: true,
             tmpfs: vec![],
+            tmpfs_exec: vec![],
             chdir: None,
             env: vec![],
             limits: Limits::default(),
@@ -215,6 +218,35 @@ impl<'h> Builder<'h> {
         }
     }
 
+    /// `-w`: the everyday case. The current directory read, write, create and execute at its own
+    /// path (the program starts there), and an exec-capable /tmp (the home is /tmp already).
+    fn workspace(&mut self) -> Result<(), PolicyError> {
+        let cwd = self.host.cwd.clone();
+        let home = self.host.var("HOME").map(PathBuf::from);
+        if cwd == Path::new("/") || home.as_deref() == Some(cwd.as_path()) {
+            return Err(PolicyError::Plan {
+                message: format!(
+                    "-w grants the current directory, and that is {}",
+                    if cwd == Path::new("/") { "the whole host (/)" } else { "your home" }
+                ),
+                hint: "run it from your project's directory, or grant what the program needs \
+                       with --rw/--rwx"
+                    .into(),
+            });
+        }
+        let origin = format!("--workspace ({})", cwd.display());
+        let shown = cwd.display().to_string();
+        let err = |p: Problem| PolicyError::flag("--workspace", &shown, p);
+        self.claim(&cwd, &origin).map_err(err)?;
+        let rights = GrantFlag::Rwx.rights();
+        self.plan.grants.push(Grant { source: cwd.clone(), dest: cwd, rights, origin });
+        let tmp = PathBuf::from("/tmp");
+        self.claim(&tmp, "--workspace (an exec-capable /tmp)").map_err(err)?;
+        self.plan.tmpfs.push(tmp.clone());
+        self.plan.tmpfs_exec.push(tmp);
+        Ok(())
+    }
+
     /// Claims `dest` for a mount from `origin`; the first claim wins, a second is an error.
     fn claim(&mut self, dest: &Path, origin: &str) -> Result<(), Problem> {
         if let Some((_, first)) = self.mounts.iter().find(|(d, _)| d == dest) {
@@ -239,7 +271,12 @@ impl<'h> Builder<'h> {
             let origin = format!("{}:{}", file.display(), item.pos.line);
             self.claim(&item.dest, &origin).map_err(|p| PolicyError::at(file, item.pos, p))?;
             match &item.entry {
-                FsEntry::Tmpfs => self.plan.tmpfs.push(item.dest.clone()),
+                FsEntry::Tmpfs { exec } => {
+                    self.plan.tmpfs.push(item.dest.clone());
+                    if *exec {
+                        self.plan.tmpfs_exec.push(item.dest.clone());
+                    }
+                }
                 FsEntry::Grant { from, rights } => {
                     let source = match from {
                         Some(f) => paths::absolute(&dir, Path::new(f)),
@@ -405,11 +442,18 @@ impl<'h> Builder<'h> {
             self.claim(&dest, &origin).map_err(err)?;
             self.plan.grants.push(Grant { source, dest, rights: flag.rights(), origin });
         }
+        if f.workspace {
+            self.workspace()?;
+        }
         for t in &f.tmpfs {
             let err = |p: Problem| PolicyError::flag("--tmpfs", t, p);
-            let dest = paths::inside(t).map_err(err)?;
+            let (spec, exec) = t.strip_suffix(":x").map_or((t.as_str(), false), |s| (s, true));
+            let dest = paths::inside(spec).map_err(err)?;
             paths::mount_point(&dest).map_err(err)?;
             self.claim(&dest, &format!("--tmpfs {t}")).map_err(err)?;
+            if exec {
+                self.plan.tmpfs_exec.push(dest.clone());
+            }
             self.plan.tmpfs.push(dest);
         }
         self.plan.system &= !f.no_system;

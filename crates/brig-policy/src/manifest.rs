@@ -9,7 +9,7 @@
 //! [fs]                      # keys: absolute paths inside the prison
 //! "/site" = { from = "./site", rights = "r" }   # `from`: relative to the manifest's directory
 //! "/data" = "rwc"           # host path = the key
-//! "/scratch" = "tmpfs"      # a private tmpfs
+//! "/scratch" = "tmpfs"      # a private tmpfs ("tmpfs:x": programs may run from it)
 //! [env]
 //! LANG = "C.UTF-8"          # set
 //! TERM = true               # pass through from the host if set there
@@ -124,8 +124,8 @@ pub enum FsEntry {
     /// `"/data" = "rwc"` (from = None: the host path is the key) or
     /// `"/site" = { from = "./site", rights = "r" }`.
     Grant { from: Option<String>, rights: Rights },
-    /// `"/scratch" = "tmpfs"`.
-    Tmpfs,
+    /// `"/scratch" = "tmpfs"`; `"tmpfs:x"`: programs may be executed from it.
+    Tmpfs { exec: bool },
 }
 
 /// An `[env]` value.
@@ -404,13 +404,13 @@ impl<'de> Deserialize<'de> for FsEntry {
                 )
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<FsEntry, E> {
-                if s == "tmpfs" {
-                    return Ok(FsEntry::Tmpfs);
+                if s == "tmpfs" || s == "tmpfs:x" {
+                    return Ok(FsEntry::Tmpfs { exec: s == "tmpfs:x" });
                 }
                 match Rights::parse(s) {
                     Ok(rights) => Ok(FsEntry::Grant { from: None, rights }),
                     Err(mut p) => {
-                        p.hint.push_str(", or \"tmpfs\" for a private tmpfs");
+                        p.hint.push_str(", or \"tmpfs\" (\"tmpfs:x\" to run programs from it)");
                         Err(problem(p))
                     }
                 }

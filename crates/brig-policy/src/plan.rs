@@ -138,6 +138,8 @@ pub struct Plan {
     pub system: bool,
     /// Extra private tmpfs mounts (inside paths).
     pub tmpfs: Vec<PathBuf>,
+    /// The tmpfs mounts (of `tmpfs`, and `/tmp`) from which programs may be executed.
+    pub tmpfs_exec: Vec<PathBuf>,
     /// The working directory asked for (`--chdir`, `[program] chdir`).
     pub chdir: Option<PathBuf>,
     /// Without one: the caller's directory at its place inside, when a grant makes it visible

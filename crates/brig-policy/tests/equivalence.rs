@@ -85,6 +85,7 @@ fn everything_at_once() {
         caps: vec![],
         capability_mode: false,
         pty: Default::default(),
+        workspace: false,
         command: vec!["/usr/bin/python3".into(), "-m".into(), "http.server".into()],
     };
     assert_eq!(m, from_flags(&f));
@@ -311,4 +312,18 @@ proptest! {
     fn manifest_and_flags_agree(p in policy()) {
         prop_assert_eq!(from_manifest(&as_manifest(&p)), from_flags(&as_flags(&p)));
     }
+}
+
+#[test]
+fn an_exec_capable_tmpfs_from_either_side() {
+    let m = from_manifest(
+        "[program]\npath = \"/bin/true\"\n[fs]\n\"/tmp\" = \"tmpfs:x\"\n\"/s\" = \"tmpfs\"\n",
+    );
+    let f = Flags {
+        tmpfs: vec!["/tmp:x".into(), "/s".into()],
+        command: vec!["/bin/true".into()],
+        ..Flags::default()
+    };
+    assert_eq!(m, from_flags(&f));
+    assert_eq!(m.tmpfs_exec, [std::path::PathBuf::from("/tmp")]);
 }

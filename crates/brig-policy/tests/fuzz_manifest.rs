@@ -214,7 +214,7 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
         prop::collection::vec((kind, s()), 0..4),
         (v(), v(), v(), v(), v()),
         (o(), o(), o(), o(), o(), o(), o(), o(), o()),
-        (any::<bool>(), any::<bool>(), any::<bool>()),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
         prop::collection::vec(
             (prop::sample::select(vec!["dir", "file", "listen", "connect", "data"]), s()),
             0..4,
@@ -226,7 +226,7 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
                 grants,
                 (tmpfs, env, allow, deny, command),
                 (chdir, net, wall, cpu, mem, procs, fsize, nofile, tmp_size),
-                (no_system, best_effort, capability_mode),
+                (no_system, best_effort, capability_mode, workspace),
                 caps,
                 pty,
             )| Flags {
@@ -249,6 +249,7 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
                 caps,
                 capability_mode,
                 pty,
+                workspace,
                 command,
             },
         )

@@ -440,7 +440,7 @@ fn a_full_manifest_parses() {
         [
             ("/site", &FsEntry::Grant { from: Some("./site".into()), rights: r("r") }, 6),
             ("/data", &FsEntry::Grant { from: None, rights: r("rwc") }, 7),
-            ("/scratch", &FsEntry::Tmpfs, 8),
+            ("/scratch", &FsEntry::Tmpfs { exec: false }, 8),
             ("/opt", &FsEntry::Grant { from: None, rights: r("rx") }, 9),
         ]
     );

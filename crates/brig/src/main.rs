@@ -63,9 +63,13 @@ struct RunArgs {
     /// Grant PATH read, write, create and execute.
     #[arg(long, value_name = "PATH[:DEST]")]
     rwx: Vec<String>,
-    /// A private, size-limited tmpfs at DEST (read, write, create; no exec).
-    #[arg(long, value_name = "DEST")]
+    /// A private, size-limited tmpfs at DEST (read, write, create; with `:x` also exec).
+    #[arg(long, value_name = "DEST[:x]")]
     tmpfs: Vec<String>,
+    /// The everyday case: the current directory read-write-exec (the program starts there), a
+    /// private home, an exec-capable /tmp.
+    #[arg(short = 'w', long)]
+    workspace: bool,
     /// Do not mount the OS runtime (/usr, /lib*, /bin, /sbin, a few /etc files).
     #[arg(long)]
     no_system: bool,
@@ -236,6 +240,7 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
         deny_syscalls: args.deny_syscalls.clone(),
         best_effort: args.best_effort,
         pty: args.pty.clone(),
+        workspace: args.workspace,
         caps: [
             ("dir", &args.cap_dir),
             ("file", &args.cap_file),

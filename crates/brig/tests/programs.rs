@@ -207,3 +207,41 @@ fn home_is_private_and_writable_unless_a_grant_shows_the_callers() {
         assert_eq!(stdout(&o), "/h\n", "{who:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn workspace_preset_runs_a_project_and_exec_refusals_name_the_fix() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let app = s.write(
+            "app.sh",
+            "#!/bin/sh\necho in $(pwd)\ncp /bin/true /tmp/t && /tmp/t && echo tmp-exec\necho made > out.txt\n",
+        );
+        std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        s.own(who);
+        let brig_in = |dir: &str, args: &[&str]| {
+            let mut a = vec!["run"];
+            a.extend_from_slice(args);
+            command(who, &brig_bin(), &a).current_dir(dir).output().expect("brig")
+        };
+        // -w: the directory read-write-exec, started in, and an exec-capable /tmp.
+        let o = brig_in(s.s(), &["-w", "--", "./app.sh"]);
+        assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("in {}\ntmp-exec\n", s.s()));
+        assert_eq!(std::fs::read_to_string(s.join("out.txt")).expect("out"), "made\n");
+        // Without it: the refusal names the grant that lacks x and the flag that gives it.
+        let o = brig_in("/", &["--rw", &format!("{}:/w", s.s()), "--", "/w/app.sh"]);
+        assert_eq!(code(&o), 126);
+        let want = format!("the grant --rw {}:/w has no x: grant it with --rwx {}", s.s(), s.s());
+        assert!(stderr(&o).contains(&want), "{who:?}: {}", stderr(&o));
+        // /tmp runs nothing unless asked: --tmpfs /tmp:x.
+        let copy = ["--", "sh", "-c", "cp /bin/true /tmp/t && /tmp/t"];
+        assert_eq!(code(&brig_in("/", &copy)), 126);
+        let o = brig_in("/", &[&["--tmpfs", "/tmp:x"][..], &copy].concat());
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        // -w refuses to grant / or the whole home.
+        let o = brig_in("/", &["-w", "--", "true"]);
+        assert_eq!(code(&o), 125);
+        assert!(stderr(&o).contains("the whole host"), "{}", stderr(&o));
+    }
+}
