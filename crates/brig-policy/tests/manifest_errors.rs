@@ -39,14 +39,14 @@ fn the_example_from_the_design() {
 
 #[test]
 fn rights() {
-    let or_tmpfs = format!("{RIGHTS}, or \"tmpfs\" for a private tmpfs");
+    let or_tmpfs = format!("{RIGHTS}, or \"tmpfs\" (\"tmpfs:x\" to run programs from it)");
     refused("[fs]\n\"/a\" = \"rq\"\n", "2:8", "unknown right `q` in \"rq\"", &or_tmpfs);
     refused("[fs]\n\"/a\" = \"\"\n", "2:8", "no rights given", &or_tmpfs);
     refused(
         "[fs]\n\"/a\" = \"rr\"\n",
         "2:8",
         "right `r` given twice in \"rr\"",
-        "give each letter once (e.g. \"rwc\"), or \"tmpfs\" for a private tmpfs",
+        "give each letter once (e.g. \"rwc\"), or \"tmpfs\" (\"tmpfs:x\" to run programs from it)",
     );
     refused("[fs]\n\"/a\" = { rights = \"R\" }\n", "2:19", "unknown right `R` in \"R\"", RIGHTS);
     refused("[fs]\n\"/a\" = { from = \"/x\" }\n", "2:8", "missing field `rights`", "add it");
