@@ -1,62 +1,86 @@
 //! What of the program's terminal output reaches the user's terminal (supervisor side). The
-//! output is the program's, so it is hostile: a small escape-sequence parser, state kept across
-//! reads, passes text and ordinary control sequences, drops the strings that make a terminal act
-//! outside the screen (OSC 52 sets the system clipboard; DCS, APC, PM and SOS strings carry
-//! terminal-specific commands, tmux's pass-through to the outer terminal among them), and
-//! remembers the modes the program switched on, which `reset` switches off when the prison ends.
+//! output is the program's, so it is hostile: a parser after the DEC model that terminals follow
+//! (ESC restarts a sequence anywhere, CAN and SUB cancel one, controls inside one are executed,
+//! C1 controls written as UTF-8 count as their 7-bit forms), state kept across reads, passes
+//! text and ordinary sequences, keeps OSC strings only of an allow-list (titles, colours, working
+//! directory, hyperlinks, prompt marks; not the clipboard, OSC 52, nor anything else that acts
+//! outside the screen), drops every DCS, APC, PM and SOS string (terminal-specific commands,
+//! tmux's pass-through to the outer terminal among them), and remembers the modes the program
+//! switched on, which [`Screen::reset`] switches off when the prison ends.
 
 /// Private modes (`CSI ? N h/l`) that change how the terminal behaves for the next program:
-/// (mode, the state the program may leave wrong: true if "set" is the abnormal one).
+/// (mode, true if "set" is the abnormal state).
 const PRIVATE_MODES: &[(u16, bool)] = &[
     (1, true),    // application cursor keys: arrows send other codes
     (7, false),   // autowrap off
+    (9, true),    // X10 mouse reporting
     (25, false),  // cursor hidden
     (47, true),   // alternate screen
-    (1047, true), // alternate screen
-    (1049, true), // alternate screen with saved cursor
     (1000, true), // mouse reporting
+    (1001, true), // mouse highlight tracking
     (1002, true), // mouse reporting, motion
     (1003, true), // mouse reporting, all motion
     (1004, true), // focus events
     (1005, true), // mouse encoding
     (1006, true), // mouse encoding
     (1015, true), // mouse encoding
+    (1016, true), // mouse encoding, pixels
+    (1047, true), // alternate screen
+    (1049, true), // alternate screen with saved cursor
     (2004, true), // bracketed paste
 ];
 
-/// Most bytes of a CSI's parameters or an OSC's number kept for parsing.
-const KEEP: usize = 64;
+/// OSC numbers passed on: 0-2 titles, 4 palette, 7 working directory, 8 hyperlinks, 10-12
+/// colours, 104 and 110-112 colour resets, 133 prompt marks.
+const OSC_ALLOWED: &[u32] = &[0, 1, 2, 4, 7, 8, 10, 11, 12, 104, 110, 111, 112, 133];
+
+/// Most CSI parameters kept; a sequence with more makes [`Screen::reset`] reset every mode.
+const MAX_PARAMS: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Ground,
+    /// An ESC seen and held back: the next byte says what it starts.
     Esc,
-    /// `ESC` and one intermediate byte (`ESC ( 0`): the next byte ends it.
+    /// `ESC` and intermediate bytes (`ESC ( 0`), already passed on.
     EscIntermediate,
     Csi,
-    /// `ESC ]` seen; its number not yet known, nothing forwarded yet.
+    /// `ESC ]` seen, its number being read; nothing passed on yet.
     OscNumber,
-    OscPass,
-    OscDrop,
-    /// `ESC` inside an OSC or string: `\` ends it (ST).
+    /// Inside an OSC (`pass`: being passed on) or another string (never passed on).
+    Str {
+        pass: bool,
+        osc: bool,
+    },
+    /// An ESC inside such a string, held back: `\` ends the string (ST), anything else ends it
+    /// too and starts a new sequence.
     StrEsc {
         pass: bool,
         osc: bool,
     },
-    StrDrop,
 }
 
 /// The filter's state; feed it every byte of output in order.
 #[derive(Debug)]
 pub struct Screen {
     state: State,
-    kept: Vec<u8>,
+    /// A 0xC2 held back: with 0x80-0x9F after it, it is a C1 control.
+    c2: bool,
+    osc: u32,
+    params: Vec<u16>,
+    param: u16,
+    marker: u8,
+    overflow: bool,
     /// Private modes left in their abnormal state.
     abnormal: Vec<u16>,
     insert_mode: bool,
+    newline_mode: bool,
     scroll_region: bool,
     keypad_application: bool,
-    /// Any escape sequence was seen: character set and attributes may need a reset.
+    shift_out: bool,
+    kitty_keys: bool,
+    modify_other_keys: bool,
+    /// Any escape sequence was seen: attributes and character sets may need a reset.
     escapes: bool,
     /// Strings dropped (for tests and the curious).
     pub dropped: u64,
@@ -66,171 +90,274 @@ impl Default for Screen {
     fn default() -> Screen {
         Screen {
             state: State::Ground,
-            kept: Vec::with_capacity(KEEP),
+            c2: false,
+            osc: 0,
+            params: Vec::with_capacity(MAX_PARAMS),
+            param: 0,
+            marker: 0,
+            overflow: false,
             abnormal: Vec::new(),
             insert_mode: false,
+            newline_mode: false,
             scroll_region: false,
             keypad_application: false,
+            shift_out: false,
+            kitty_keys: false,
+            modify_other_keys: false,
             escapes: false,
             dropped: 0,
         }
     }
 }
 
+const ESC: u8 = 0x1b;
+
 impl Screen {
     /// Appends what of `data` may reach the user's terminal to `out`.
     pub fn filter(&mut self, data: &[u8], out: &mut Vec<u8>) {
         let mut i = 0;
         while i < data.len() {
-            if self.state == State::Ground {
-                // Text runs are copied whole; only an ESC starts something to look at (most
-                // chunks have none: `contains` is the library's fast byte search).
-                if !data[i..].contains(&0x1b) {
-                    out.extend_from_slice(&data[i..]);
+            if self.state == State::Ground && !self.c2 {
+                // Text runs are copied whole; only ESC, a possible C1 control (0xC2), SO and SI
+                // need a look (most chunks have none: `contains` is the library's fast search).
+                let rest = &data[i..];
+                if ![ESC, 0xc2, 0x0e, 0x0f].iter().any(|b| rest.contains(b)) {
+                    out.extend_from_slice(rest);
                     return;
                 }
-                let run = data[i..].iter().position(|&b| b == 0x1b).unwrap_or(data.len() - i);
+                let run = data[i..]
+                    .iter()
+                    .position(|&b| matches!(b, ESC | 0xc2 | 0x0e | 0x0f))
+                    .unwrap_or(data.len() - i);
                 out.extend_from_slice(&data[i..i + run]);
                 i += run;
                 if i == data.len() {
                     break;
                 }
             }
-            self.byte(data[i], out);
+            self.decode(data[i], out);
             i += 1;
         }
     }
 
-    fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
-        const ESC: u8 = 0x1b;
-        // CAN and SUB abort any sequence.
-        if matches!(b, 0x18 | 0x1a) && self.state != State::Ground {
-            if matches!(self.state, State::Csi | State::OscPass | State::Esc) {
-                out.push(b);
+    /// UTF-8-encoded C1 controls (U+0080-U+009F) become ESC and their 7-bit form.
+    fn decode(&mut self, b: u8, out: &mut Vec<u8>) {
+        if self.c2 {
+            self.c2 = false;
+            if (0x80..=0x9f).contains(&b) {
+                self.byte(ESC, out);
+                self.byte(b - 0x40, out);
+                return;
             }
+            self.byte(0xc2, out);
+        } else if b == 0xc2 {
+            self.c2 = true;
+            return;
+        }
+        self.byte(b, out);
+    }
+
+    fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
+        // CAN and SUB cancel any sequence; they are harmless to pass on.
+        if matches!(b, 0x18 | 0x1a) {
+            self.close_string(out);
+            out.push(b);
             self.state = State::Ground;
+            return;
+        }
+        if b == ESC {
+            self.state = match self.state {
+                State::Str { pass, osc } => State::StrEsc { pass, osc },
+                State::StrEsc { .. } => {
+                    // The string ended at the first ESC; this one starts something new.
+                    self.close_string(out);
+                    State::Esc
+                }
+                _ => State::Esc,
+            };
+            self.escapes = true;
             return;
         }
         self.state = match self.state {
             State::Ground => {
-                self.escapes = true;
-                State::Esc
+                match b {
+                    0x0e => self.shift_out = true,
+                    0x0f => self.shift_out = false,
+                    _ => {}
+                }
+                out.push(b);
+                State::Ground
             }
-            State::Esc => match b {
-                b'[' => {
-                    out.extend_from_slice(&[ESC, b]);
-                    self.kept.clear();
-                    State::Csi
-                }
-                b']' => {
-                    self.kept.clear();
-                    State::OscNumber
-                }
-                b'P' | b'_' | b'^' | b'X' => {
-                    self.dropped += 1;
-                    State::StrDrop
-                }
-                ESC => {
-                    out.push(ESC);
-                    State::Esc
+            State::Esc => self.after_esc(b, out),
+            State::EscIntermediate => match b {
+                0x00..=0x1f => {
+                    out.push(b);
+                    State::EscIntermediate
                 }
                 0x20..=0x2f => {
-                    out.extend_from_slice(&[ESC, b]);
+                    out.push(b);
                     State::EscIntermediate
                 }
+                0x7f => State::EscIntermediate,
                 _ => {
-                    match b {
-                        b'=' => self.keypad_application = true,
-                        b'>' => self.keypad_application = false,
-                        b'c' => self.full_reset(),
-                        _ => {}
-                    }
-                    out.extend_from_slice(&[ESC, b]);
+                    out.push(b);
                     State::Ground
                 }
             },
-            State::EscIntermediate => {
-                out.push(b);
-                if (0x20..=0x2f).contains(&b) {
-                    State::EscIntermediate
-                } else {
-                    State::Ground
-                }
-            }
-            State::Csi => {
-                out.push(b);
-                if (0x40..=0x7e).contains(&b) {
-                    self.csi_done(b);
-                    State::Ground
-                } else {
-                    if self.kept.len() < KEEP {
-                        self.kept.push(b);
-                    }
-                    State::Csi
-                }
-            }
+            State::Csi => self.csi_byte(b, out),
             State::OscNumber => match b {
-                b'0'..=b'9' if self.kept.len() < 8 => {
-                    self.kept.push(b);
+                b'0'..=b'9' => {
+                    self.osc = (self.osc * 10 + u32::from(b - b'0')).min(1_000_000);
                     State::OscNumber
                 }
-                _ if self.kept == b"52" => {
-                    self.dropped += 1;
-                    string_next(b, false, true)
+                b';' if OSC_ALLOWED.contains(&self.osc) => {
+                    out.extend_from_slice(format!("\x1b]{};", self.osc).as_bytes());
+                    State::Str { pass: true, osc: true }
                 }
+                0x07 => State::Ground,
                 _ => {
-                    out.extend_from_slice(&[ESC, b']']);
-                    out.extend_from_slice(&self.kept);
-                    out.push(b);
-                    string_next(b, true, true)
+                    self.dropped += 1;
+                    State::Str { pass: false, osc: true }
                 }
             },
-            State::OscPass => {
-                out.push(b);
-                string_next(b, true, true)
-            }
-            State::OscDrop => string_next(b, false, true),
-            State::StrDrop => string_next(b, false, false),
-            State::StrEsc { pass, osc } => {
-                if pass {
-                    out.push(b);
+            State::Str { pass, osc } => match b {
+                0x07 if osc => {
+                    if pass {
+                        out.push(b);
+                    }
+                    State::Ground
                 }
-                match (b, pass, osc) {
-                    (b'\\', ..) => State::Ground,
-                    (_, true, _) => State::OscPass,
-                    (_, false, true) => State::OscDrop,
-                    _ => State::StrDrop,
+                // Terminals ignore other controls inside strings.
+                0x00..=0x1f => State::Str { pass, osc },
+                _ => {
+                    if pass {
+                        out.push(b);
+                    }
+                    State::Str { pass, osc }
+                }
+            },
+            State::StrEsc { pass, .. } => {
+                if pass {
+                    out.extend_from_slice(b"\x1b\\");
+                }
+                if b == b'\\' {
+                    State::Ground
+                } else {
+                    // The string ended at the ESC; `b` follows that ESC.
+                    self.after_esc(b, out)
                 }
             }
         };
     }
 
-    fn csi_done(&mut self, last: u8) {
-        let params = std::mem::take(&mut self.kept);
-        let set = match last {
-            b'h' => true,
-            b'l' => false,
-            b'r' => {
-                self.scroll_region = params.iter().any(u8::is_ascii_digit);
-                self.kept = params;
-                return;
+    /// Ends a string being passed on (with ST) when something cuts it short.
+    fn close_string(&mut self, out: &mut Vec<u8>) {
+        if matches!(self.state, State::Str { pass: true, .. } | State::StrEsc { pass: true, .. }) {
+            out.extend_from_slice(b"\x1b\\");
+        }
+    }
+
+    /// The byte after an ESC (held back until now).
+    fn after_esc(&mut self, b: u8, out: &mut Vec<u8>) -> State {
+        match b {
+            // Controls are executed inside a sequence; DEL is ignored.
+            0x00..=0x1f => {
+                out.push(b);
+                State::Esc
+            }
+            0x7f => State::Esc,
+            b'[' => {
+                out.extend_from_slice(&[ESC, b]);
+                self.params.clear();
+                self.param = 0;
+                self.marker = 0;
+                State::Csi
+            }
+            b']' => {
+                self.osc = 0;
+                State::OscNumber
+            }
+            b'P' | b'_' | b'^' | b'X' => {
+                self.dropped += 1;
+                State::Str { pass: false, osc: false }
+            }
+            0x20..=0x2f => {
+                out.extend_from_slice(&[ESC, b]);
+                State::EscIntermediate
             }
             _ => {
-                self.kept = params;
+                match b {
+                    b'=' => self.keypad_application = true,
+                    b'>' => self.keypad_application = false,
+                    b'c' => self.full_reset(),
+                    _ => {}
+                }
+                out.extend_from_slice(&[ESC, b]);
+                State::Ground
+            }
+        }
+    }
+
+    fn csi_byte(&mut self, b: u8, out: &mut Vec<u8>) -> State {
+        match b {
+            0x7f => return State::Csi,
+            0x00..=0x1f => {
+                out.push(b);
+                return State::Csi;
+            }
+            _ => out.push(b),
+        }
+        match b {
+            b'0'..=b'9' => {
+                self.param = self.param.saturating_mul(10).saturating_add(u16::from(b - b'0'))
+            }
+            b';' | b':' => self.next_param(),
+            b'<'..=b'?' if self.params.is_empty() && self.param == 0 => self.marker = b,
+            0x40..=0x7e => {
+                self.next_param();
+                self.csi_done(b);
+                return State::Ground;
+            }
+            _ => {}
+        }
+        State::Csi
+    }
+
+    fn next_param(&mut self) {
+        if self.params.len() < MAX_PARAMS {
+            self.params.push(self.param);
+        } else {
+            self.overflow = true;
+        }
+        self.param = 0;
+    }
+
+    fn csi_done(&mut self, last: u8) {
+        let set = match (self.marker, last) {
+            (b'?' | 0, b'h') => true,
+            (b'?' | 0, b'l') => false,
+            (0, b'r') => {
+                self.scroll_region = self.params.iter().any(|&p| p != 0);
                 return;
             }
+            (b'>', b'u') => {
+                self.kitty_keys = true;
+                return;
+            }
+            (b'>', b'm') => {
+                if self.params.first() == Some(&4) {
+                    self.modify_other_keys = self.params.get(1).is_some_and(|&v| v != 0);
+                }
+                return;
+            }
+            _ => return,
         };
-        let (private, list) = match params.split_first() {
-            Some((b'?', rest)) => (true, rest),
-            _ => (false, &params[..]),
-        };
-        for n in list.split(|&c| c == b';') {
-            let Some(n) = std::str::from_utf8(n).ok().and_then(|s| s.parse::<u16>().ok()) else {
-                continue;
-            };
-            if !private {
-                if n == 4 {
-                    self.insert_mode = set;
+        for &n in &self.params {
+            if self.marker == 0 {
+                match n {
+                    4 => self.insert_mode = set,
+                    20 => self.newline_mode = set,
+                    _ => {}
                 }
                 continue;
             }
@@ -241,55 +368,56 @@ impl Screen {
                 }
             }
         }
-        self.kept = params;
     }
 
     fn full_reset(&mut self) {
         let dropped = self.dropped;
-        *self = Screen { dropped, ..Screen::default() };
+        *self = Screen { dropped, escapes: true, ..Screen::default() };
     }
 
     /// What brings the user's terminal back from the modes the program left on (empty if it
     /// sent no escape sequence). Ends any sequence left open first.
     pub fn reset(&self) -> Vec<u8> {
         let mut r = Vec::new();
-        if !self.escapes {
+        if !self.escapes && !self.shift_out {
             return r;
         }
-        if matches!(self.state, State::OscPass | State::StrEsc { pass: true, .. }) {
-            r.extend_from_slice(b"\x1b\\");
-        } else if self.state == State::Csi {
-            r.push(0x18);
+        match self.state {
+            State::Str { pass: true, .. } | State::StrEsc { pass: true, .. } => {
+                r.extend_from_slice(b"\x1b\\")
+            }
+            State::Ground => {}
+            _ => r.push(0x18),
         }
-        for &m in &self.abnormal {
-            let abnormal_when_set = PRIVATE_MODES.iter().any(|&(n, s)| n == m && s);
-            let fix = if abnormal_when_set { 'l' } else { 'h' };
-            r.extend_from_slice(format!("\x1b[?{m}{fix}").as_bytes());
+        let all = self.overflow;
+        for &(m, abnormal_when_set) in PRIVATE_MODES {
+            if all || self.abnormal.contains(&m) {
+                let fix = if abnormal_when_set { 'l' } else { 'h' };
+                r.extend_from_slice(format!("\x1b[?{m}{fix}").as_bytes());
+            }
         }
-        if self.insert_mode {
+        if all || self.insert_mode {
             r.extend_from_slice(b"\x1b[4l");
         }
-        if self.scroll_region {
+        if all || self.newline_mode {
+            r.extend_from_slice(b"\x1b[20l");
+        }
+        if all || self.scroll_region {
             // Resetting the region homes the cursor: save and restore it around.
             r.extend_from_slice(b"\x1b7\x1b[r\x1b8");
         }
-        if self.keypad_application {
+        if all || self.keypad_application {
             r.extend_from_slice(b"\x1b>");
         }
-        // Attributes (concealed text among them) and the ASCII character set.
-        r.extend_from_slice(b"\x1b[0m\x1b(B");
+        if all || self.kitty_keys {
+            r.extend_from_slice(b"\x1b[<99u");
+        }
+        if all || self.modify_other_keys {
+            r.extend_from_slice(b"\x1b[>4m");
+        }
+        // Attributes (concealed text among them) and the ASCII character sets, G0 in use.
+        r.extend_from_slice(b"\x1b[0m\x1b(B\x1b)B\x0f");
         r
-    }
-}
-
-/// After byte `b` inside an OSC (`osc`: BEL ends it too) or another string: the next state.
-fn string_next(b: u8, pass: bool, osc: bool) -> State {
-    match b {
-        0x07 if osc => State::Ground,
-        0x1b => State::StrEsc { pass, osc },
-        _ if pass => State::OscPass,
-        _ if osc => State::OscDrop,
-        _ => State::StrDrop,
     }
 }
 
@@ -308,7 +436,8 @@ mod tests {
 
     #[test]
     fn text_and_ordinary_sequences_pass_unchanged() {
-        let text: &[u8] = b"plain \x1b[1;31mred\x1b[0m \x1b]0;title\x07 \x1b(0q\x1b(B \xc3\xa9\r\n";
+        let text: &[u8] =
+            b"plain \x1b[1;31mred\x1b[0m \x1b]0;title\x07 \x1b(0q\x1b(B \xc3\xa9 \xc2\xa9\r\n";
         let (out, s) = run(&[text]);
         assert_eq!(out, text);
         assert_eq!(s.dropped, 0);
@@ -318,15 +447,45 @@ mod tests {
     }
 
     #[test]
-    fn clipboard_and_device_strings_are_dropped_even_when_split() {
-        let (out, s) = run(&[b"a\x1b]52;c;Y3VybCBldmls\x07b", b"\x1b]5", b"2;p;eA==\x1b\\c"]);
-        assert_eq!(out, b"abc");
-        assert_eq!(s.dropped, 2);
-        let (out, _) = run(&[b"x\x1bPtmux;\x1b\x1b]52;c;eA==\x07\x1b\\y\x1b_G;z\x1b\\w"]);
-        assert_eq!(out, b"xyw");
-        // OSC 5 and OSC 520 are not the clipboard.
-        let (out, _) = run(&[b"\x1b]5;x\x07\x1b]520;y\x1b\\"]);
-        assert_eq!(out, b"\x1b]5;x\x07\x1b]520;y\x1b\\");
+    fn clipboard_and_device_strings_are_dropped_however_written() {
+        let clip = b"\x1b]52;c;eA==\x07";
+        for attack in [
+            &b"a\x1b]52;c;Y3VybCBldmls\x07b"[..],
+            b"a\x1b]052;c;eA==\x1b\\b",
+            b"a\x1b]000000052;c;eA==\x07b",
+            b"a\x1b[\x1b]52;c;eA==\x07b",
+            b"a\x1b\r]52;c;eA==\x07b",
+            b"a\x1b\x7f]52;c;eA==\x07b",
+            b"a\x1b(\x1b]52;c;eA==\x07b",
+            b"a\x1b]\x1b]52;c;eA==\x07b",
+            b"a\xc2\x9d52;c;eA==\x07b",
+            b"a\x1bPtmux;\x1b\x1b]52;c;eA==\x07\x1b\\b",
+            b"a\x1b_G;z\x1b\\b",
+            b"a\x1b]1337;File=x\x07b",
+        ] {
+            let (out, _) = run(&[attack]);
+            let shown = String::from_utf8_lossy(&out).into_owned();
+            assert!(
+                !shown.contains("52;") && !shown.contains("tmux") && !shown.contains("1337"),
+                "{shown:?} from {attack:?}"
+            );
+            assert!(shown.starts_with('a') && shown.ends_with('b'), "{shown:?} from {attack:?}");
+        }
+        // Split across reads, and after a passed-on OSC cut short by ESC.
+        let (out, s) = run(&[b"a\x1b]5", b"2;p;eA==\x1b", b"\\c"]);
+        assert_eq!(out, b"ac");
+        assert_eq!(s.dropped, 1);
+        let (out, _) = run(&[b"\x1b]0;x\x1b", &clip[1..], b"z"]);
+        assert_eq!(out, b"\x1b]0;x\x1b\\z");
+        // CAN after a held ESC inside an OSC: the OSC is closed, the clipboard one dropped.
+        let (out, _) = run(&[b"\x1b]0;x\x1b\x18]52;c;eA==\x07"]);
+        assert!(!String::from_utf8_lossy(&out).contains("\x1b]52"), "{out:?}");
+    }
+
+    #[test]
+    fn a_dropped_string_does_not_swallow_later_output() {
+        let (out, _) = run(&[b"\x1b_junk\x1b[31mred\x1b[0m"]);
+        assert_eq!(out, b"\x1b[31mred\x1b[0m");
     }
 
     #[test]
@@ -342,8 +501,18 @@ mod tests {
         }
         assert!(r.contains("\x1b[4l") && r.contains("\x1b[r") && r.contains("\x1b>"), "{r:?}");
         assert!(!r.contains("\x1b[?1h"), "{r:?}");
-        // Switched off again by the program: nothing to do but attributes and charset.
+        // Switched off again by the program: nothing to do but attributes and charsets.
         let (_, s) = run(&[b"\x1b[?1049h\x1b[?1049l\x1b[?7l\x1b[?7h"]);
-        assert_eq!(s.reset(), b"\x1b[0m\x1b(B");
+        assert_eq!(s.reset(), b"\x1b[0m\x1b(B\x1b)B\x0f");
+        // Too many parameters to follow: every mode is reset; so are SO, kitty keys.
+        let mut long = b"\x1b[?".to_vec();
+        long.extend(b"0;".repeat(40));
+        long.extend(b"1000h\x0e\x1b[>1u");
+        let (_, s) = run(&[&long]);
+        let r = String::from_utf8(s.reset()).expect("ascii");
+        assert!(
+            r.contains("\x1b[?1000l") && r.contains("\x0f") && r.contains("\x1b[<99u"),
+            "{r:?}"
+        );
     }
 }

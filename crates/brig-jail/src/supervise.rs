@@ -61,8 +61,6 @@ pub fn supervise(
     let sigfd = SigSet::of(&crate::launch::FORWARDED[1..])
         .signalfd()
         .map_err(JailError::setup("signalfd"))?;
-    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
     let wall = plan.limits.wall.map(|w| Instant::now() + w);
     let mut hangup: Option<Instant> = None;
     let mut killed = None;
@@ -83,11 +81,11 @@ pub fn supervise(
             _ => None,
         };
         let input_at = match want.input {
-            Some((n, ev)) => slot(&mut fds, Some(stdio[n]), ev),
+            Some((fd, ev)) => slot(&mut fds, Some(fd), ev),
             None => None,
         };
         let out_at = match want.out {
-            Some((n, ev)) => slot(&mut fds, Some(stdio[n]), ev),
+            Some((fd, ev)) => slot(&mut fds, Some(fd), ev),
             None => None,
         };
         let ready = process::poll(&fds, timeout).map_err(JailError::setup("poll"))?;

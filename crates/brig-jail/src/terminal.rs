@@ -76,9 +76,6 @@ const FINISH: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Relay {
     master: OwnedFd,
-    /// Where the program's terminal output goes (brig's first terminal among 1, 2, 0; stdout
-    /// with `--pty always` and no terminal).
-    out: usize,
     /// The user's terminal for window size.
     user: Option<usize>,
     /// The stdio fd relayed into the pty: stdin if the pty replaced it, else the user's
@@ -87,6 +84,10 @@ pub struct Relay {
     input: Option<usize>,
     /// The input is a terminal: its end means a hang-up. (A pipe's end sends one end-of-file.)
     input_is_tty: bool,
+    /// brig's own file descriptions of the input and the output side (see [`own_description`]):
+    /// (fd, non-blocking).
+    in_fd: Option<(OwnedFd, bool)>,
+    out_fd: Option<(OwnedFd, bool)>,
     pending: Vec<u8>,
     /// Filtered output not yet written: brig never blocks on the user's side, so wall time,
     /// signals and the broker go on while a reader is slow or stopped.
@@ -111,12 +112,31 @@ pub enum Event {
     HungUp,
 }
 
-/// The relay's fds and the events to poll for on each: (stdio number or the master, events).
+/// The relay's fds and the events to poll for on each.
 #[derive(Debug, Default)]
-pub struct Interest {
+pub struct Interest<'a> {
     pub master: Option<i16>,
-    pub input: Option<(usize, i16)>,
-    pub out: Option<(usize, i16)>,
+    pub input: Option<(BorrowedFd<'a>, i16)>,
+    pub out: Option<(BorrowedFd<'a>, i16)>,
+}
+
+/// A file description of brig's own for stdio `n`, non-blocking, when it is a terminal or a
+/// pipe (which have no offset to share): a full or stopped user side then never blocks the
+/// supervisor, and the shared description stays as the caller's shell has it. Anything else
+/// (a file, which never blocks; a socket, which cannot be reopened) gets a duplicate of the
+/// shared one, written in chunks after it polls writable. (fd, non-blocking)
+fn own_description(n: usize, write: bool) -> Option<(OwnedFd, bool)> {
+    use std::os::unix::fs::FileTypeExt;
+    let link = format!("/proc/self/fd/{n}");
+    let t = std::fs::metadata(&link).ok()?.file_type();
+    if (t.is_char_device() && with_stdio(n, tty::is_tty)) || t.is_fifo() {
+        let access = if write { libc::O_WRONLY } else { libc::O_RDONLY };
+        let flags = access | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+        if let Ok(fd) = fs::open(std::path::Path::new(&link), flags) {
+            return Some((fd, true));
+        }
+    }
+    with_stdio(n, |fd| brig_sys::fdpass::dup_at_least(fd, 3)).ok().map(|fd| (fd, false))
 }
 
 impl Relay {
@@ -127,6 +147,8 @@ impl Relay {
         // that reads it gets EIO, not a stop.
         let old_mask = SigSet::of(&[libc::SIGTTOU, libc::SIGTTIN]).block().ok();
         let ttys = s.ttys;
+        // The program's terminal output goes to brig's first terminal among 1, 2, 0 (stdout with
+        // `--pty always` and no terminal).
         let out = [1, 2, 0].into_iter().find(|&n| s.fds[n] && ttys[n]).unwrap_or(1);
         let user = ttys.iter().position(|&t| t);
         // Reading a terminal of which brig is not in the foreground would fail: in the
@@ -145,8 +167,9 @@ impl Relay {
             });
         }
         Relay {
+            in_fd: input.and_then(|n| own_description(n, false)),
+            out_fd: own_description(out, true),
             master,
-            out,
             user,
             input,
             input_is_tty,
@@ -162,7 +185,7 @@ impl Relay {
     }
 
     /// What to poll for now.
-    pub fn interest(&self) -> Interest {
+    pub fn interest(&self) -> Interest<'_> {
         let mut m = 0;
         if !self.master_done && self.out_buf.len() - self.out_at < OUT_MAX {
             m |= libc::POLLIN;
@@ -170,12 +193,13 @@ impl Relay {
         if !self.master_done && !self.pending.is_empty() {
             m |= libc::POLLOUT;
         }
-        let input = self.input.filter(|_| self.pending.len() < PENDING_MAX);
-        let out = (self.out_at < self.out_buf.len()).then_some(self.out);
+        let input = self.in_fd.as_ref().filter(|_| self.pending.len() < PENDING_MAX);
+        let input = input.filter(|_| self.input.is_some());
+        let out = self.out_fd.as_ref().filter(|_| self.out_at < self.out_buf.len());
         Interest {
             master: (m != 0).then_some(m),
-            input: input.map(|n| (n, libc::POLLIN)),
-            out: out.map(|n| (n, libc::POLLOUT)),
+            input: input.map(|(fd, _)| (fd.as_fd(), libc::POLLIN)),
+            out: out.map(|(fd, _)| (fd.as_fd(), libc::POLLOUT)),
         }
     }
 
@@ -221,18 +245,26 @@ impl Relay {
     /// write (a hung-up terminal, a closed pipe) drops output from then on, so the program is
     /// never held by a reader that is gone.
     fn write_out(&mut self, mut polled: bool) {
+        let Some((fd, nonblocking)) = &self.out_fd else {
+            self.out_buf.clear();
+            self.out_at = 0;
+            return;
+        };
+        let (fd, nonblocking) = (fd.as_fd(), *nonblocking);
         while self.out_at < self.out_buf.len() {
-            let writable = polled
-                || with_stdio(self.out, |fd| {
-                    process::poll(&[(fd, libc::POLLOUT)], Some(Duration::ZERO))
-                        .is_ok_and(|r| r[0] & libc::POLLOUT != 0)
-                });
+            // A non-blocking description takes what fits and says EAGAIN; a shared one is
+            // written only after it polls writable, a chunk at a time.
+            let writable = nonblocking
+                || polled
+                || process::poll(&[(fd, libc::POLLOUT)], Some(Duration::ZERO))
+                    .is_ok_and(|r| r[0] & libc::POLLOUT != 0);
             if !writable {
                 break;
             }
             polled = false;
-            let end = self.out_buf.len().min(self.out_at + OUT_CHUNK);
-            match with_stdio(self.out, |fd| fs::write(fd, &self.out_buf[self.out_at..end])) {
+            let chunk = if nonblocking { OUT_MAX } else { OUT_CHUNK };
+            let end = self.out_buf.len().min(self.out_at + chunk);
+            match fs::write(fd, &self.out_buf[self.out_at..end]) {
                 Ok(n) => self.out_at += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -252,9 +284,10 @@ impl Relay {
     }
 
     fn read_input(&mut self) -> Event {
-        let Some(from) = self.input else { return Event::Nothing };
+        let Some((from, _)) = &self.in_fd else { return Event::Nothing };
+        let from = from.as_fd();
         let mut buf = [0u8; 4096];
-        match with_stdio(from, |fd| fs::read(fd, &mut buf)) {
+        match fs::read(from, &mut buf) {
             Ok(0) if !self.input_is_tty => {
                 // A pipe's end: one end-of-file character, as if typed (Ctrl-D).
                 self.input = None;
@@ -269,7 +302,7 @@ impl Relay {
             _ => {
                 // A terminal that hung up, or one brig was moved to the background of (EIO).
                 self.input = None;
-                if with_stdio(from, tty::hung_up) {
+                if tty::hung_up(from) {
                     return Event::HungUp;
                 }
                 return Event::Nothing;
@@ -320,15 +353,12 @@ impl Relay {
                 return;
             }
             let Some(left) = end.checked_duration_since(std::time::Instant::now()) else { return };
-            let (out, err) = (io::stdout(), io::stderr());
-            let stdin = io::stdin();
-            let stdio = [stdin.as_fd(), out.as_fd(), err.as_fd()];
             let mut fds = Vec::new();
             if let Some(ev) = i.master.map(|e| e & libc::POLLIN) {
                 fds.push((self.master.as_fd(), ev));
             }
-            if let Some((n, ev)) = i.out {
-                fds.push((stdio[n], ev));
+            if let Some(out) = i.out {
+                fds.push(out);
             }
             let Ok(r) = process::poll(&fds, Some(left)) else { return };
             let m = if i.master.is_some() { r[0] } else { 0 };
