@@ -102,6 +102,10 @@ pub fn supervise(
                 Some(Ok((b't', fds))) if relay.is_none() => {
                     let master = fds.into_iter().next();
                     relay = tty.as_ref().zip(master).map(|(t, m)| Relay::new(m, t));
+                    // The window may have changed since it was measured before clone.
+                    if let Some(r) = &relay {
+                        r.resize();
+                    }
                 }
                 _ => handover = None,
             }

@@ -29,10 +29,11 @@ impl Termios {
         Ok(Termios(t))
     }
 
-    /// Sets them on `fd`, after output already written has been sent (TCSADRAIN).
+    /// Sets them on `fd` at once (TCSANOW: waiting for output to drain could wait forever on a
+    /// stopped line).
     pub fn set(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
         // SAFETY: `self.0` is a valid termios read from the kernel; `fd` is open.
-        check_int(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSADRAIN, &self.0) }).map(drop)
+        check_int(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &self.0) }).map(drop)
     }
 
     /// The same attributes in raw mode: no echo, no line editing, no signal characters, no
