@@ -66,8 +66,9 @@ const PENDING_MAX: usize = 64 << 10;
 /// Output waiting for the user's side: at most this much, then the master is not read (the
 /// program waits, as it would on a slow terminal).
 const OUT_MAX: usize = 256 << 10;
-/// The most written at once: a pipe that polls writable takes this much without blocking, and a
-/// terminal that polls writable has far more room.
+/// The most written at once to a shared (blocking) description after it polls writable: a pipe
+/// or socket that polls writable takes this much without blocking. Terminals and pipes are
+/// written through a non-blocking description of brig's own instead (see [`own_description`]).
 const OUT_CHUNK: usize = 4096;
 /// After the prison ended, how long its last output may take to reach the user.
 const FINISH: Duration = Duration::from_secs(1);
@@ -78,15 +79,14 @@ pub struct Relay {
     master: OwnedFd,
     /// The user's terminal for window size.
     user: Option<usize>,
-    /// The stdio fd relayed into the pty: stdin if the pty replaced it, else the user's
-    /// terminal (what the program reads from /dev/tty in `seq 9 | brig run -- less`); none
-    /// when brig is in the background of that terminal.
-    input: Option<usize>,
+    /// What is relayed into the pty, through brig's own description of it (see
+    /// [`own_description`]): stdin if the pty replaced it, else the user's terminal (what the
+    /// program reads from /dev/tty in `seq 9 | brig run -- less`); none when brig is in the
+    /// background of that terminal, and none once it ended.
+    input: Option<OwnedFd>,
     /// The input is a terminal: its end means a hang-up. (A pipe's end sends one end-of-file.)
     input_is_tty: bool,
-    /// brig's own file descriptions of the input and the output side (see [`own_description`]):
-    /// (fd, non-blocking).
-    in_fd: Option<(OwnedFd, bool)>,
+    /// brig's own description of the output side: (fd, non-blocking).
     out_fd: Option<(OwnedFd, bool)>,
     pending: Vec<u8>,
     /// Filtered output not yet written: brig never blocks on the user's side, so wall time,
@@ -167,11 +167,10 @@ impl Relay {
             });
         }
         Relay {
-            in_fd: input.and_then(|n| own_description(n, false)),
+            input: input.and_then(|n| own_description(n, false)).map(|(fd, _)| fd),
             out_fd: own_description(out, true),
             master,
             user,
-            input,
             input_is_tty,
             pending: Vec::new(),
             out_buf: Vec::new(),
@@ -193,12 +192,11 @@ impl Relay {
         if !self.master_done && !self.pending.is_empty() {
             m |= libc::POLLOUT;
         }
-        let input = self.in_fd.as_ref().filter(|_| self.pending.len() < PENDING_MAX);
-        let input = input.filter(|_| self.input.is_some());
+        let input = self.input.as_ref().filter(|_| self.pending.len() < PENDING_MAX);
         let out = self.out_fd.as_ref().filter(|_| self.out_at < self.out_buf.len());
         Interest {
             master: (m != 0).then_some(m),
-            input: input.map(|(fd, _)| (fd.as_fd(), libc::POLLIN)),
+            input: input.map(|fd| (fd.as_fd(), libc::POLLIN)),
             out: out.map(|(fd, _)| (fd.as_fd(), libc::POLLOUT)),
         }
     }
@@ -240,10 +238,11 @@ impl Relay {
         }
     }
 
-    /// Writes what is buffered in chunks of at most [`OUT_CHUNK`] bytes, each after the user's
-    /// side polls writable (`polled`: it just did, for the first), until it does not. A failed
-    /// write (a hung-up terminal, a closed pipe) drops output from then on, so the program is
-    /// never held by a reader that is gone.
+    /// Writes what is buffered until the user's side takes no more: through a non-blocking
+    /// description, until EAGAIN; through a shared one, in chunks of [`OUT_CHUNK`] bytes, each
+    /// after it polls writable (`polled`: it just did, for the first). A failed write (a hung-up
+    /// terminal, a closed pipe) drops output from then on, so the program is never held by a
+    /// reader that is gone.
     fn write_out(&mut self, mut polled: bool) {
         let Some((fd, nonblocking)) = &self.out_fd else {
             self.out_buf.clear();
@@ -284,10 +283,9 @@ impl Relay {
     }
 
     fn read_input(&mut self) -> Event {
-        let Some((from, _)) = &self.in_fd else { return Event::Nothing };
-        let from = from.as_fd();
+        let Some(from) = &self.input else { return Event::Nothing };
         let mut buf = [0u8; 4096];
-        match fs::read(from, &mut buf) {
+        match fs::read(from.as_fd(), &mut buf) {
             Ok(0) if !self.input_is_tty => {
                 // A pipe's end: one end-of-file character, as if typed (Ctrl-D).
                 self.input = None;
@@ -301,11 +299,8 @@ impl Relay {
             }
             _ => {
                 // A terminal that hung up, or one brig was moved to the background of (EIO).
-                self.input = None;
-                if tty::hung_up(from) {
-                    return Event::HungUp;
-                }
-                return Event::Nothing;
+                let hung_up = self.input.take().is_some_and(|fd| tty::hung_up(fd.as_fd()));
+                return if hung_up { Event::HungUp } else { Event::Nothing };
             }
         }
         self.flush_input();

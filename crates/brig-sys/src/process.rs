@@ -320,7 +320,8 @@ pub fn poll(fds: &[(BorrowedFd<'_>, i16)], timeout: Option<Duration>) -> io::Res
         .iter()
         .map(|(f, ev)| libc::pollfd { fd: f.as_raw_fd(), events: *ev, revents: 0 })
         .collect();
-    let ms = timeout.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as i32);
+    // Rounded up: a deadline less than a millisecond away must not poll with 0 in a loop.
+    let ms = timeout.map_or(-1, |d| d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32);
     loop {
         // SAFETY: `p` is a valid array of `p.len()` pollfd structs.
         let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };

@@ -112,10 +112,8 @@ pub fn foreground_group(fd: BorrowedFd<'_>) -> io::Result<i32> {
 
 /// True if terminal `fd` has hung up (its other side closed; every later read fails).
 pub fn hung_up(fd: BorrowedFd<'_>) -> bool {
-    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
-    // SAFETY: `p` is one valid pollfd; a zero timeout never blocks.
-    let r = unsafe { libc::poll(&mut p, 1, 0) };
-    r == 1 && p.revents & libc::POLLHUP != 0
+    crate::process::poll(&[(fd, 0)], Some(std::time::Duration::ZERO))
+        .is_ok_and(|r| r[0] & libc::POLLHUP != 0)
 }
 
 /// True if the calling process is in the foreground process group of terminal `fd` (else

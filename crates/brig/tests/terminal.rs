@@ -332,6 +332,18 @@ fn the_clipboard_and_terminal_strings_do_not_pass_and_modes_are_reset() {
         assert!(out.starts_with("ok\x1b[?1049h\x1b[?25l"), "{out:?}");
         assert!(!out.contains("]52") && !out.contains("tmux;"), "{out:?}");
         assert!(out.contains("\x1b[?1049l") && out.contains("\x1b[?25h"), "not reset: {out:?}");
+        // Written the ways a terminal still reads as a clipboard write: after an ESC that
+        // cancels a CSI, as a UTF-8 C1 control, with a leading zero.
+        for sneaky in
+            ["\\033[\\033]52;c;eA==\\007", "\\302\\23552;c;eA==\\007", "\\033]052;c;eA==\\007"]
+        {
+            let o = run(who, &["--pty", "always", "--", "printf", &format!("a{sneaky}b")]);
+            let out = stdout(&o);
+            assert!(
+                out.starts_with('a') && out.contains('b') && !out.contains("52;"),
+                "{sneaky}: {out:?}"
+            );
+        }
     }
 }
 
