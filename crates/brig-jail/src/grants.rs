@@ -11,7 +11,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use brig_policy::{Plan, Rights};
+use brig_policy::{system, Plan, Rights};
 use brig_sys::fs::{self, resolve, Ident};
 
 use crate::error::JailError;
@@ -69,10 +69,6 @@ impl Entry {
     }
 }
 
-/// The OS runtime granted read+exec by default (see DESIGN.md, "Default policy").
-const SYSTEM_PATHS: &[&str] =
-    &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/alternatives"];
-const SYSTEM_FILES: &[&str] = &["/etc/ld.so.cache", "/etc/localtime"];
 /// `/dev/tty` opens the opener's controlling terminal: inside, the prison's own or none.
 const DEVICES: &[&str] =
     &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
@@ -89,12 +85,17 @@ const DEV_LINKS: &[(&str, &str)] = &[
 pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailError> {
     let mut v = Vec::new();
     if plan.system {
-        for p in SYSTEM_PATHS.iter().chain(SYSTEM_FILES) {
+        // The system view is reviewed data in brig-policy (`brig check --verbose` shows it).
+        for (p, _) in system::RUNTIME {
             system_entry(&mut v, Path::new(p), Rights::RX)?;
+        }
+        for p in etc_entries()? {
+            system_entry(&mut v, &p, Rights::R)?;
         }
         for (name, data) in etc_stubs(uid, gid) {
             v.push(entry(name, Kind::File { data: data.into_bytes() }));
         }
+        v.push(entry("/etc/mtab", Kind::Symlink { target: "../proc/self/mounts".into() }));
     }
     for d in DEVICES {
         let rw = Rights { read: true, write: true, exec: false, create: false };
@@ -140,6 +141,31 @@ fn entry(dest: &str, kind: Kind) -> Entry {
 
 /// A system path: recreated as a symlink if it is one on the host, bound if it exists, skipped
 /// if this distribution does not have it.
+/// The host's `/etc` entries of [`system::ETC`], a trailing `*` expanded by reading `/etc` once
+/// (every such entry names a child of `/etc`: checked by brig-policy's tests).
+fn etc_entries() -> Result<Vec<PathBuf>, JailError> {
+    let mut names: Option<Vec<std::ffi::OsString>> = None;
+    let mut out = Vec::new();
+    for (p, _) in system::ETC {
+        let Some(start) = p.strip_suffix('*').and_then(|p| p.strip_prefix("/etc/")) else {
+            out.push(PathBuf::from(p));
+            continue;
+        };
+        if names.is_none() {
+            let read = std::fs::read_dir("/etc")
+                .map_err(|source| JailError::SystemPath { path: "/etc".into(), source })?;
+            names = Some(read.filter_map(|e| e.ok().map(|e| e.file_name())).collect());
+        }
+        let mut found: Vec<PathBuf> = (names.iter().flatten())
+            .filter(|n| n.as_encoded_bytes().starts_with(start.as_bytes()))
+            .map(|n| Path::new("/etc").join(n))
+            .collect();
+        found.sort();
+        out.append(&mut found);
+    }
+    Ok(out)
+}
+
 fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights) -> Result<(), JailError> {
     match std::fs::symlink_metadata(p) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -406,6 +432,10 @@ mod tests {
             assert!(v.iter().all(|e| e.dest != Path::new(forbidden)), "{forbidden} in view");
         }
         assert!(v.iter().any(|e| e.dest == Path::new("/proc")));
+        // brig's own /etc files are the ones brig-policy lists (and `brig check` shows).
+        let mut own: Vec<&str> = etc_stubs(0, 0).iter().map(|(n, _)| *n).collect();
+        own.push("/etc/mtab");
+        assert_eq!(own, system::ETC_OWN);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
     });
     let dir = plan.chdir.as_deref().or(plan.start_dir.as_deref()).unwrap_or(Path::new("/"));
     s.lines.push(format!("Working directory inside: {}", dir.display()));
-    let runtime = "the OS runtime (/usr, /lib*, /bin, /sbin, a few /etc files)";
+    let runtime = "the OS runtime (/usr, /lib*, /bin, /sbin) and some of /etc (below)";
     let sys = |what: &str| if plan.system { Some(what.to_string()) } else { None };
     s.lines.push(format!("It can read: {}", list(plan, sys(runtime), |g| g.rights.read)));
     s.lines.push(format!("It can write files in: {}", list(plan, None, |g| g.rights.write)));
@@ -52,6 +52,18 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
     ));
     let exec = sys("programs of the OS runtime");
     s.lines.push(format!("It can execute: {}", list(plan, exec, |g| g.rights.exec)));
+    if plan.system {
+        use crate::system::{ETC, ETC_OWN};
+        let short = |p: &'static str| p.strip_prefix("/etc/").unwrap_or(p);
+        let host: Vec<&str> = ETC.iter().map(|(p, _)| short(p)).collect();
+        let own: Vec<&str> = ETC_OWN.iter().map(|p| short(p)).collect();
+        s.lines.push(format!(
+            "From the host's /etc, read only, where present (brig check --verbose gives the \
+             reasons): {}; brig's own {}",
+            host.join(", "),
+            own.join(", ")
+        ));
+    }
     let mut scratch = format!("its own empty /tmp (up to {})", size(l.tmp_size));
     for t in plan.tmpfs.iter().filter(|t| t.as_path() != Path::new("/tmp")) {
         scratch.push_str(&format!(", {}", t.display()));
@@ -429,7 +441,9 @@ mod tests {
         let s = describe(&p, None).to_string();
         for want in [
             "Program: x\n",
-            "It can read: the OS runtime (/usr, /lib*, /bin, /sbin, a few /etc files), /srv/data, /site (host /srv/site)\n",
+            "It can read: the OS runtime (/usr, /lib*, /bin, /sbin) and some of /etc (below), /srv/data, /site (host /srv/site)\n",
+            "From the host's /etc, read only, where present (brig check --verbose gives the reasons): alternatives, ld.so.cache,",
+            "java-*, ",
             "It can write files in: /srv/data\n",
             "It can create, rename and delete entries in: /srv/data\n",
             "It can execute: programs of the OS runtime\n",

@@ -10,6 +10,7 @@
 //! - [`caps`] — named capabilities, their fd numbers, `[app]` rewriting.
 //! - [`units`] — durations, sizes, counts.
 //! - [`check`] — the authority a plan grants, in plain words, with warnings.
+//! - [`system`] — the default view of the host system (runtime, `/etc` allow-list) as data.
 #![forbid(unsafe_code)]
 
 pub mod caps;
@@ -19,6 +20,7 @@ pub mod flags;
 pub mod manifest;
 pub mod paths;
 pub mod plan;
+pub mod system;
 pub mod units;
 
 pub use error::{PolicyError, Pos, Problem};

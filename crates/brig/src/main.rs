@@ -407,7 +407,7 @@ fn check(manifest: &Path, verbose: bool) -> anyhow::Result<u8> {
         denied.deny(name).map_err(anyhow::Error::msg)?;
     }
     let seccomp = if verbose {
-        describe_seccomp(&denied)
+        format!("{}{}", brig_policy::system::describe(), describe_seccomp(&denied))
     } else {
         format!(
             "Kernel surface refused by seccomp: {} syscalls in {} groups (brig check --verbose \

@@ -1,0 +1,100 @@
+//! The default view of the host system, as reviewed data: what a program sees of the host
+//! without any grant, each entry with the reason it is there. `brig check` prints it; brig-jail
+//! opens it (entries that do not exist on the host are skipped).
+//!
+//! The rule for `/etc`: an allow-list of what common runtimes read, never secrets (keys, shadow
+//! files, credentials) and never host-specific configuration that says something about the host
+//! or its network (machine id, resolver, tool settings that may carry registry tokens).
+
+/// Read and execute: the OS runtime.
+pub const RUNTIME: &[(&str, &str)] = &[
+    ("/usr", "programs, libraries and their data"),
+    ("/bin", "programs (often a link to /usr/bin)"),
+    ("/sbin", "programs (often a link to /usr/sbin)"),
+    ("/lib", "libraries and the dynamic loader"),
+    ("/lib32", "32-bit libraries"),
+    ("/lib64", "the dynamic loader's path on x86_64"),
+    ("/libx32", "x32 libraries"),
+];
+
+/// Read only: host files under `/etc`. A name ending in `*` stands for every entry of that
+/// directory whose name starts with what comes before it.
+pub const ETC: &[(&str, &str)] = &[
+    ("/etc/alternatives", "Debian's alternatives links (java, cc, editor, pager)"),
+    ("/etc/ld.so.cache", "the dynamic loader's library cache"),
+    ("/etc/localtime", "the local time zone"),
+    ("/etc/timezone", "the time zone's name (Java, Python)"),
+    ("/etc/ssl/certs", "CA certificates for TLS clients (also Java's cacerts)"),
+    ("/etc/ssl/openssl.cnf", "OpenSSL's configuration"),
+    ("/etc/ca-certificates", "the CA bundle on Arch (/etc/ssl/certs links into it)"),
+    ("/etc/pki/tls/certs", "CA certificates on Fedora and RHEL"),
+    ("/etc/pki/ca-trust/extracted", "the CA bundles on Fedora and RHEL"),
+    ("/etc/pki/tls/openssl.cnf", "OpenSSL's configuration on Fedora and RHEL"),
+    ("/etc/java-*", "the JDK's configuration (conf/security/java.security links here)"),
+    ("/etc/ImageMagick-*", "ImageMagick's policy (resource limits, disabled coders)"),
+    ("/etc/fonts", "fontconfig's configuration"),
+    ("/etc/python3*", "Debian's Python site configuration (sitecustomize)"),
+    ("/etc/perl", "Debian's Perl site configuration"),
+    ("/etc/mime.types", "MIME types by file extension"),
+    ("/etc/protocols", "protocol names (getprotobyname)"),
+    ("/etc/services", "service names and ports (getservbyname)"),
+    ("/etc/magic", "file(1)'s local magic"),
+    ("/etc/magic.mime", "file(1)'s local MIME magic"),
+    ("/etc/xml", "XML catalogs (libxml2)"),
+    ("/etc/terminfo", "local terminal descriptions"),
+    ("/etc/inputrc", "readline's key bindings"),
+    ("/etc/os-release", "the distribution's name and version"),
+    ("/etc/debian_version", "Debian's version"),
+];
+
+/// Kept out of the default view on purpose, with the reason (shown by `brig check --verbose`).
+pub const ETC_LEFT_OUT: &[(&str, &str)] = &[
+    ("shadow, gshadow, ssh, ssl/private, pki/tls/private", "secrets"),
+    ("passwd, group, hosts, hostname, mtab", "replaced by brig's own (the prison's user, localhost)"),
+    ("machine-id", "identifies the host"),
+    ("resolv.conf, gai.conf, host.conf", "the host's network; the prison has none by default"),
+    ("gitconfig, npmrc, pip.conf, wgetrc, maven", "tool settings: may carry registries and tokens"),
+    ("everything else", "not needed by the common runtimes; grant it with --ro"),
+];
+
+/// Files brig writes itself under `/etc` (their contents depend on the prison's ids).
+pub const ETC_OWN: &[&str] = &[
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/mtab",
+];
+
+/// The `/etc` allow-list with its reasons, and what is left out and why.
+pub fn describe() -> String {
+    let mut out = String::from("From the host's /etc, read only, where present:\n");
+    for (p, why) in ETC {
+        out.push_str(&format!("  {p:<28} {why}\n"));
+    }
+    out.push_str("Written by brig: ");
+    out.push_str(&ETC_OWN.join(", "));
+    out.push_str("\nLeft out:\n");
+    for (what, why) in ETC_LEFT_OUT {
+        out.push_str(&format!("  {what}: {why}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etc_names_are_plain_and_patterns_are_children_of_etc() {
+        for (p, why) in ETC {
+            assert!(p.starts_with("/etc/") && !why.is_empty(), "{p}");
+            assert!(!p.contains("..") && !p.ends_with('/'), "{p}");
+            if let Some(prefix) = p.strip_suffix('*') {
+                assert!(!prefix["/etc/".len()..].contains(['/', '*']), "{p}");
+            }
+            assert!(!ETC_OWN.contains(p), "{p} is brig's own");
+        }
+    }
+}
