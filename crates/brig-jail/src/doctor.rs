@@ -90,13 +90,18 @@ pub fn probe() -> Vec<Finding> {
     ));
     f.push(finding("clone3", false, brig_sys::process::clone3_probe().map_err(|e| e.to_string())));
     f.push(finding(
-        "cgroup limits",
+        "memory cgroup",
         false,
-        crate::limits::probe()
-            .map(|(v, dirs)| format!("{v} under {}", dirs[0].display()))
-            .ok_or_else(|| {
-                "no writable v1 controllers or delegated v2 subtree; rlimits only".to_string()
-            }),
+        crate::limits::find("memory")
+            .map(|p| format!("memory: {} under {}", p.version, p.dir.display()))
+            .map_err(|why| format!("no memory cgroup, so --mem is refused ({why})")),
+    ));
+    f.push(finding(
+        "pids cgroup",
+        false,
+        crate::limits::find("pids")
+            .map(|p| format!("{} under {}", p.version, p.dir.display()))
+            .map_err(|why| format!("--procs is an rlimit only ({why})")),
     ));
     f.push(finding(
         "kvm",

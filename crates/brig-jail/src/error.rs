@@ -24,6 +24,8 @@ pub enum JailError {
     Seccomp(String),
     #[error("landlock ruleset: {0}")]
     Landlock(String),
+    #[error("limits: {message}")]
+    Limit { message: String },
     #[error("cgroup {path}: {source}")]
     Cgroup { path: PathBuf, source: io::Error },
     #[error("{step}: {source}")]

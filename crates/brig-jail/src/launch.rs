@@ -91,8 +91,11 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let landlock = prepare_landlock(&view, &dirs, plan, report)?;
     drop(dirs);
     let (argv, envp, search) = exec_args(plan)?;
-    let rlimits = limits::rlimits(&plan.limits);
-    let cgroup = if limits::wanted(&plan.limits) { Cgroup::create(&plan.limits)? } else { None };
+    let cgroup = match limits::wanted(&plan.limits) {
+        true => Cgroup::create(&plan.limits, plan.best_effort, &mut report.warnings)?,
+        false => None,
+    };
+    let rlimits = limits::rlimits(&plan.limits, cgroup.as_ref());
     report.limits = limits::describe(&plan.limits, cgroup.as_ref());
     let chdir = plan.chdir.clone().or(plan.start_dir.clone()).unwrap_or_else(|| PathBuf::from("/"));
     let ttys = terminal::ttys();

@@ -14,20 +14,24 @@ use crate::report::LimitReport;
 /// One rlimit to set inside: (resource, soft, hard).
 pub type Rlimit = (u32, u64, u64);
 
-/// The rlimits that implement `limits` (RLIMIT_CORE is always 0).
-pub fn rlimits(l: &Limits) -> Vec<Rlimit> {
-    let mut v = vec![
-        (libc::RLIMIT_CORE, 0, 0),
+/// The rlimits that implement `limits` (RLIMIT_CORE is always 0). A limit a cgroup enforces is
+/// not set again as an rlimit: RLIMIT_NPROC would refuse a fork before the pids cgroup could
+/// count it, and RLIMIT_AS counts reserved address space (a JVM or Go reserves gigabytes it never
+/// touches). Without a memory cgroup (`--best-effort` only) memory falls back to RLIMIT_DATA,
+/// which counts private writable memory but not PROT_NONE reservations.
+pub fn rlimits(l: &Limits, cg: Option<&Cgroup>) -> Vec<Rlimit> {
+    let mut v = vec![(libc::RLIMIT_CORE, 0, 0), (libc::RLIMIT_NOFILE, l.nofile, l.nofile)];
+    if cg.is_none_or(|c| c.pids.is_none()) {
         // +1: pid 1 of the prison runs as the same uid in the same user namespace.
-        (libc::RLIMIT_NPROC, l.procs + 1, l.procs + 1),
-        (libc::RLIMIT_NOFILE, l.nofile, l.nofile),
-    ];
+        v.push((libc::RLIMIT_NPROC, l.procs + 1, l.procs + 1));
+    }
     if let Some(c) = l.cpu {
         let s = c.as_secs().max(1);
         v.push((libc::RLIMIT_CPU, s, s + 1));
     }
-    if let Some(m) = l.mem {
-        v.push((libc::RLIMIT_AS, m, m));
+    match l.mem {
+        Some(m) if cg.is_none_or(|c| c.memory.is_none()) => v.push((libc::RLIMIT_DATA, m, m)),
+        _ => {}
     }
     if let Some(f) = l.fsize {
         v.push((libc::RLIMIT_FSIZE, f, f));
@@ -35,17 +39,25 @@ pub fn rlimits(l: &Limits) -> Vec<Rlimit> {
     v
 }
 
-/// A cgroup (v1: one directory per controller; v2: one directory) made for one run.
+/// A cgroup made for one run: a directory per v1 controller, or one v2 directory.
 #[derive(Debug)]
 pub struct Cgroup {
     dirs: Vec<PathBuf>,
-    pub version: &'static str,
-    memory_dir: Option<PathBuf>,
+    memory: Option<Place>,
+    pids: Option<Place>,
     /// The write end of the reaper's pipe: its end of file tells the reaper brig is gone.
     _reaper: Option<OwnedFd>,
 }
 
-const V1_ROOT: &str = "/sys/fs/cgroup";
+/// Where a controller's cgroup of this run lives.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// "cgroup v1" or "cgroup v2"
+    pub version: &'static str,
+    pub dir: PathBuf,
+}
+
+const ROOT: &str = "/sys/fs/cgroup";
 
 /// This process's cgroup path for a v1 controller or for v2 ("" controller name).
 fn own_cgroup(controller: &str) -> Option<PathBuf> {
@@ -62,36 +74,54 @@ fn own_cgroup(controller: &str) -> Option<PathBuf> {
     })
 }
 
-/// A cgroup directory we may create children in. Judged from the owner and mode bits (root may
-/// always), rather than by trying, which would leave a directory behind on failure paths.
-fn writable(p: &Path) -> bool {
+/// Whether we may create children in a cgroup directory: judged from the owner and mode bits
+/// (root may always) rather than by trying, which would leave a directory behind on failure
+/// paths. Err says whose it is.
+fn writable(p: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let Ok(m) = std::fs::metadata(p) else { return false };
+    let m = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
     let (uid, _) = brig_sys::process::ids();
-    uid == 0 || (m.uid() == uid && m.mode() & 0o200 != 0)
-}
-
-/// Where a cgroup can be made here, if anywhere: ("cgroup v1", [memory dir, pids dir]) or
-/// ("cgroup v2", [dir]). Used by `brig doctor` too.
-pub fn probe() -> Option<(&'static str, Vec<PathBuf>)> {
-    let mem = own_cgroup("memory").map(|p| Path::new(V1_ROOT).join("memory").join(p));
-    let pids = own_cgroup("pids").map(|p| Path::new(V1_ROOT).join("pids").join(p));
-    if let (Some(m), Some(p)) = (mem, pids) {
-        if writable(&m) && writable(&p) && m.join("memory.limit_in_bytes").exists() {
-            return Some(("cgroup v1", vec![m, p]));
+    match uid == 0 || (m.uid() == uid && m.mode() & 0o200 != 0) {
+        true => Ok(()),
+        false => {
+            Err(format!("{} belongs to uid {} and brig runs as uid {uid}", p.display(), m.uid()))
         }
     }
-    for base in [Path::new("/sys/fs/cgroup"), Path::new("/sys/fs/cgroup/unified")] {
-        if let Some(rel) = own_cgroup("") {
-            let dir = base.join(rel);
-            let ctl =
-                std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
-            if ctl.contains("memory") && ctl.contains("pids") && writable(&dir) {
-                return Some(("cgroup v2", vec![dir]));
+}
+
+/// Where a cgroup with `controller` ("memory" or "pids") can be made here: this process's own
+/// v1 cgroup of that controller, or its own v2 cgroup (at /sys/fs/cgroup or, on a hybrid host,
+/// /sys/fs/cgroup/unified) when that delegates the controller to children. Err says why not,
+/// for each place looked at.
+pub fn find(controller: &str) -> Result<Place, String> {
+    let mut why = Vec::new();
+    if let Some(rel) = own_cgroup(controller) {
+        let dir = Path::new(ROOT).join(controller).join(rel);
+        match writable(&dir) {
+            Ok(()) => return Ok(Place { version: "cgroup v1", dir }),
+            Err(e) => why.push(format!("v1: {e}")),
+        }
+    }
+    if let Some(rel) = own_cgroup("") {
+        for base in [Path::new(ROOT), &Path::new(ROOT).join("unified")] {
+            let dir = base.join(&rel);
+            let Ok(ctl) = std::fs::read_to_string(dir.join("cgroup.subtree_control")) else {
+                continue;
+            };
+            if !ctl.split_whitespace().any(|c| c == controller) {
+                why.push(format!("v2: {} does not delegate {controller}", dir.display()));
+                continue;
+            }
+            match writable(&dir) {
+                Ok(()) => return Ok(Place { version: "cgroup v2", dir }),
+                Err(e) => why.push(format!("v2: {e}")),
             }
         }
     }
-    None
+    if why.is_empty() {
+        why.push(format!("this host has no {controller} controller"));
+    }
+    Err(why.join("; "))
 }
 
 /// Whether this run wants a cgroup: only when the user asked for memory or process limits.
@@ -99,41 +129,80 @@ pub fn wanted(l: &Limits) -> bool {
     l.mem.is_some() || l.procs != DEFAULT_PROCS
 }
 
+/// Why `--mem` cannot be had here, and what to do.
+fn no_memory_cgroup(why: &str) -> String {
+    format!(
+        "--mem needs a memory cgroup brig can make children in, and there is none ({why}). Run \
+         brig in a delegated cgroup (systemd: `systemd-run --user --scope -p Delegate=yes brig \
+         run ...`; without systemd, root makes a cgroup, chowns it to you and moves your shell \
+         into it), or as root; or add --best-effort for a partial limit (RLIMIT_DATA: anonymous \
+         memory only)"
+    )
+}
+
 impl Cgroup {
     /// Creates `brig.<pid>` cgroups with the limits, after removing stale ones of dead runs.
-    pub fn create(l: &Limits) -> Result<Option<Cgroup>, JailError> {
-        let Some((version, parents)) = probe() else { return Ok(None) };
+    /// `--mem` without a memory cgroup is refused unless `best_effort` (then `warnings` says
+    /// what is not counted); `--procs` falls back to RLIMIT_NPROC silently (it counts the same).
+    pub fn create(
+        l: &Limits,
+        best_effort: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Cgroup>, JailError> {
+        let memory = match l.mem.map(|_| find("memory")) {
+            Some(Err(why)) if !best_effort => {
+                return Err(JailError::Limit { message: no_memory_cgroup(&why) })
+            }
+            Some(Err(why)) => {
+                warnings.push(format!(
+                    "--best-effort: no memory cgroup ({why}); --mem is RLIMIT_DATA, a partial \
+                     limit: anonymous memory only; tmpfs, memfd, pipes not counted"
+                ));
+                None
+            }
+            Some(Ok(p)) => Some(p),
+            None => None,
+        };
+        let pids = find("pids").ok();
+        if memory.is_none() && pids.is_none() {
+            return Ok(None);
+        }
         let name = format!("brig.{}", std::process::id());
-        let mut cg = Cgroup { dirs: Vec::new(), version, memory_dir: None, _reaper: None };
-        for parent in &parents {
-            sweep_stale(parent);
-            let dir = parent.join(&name);
+        let mut cg = Cgroup { dirs: Vec::new(), memory: None, pids: None, _reaper: None };
+        for parent in memory.iter().chain(&pids) {
+            let dir = parent.dir.join(&name);
+            if cg.dirs.contains(&dir) {
+                continue;
+            }
+            sweep_stale(&parent.dir);
             std::fs::create_dir(&dir)
                 .map_err(|source| JailError::Cgroup { path: dir.clone(), source })?;
             cg.dirs.push(dir);
         }
         let reaper = spawn_reaper(&cg.dirs);
         cg._reaper =
-            Some(reaper.map_err(|source| JailError::Cgroup { path: name.into(), source })?);
+            Some(reaper.map_err(|source| JailError::Cgroup { path: name.clone().into(), source })?);
         let put = |dir: &Path, file: &str, val: String| {
             std::fs::write(dir.join(file), val)
                 .map_err(|source| JailError::Cgroup { path: dir.join(file), source })
         };
-        let (mdir, pdir) = (cg.dirs[0].clone(), cg.dirs.last().cloned().unwrap_or_default());
-        if version == "cgroup v1" {
-            if let Some(m) = l.mem {
-                put(&mdir, "memory.limit_in_bytes", m.to_string())?;
-                let _ = put(&mdir, "memory.memsw.limit_in_bytes", m.to_string());
+        let made = |p: &Place| Place { version: p.version, dir: p.dir.join(&name) };
+        if let (Some(m), Some(p)) = (l.mem, &memory) {
+            let p = made(p);
+            if p.version == "cgroup v1" {
+                put(&p.dir, "memory.limit_in_bytes", m.to_string())?;
+                let _ = put(&p.dir, "memory.memsw.limit_in_bytes", m.to_string());
+            } else {
+                put(&p.dir, "memory.max", m.to_string())?;
+                let _ = put(&p.dir, "memory.swap.max", "0".into());
             }
-            put(&pdir, "pids.max", (l.procs + 1).to_string())?;
-        } else {
-            if let Some(m) = l.mem {
-                put(&mdir, "memory.max", m.to_string())?;
-                let _ = put(&mdir, "memory.swap.max", "0".into());
-            }
-            put(&pdir, "pids.max", (l.procs + 1).to_string())?;
+            cg.memory = Some(p);
         }
-        cg.memory_dir = Some(mdir);
+        if let Some(p) = &pids {
+            let p = made(p);
+            put(&p.dir, "pids.max", (l.procs + 1).to_string())?;
+            cg.pids = Some(p);
+        }
         Ok(Some(cg))
     }
 
@@ -147,14 +216,30 @@ impl Cgroup {
         Ok(())
     }
 
-    /// True if the memory controller killed something in this cgroup.
-    pub fn oom_killed(&self) -> bool {
-        let Some(d) = &self.memory_dir else { return false };
-        let text = std::fs::read_to_string(d.join("memory.oom_control"))
-            .or_else(|_| std::fs::read_to_string(d.join("memory.events")))
-            .unwrap_or_default();
-        text.lines().any(|l| l.starts_with("oom_kill ") && !l.ends_with(" 0"))
+    /// How many processes the memory controller killed in this cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        let Some(p) = &self.memory else { return 0 };
+        let file = if p.version == "cgroup v1" { "memory.oom_control" } else { "memory.events" };
+        counter(&p.dir.join(file), "oom_kill")
     }
+
+    /// How many forks or new threads the pids controller refused.
+    pub fn tasks_refused(&self) -> u64 {
+        self.pids.as_ref().map_or(0, |p| counter(&p.dir.join("pids.events"), "max"))
+    }
+
+    /// Whether the pids controller enforces `--procs`.
+    pub fn counts_tasks(&self) -> bool {
+        self.pids.is_some()
+    }
+}
+
+/// A `name value` line of a cgroup's flat-keyed file.
+fn counter(file: &Path, name: &str) -> u64 {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 impl Drop for Cgroup {
@@ -214,48 +299,38 @@ fn sweep_stale(parent: &Path) {
 
 /// The report lines for limits, naming the mechanism behind each.
 pub fn describe(l: &Limits, cg: Option<&Cgroup>) -> Vec<LimitReport> {
-    let cgv = cg.map(|c| c.version);
-    let with_cg = |base: &str| match cgv {
-        Some(v) => format!("{base} + {v}"),
-        None => base.to_string(),
+    let line = |name, value: String, by: &str| LimitReport { name, value, enforced_by: by.into() };
+    let procs_by = match cg.and_then(|c| c.pids.as_ref()) {
+        Some(p) => format!("{} pids (processes and threads)", p.version),
+        None => "rlimit (processes and threads of the prison's uid)".into(),
     };
     let mut out = vec![
-        LimitReport {
-            name: "processes",
-            value: l.procs.to_string(),
-            enforced_by: with_cg("rlimit"),
-        },
-        LimitReport { name: "nofile", value: l.nofile.to_string(), enforced_by: "rlimit".into() },
-        LimitReport { name: "core", value: "0".into(), enforced_by: "rlimit".into() },
-        LimitReport {
-            name: "tmp",
-            value: l.tmp_size.to_string(),
-            enforced_by: "tmpfs size".into(),
-        },
+        line("processes", l.procs.to_string(), &procs_by),
+        line("nofile", l.nofile.to_string(), "rlimit"),
+        line("core", "0".into(), "rlimit"),
+        line("tmp", l.tmp_size.to_string(), "tmpfs size"),
     ];
     if let Some(w) = l.wall {
-        out.push(LimitReport {
-            name: "wall",
-            value: format!("{w:?}"),
-            enforced_by: "supervisor".into(),
-        });
+        out.push(line("wall", format!("{w:?}"), "supervisor"));
     }
     if let Some(c) = l.cpu {
-        out.push(LimitReport {
-            name: "cpu",
-            value: format!("{c:?}"),
-            enforced_by: "rlimit".into(),
-        });
+        out.push(line("cpu", format!("{c:?}"), "rlimit"));
     }
     if let Some(m) = l.mem {
-        out.push(LimitReport {
-            name: "memory",
-            value: m.to_string(),
-            enforced_by: with_cg("rlimit (address space)"),
-        });
+        let by = match cg.and_then(|c| c.memory.as_ref()) {
+            Some(p) => format!(
+                "{} memory (all memory it charges: anonymous, tmpfs, memfd, pipes, page cache)",
+                p.version
+            ),
+            None => {
+                "rlimit (data): partial: anonymous memory only; tmpfs, memfd, pipes not counted"
+                    .into()
+            }
+        };
+        out.push(line("memory", m.to_string(), &by));
     }
     if let Some(f) = l.fsize {
-        out.push(LimitReport { name: "fsize", value: f.to_string(), enforced_by: "rlimit".into() });
+        out.push(line("fsize", f.to_string(), "rlimit"));
     }
     out
 }

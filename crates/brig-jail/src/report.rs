@@ -68,7 +68,18 @@ pub struct Report {
     /// What the broker answered.
     pub broker: BrokerReport,
     pub exit: Exit,
+    /// How often a cgroup limit bit (0 when there is no cgroup to count them).
+    pub hits: Hits,
     pub timings: Timings,
+}
+
+/// Limits that bit during the run, as their cgroups counted.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Hits {
+    /// Processes the memory controller killed (out of memory).
+    pub oom_kills: u64,
+    /// Forks and new threads the pids controller refused.
+    pub tasks_refused: u64,
 }
 
 /// The broker's answers during the run.

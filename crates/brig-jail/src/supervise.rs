@@ -4,6 +4,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use brig_policy::units::show_size as size;
 use brig_policy::Plan;
 use brig_sys::fs;
 use brig_sys::process::{self, SigSet, Status};
@@ -13,7 +14,7 @@ use crate::degrade;
 use crate::error::JailError;
 use crate::limits::Cgroup;
 use crate::msg::{self, Msg};
-use crate::report::{Exit, LayerState, Report};
+use crate::report::{Exit, Hits, LayerState, Report};
 use crate::terminal::{self, Event, Relay};
 
 /// The prison as the supervisor holds it: pid 1, its pidfd, the report pipe's read end, and
@@ -36,6 +37,9 @@ pub struct Running {
 /// How long the prison has after brig's terminal hangs up (and the prison got SIGHUP) before it
 /// is killed.
 pub const HANGUP_GRACE: Duration = Duration::from_secs(2);
+
+/// How often the pids cgroup's count of refusals is read until the first one.
+const TASKS_TICK: Duration = Duration::from_secs(1);
 
 /// Why the supervisor killed the prison, if it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +72,16 @@ pub fn supervise(
     let mut msgs = Vec::new();
     let mut buf = Vec::new();
     let mut pipe_open = true;
+    let mut watch_tasks = cgroup.is_some_and(|c| c.counts_tasks());
     loop {
-        let next = if killed.is_some() { None } else { wall.into_iter().chain(hangup).min() };
+        // Without a notification from the pids controller (v1 has none), its count is read
+        // once a second until the first refusal, which is said at once: a program whose
+        // thread could not start often hangs instead of failing.
+        let tick = watch_tasks.then(|| Instant::now() + TASKS_TICK);
+        let next = match killed {
+            Some(_) => None,
+            None => wall.into_iter().chain(hangup).chain(tick).min(),
+        };
         let timeout = next.map(|d| d.saturating_duration_since(Instant::now()));
         let mut fds = vec![(pidfd.as_fd(), libc::POLLIN), (sigfd.as_fd(), libc::POLLIN)];
         let pipe_at = slot(&mut fds, pipe_open.then(|| pipe.as_fd()), libc::POLLIN);
@@ -143,6 +155,12 @@ pub fn supervise(
         if ready[0] != 0 {
             break;
         }
+        if watch_tasks && cgroup.is_some_and(|c| c.tasks_refused() > 0) {
+            watch_tasks = false;
+            let nl = if relay.is_some() { "\r\n" } else { "\n" };
+            let text = format!("brig: {}{nl}", tasks_refused(plan));
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+        }
         let now = Instant::now();
         let due = |d: Option<Instant>| d.is_some_and(|d| now >= d);
         if killed.is_none() && (due(wall) || due(hangup)) {
@@ -163,6 +181,24 @@ pub fn supervise(
         pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);
     }
     report.exit = decide(plan, &msgs, pid1.map(|(_, st)| st), killed, cgroup, report, operands);
+    if let Some(c) = cgroup {
+        report.hits = Hits { oom_kills: c.oom_kills(), tasks_refused: c.tasks_refused() };
+    }
+    let mem = size(plan.limits.mem.unwrap_or_default());
+    match report.hits.oom_kills {
+        0 => {}
+        n if report.exit.cause == "memory" && n == 1 => {}
+        n => report.warnings.push(format!(
+            "the memory limit ({mem}) was reached: the kernel killed {n} process{} in the \
+             prison (out of memory); raise it with --mem",
+            if n == 1 { "" } else { "es" }
+        )),
+    }
+    if report.hits.tasks_refused > 0 {
+        let n = report.hits.tasks_refused;
+        let s = if n == 1 { "" } else { "s" };
+        report.warnings.push(format!("{} ({n} refusal{s} in all)", tasks_refused(plan)));
+    }
     for m in &msgs {
         match m.kind {
             msg::READY => report.timings.inside_setup_us = m.value.saturating_sub(clone_ns) / 1000,
@@ -338,9 +374,14 @@ fn decide(
                 libc::SIGXFSZ if plan.limits.fsize.is_some() => {
                     ("fsize", "brig: file-size limit reached".to_string())
                 }
-                libc::SIGKILL if cgroup.is_some_and(|c| c.oom_killed()) => {
-                    ("memory", "brig: memory limit reached; the program was killed".to_string())
-                }
+                libc::SIGKILL if cgroup.is_some_and(|c| c.oom_kills() > 0) => (
+                    "memory",
+                    format!(
+                        "brig: memory limit ({}) reached; the kernel killed the program (out \
+                         of memory)",
+                        size(plan.limits.mem.unwrap_or_default())
+                    ),
+                ),
                 _ => ("signaled", String::new()),
             };
             Exit {
@@ -352,6 +393,15 @@ fn decide(
             }
         }
     }
+}
+
+/// What a refusal by the pids controller means, and the fix.
+fn tasks_refused(plan: &Plan) -> String {
+    format!(
+        "the prison reached its process limit ({} processes and threads): a fork or a new thread \
+         was refused; raise it with --procs",
+        plan.limits.procs
+    )
 }
 
 /// For a program refused execution: the place of the view it is in that lacks `x`, and the

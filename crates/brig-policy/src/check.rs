@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::caps::{CapKind, Endpoint, FileMode};
 use crate::plan::{Grant, Plan, Rights};
+use crate::units::show_size as size;
 
 /// What `brig check` prints: one statement per line, then warnings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -104,7 +105,7 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
     if let Some(m) = l.mem {
         lim.push(format!("memory {}", size(m)));
     }
-    lim.push(format!("{} processes", l.procs));
+    lim.push(format!("{} processes and threads", l.procs));
     lim.push(format!("{} open files per process", l.nofile));
     if let Some(f) = l.fsize {
         lim.push(format!("files up to {}", size(f)));
@@ -230,15 +231,6 @@ fn list(plan: &Plan, first: Option<String>, pred: impl Fn(&Grant) -> bool) -> St
         "nothing".into()
     } else {
         v.join(", ")
-    }
-}
-
-fn size(b: u64) -> String {
-    match b.trailing_zeros() {
-        30.. => format!("{} GiB", b >> 30),
-        20.. => format!("{} MiB", b >> 20),
-        10.. => format!("{} KiB", b >> 10),
-        _ => format!("{b} bytes"),
     }
 }
 
@@ -449,7 +441,7 @@ mod tests {
             "It can execute: programs of the OS runtime\n",
             "its own empty /tmp (up to 256 MiB)",
             "Network: loopback only, in a private network namespace",
-            "Limits: wall time 1.5s, memory 256 MiB, 1024 processes, 1024 open files per process\n",
+            "Limits: wall time 1.5s, memory 256 MiB, 4096 processes and threads, 1024 open files per process\n",
             "Environment (names only): PATH, HOME\n",
             "System calls: brig's default deny-list\n",
             "all required",

@@ -115,7 +115,10 @@ impl Default for Limits {
     }
 }
 
-pub const DEFAULT_PROCS: u64 = 1024;
+/// Processes and threads (the kernel counts both). Large enough for a JVM or a browser with
+/// 1,000+ threads three times over; small enough that a fork bomb stops long before the host
+/// notices (4096 tasks hold about 64 MiB of kernel stacks).
+pub const DEFAULT_PROCS: u64 = 4096;
 pub const DEFAULT_NOFILE: u64 = 1024;
 pub const DEFAULT_TMP_SIZE: u64 = 256 << 20;
 

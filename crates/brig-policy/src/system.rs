@@ -50,7 +50,10 @@ pub const ETC: &[(&str, &str)] = &[
 /// Kept out of the default view on purpose, with the reason (shown by `brig check --verbose`).
 pub const ETC_LEFT_OUT: &[(&str, &str)] = &[
     ("shadow, gshadow, ssh, ssl/private, pki/tls/private", "secrets"),
-    ("passwd, group, hosts, hostname, mtab", "replaced by brig's own (the prison's user, localhost)"),
+    (
+        "passwd, group, hosts, hostname, mtab",
+        "replaced by brig's own (the prison's user, localhost)",
+    ),
     ("machine-id", "identifies the host"),
     ("resolv.conf, gai.conf, host.conf", "the host's network; the prison has none by default"),
     ("gitconfig, npmrc, pip.conf, wgetrc, maven", "tool settings: may carry registries and tokens"),

@@ -108,6 +108,16 @@ pub fn duration(s: &str) -> Result<Duration, Problem> {
 }
 
 /// Parses a size in bytes such as `256MiB`, `64M`, `512k`, `1.5G` or `4096` (bytes).
+/// A size in the largest binary unit that divides it: "256 MiB".
+pub fn show_size(b: u64) -> String {
+    match b.trailing_zeros() {
+        30.. => format!("{} GiB", b >> 30),
+        20.. => format!("{} MiB", b >> 20),
+        10.. => format!("{} KiB", b >> 10),
+        _ => format!("{b} bytes"),
+    }
+}
+
 pub fn size(s: &str) -> Result<u64, Problem> {
     let (num, unit) = split(s);
     if num.is_empty() {

@@ -109,10 +109,13 @@ struct RunArgs {
     /// CPU-time limit per process (rlimit).
     #[arg(long, value_name = "DUR")]
     cpu: Option<String>,
-    /// Memory limit (e.g. 256MiB): address-space rlimit, plus a memory cgroup where usable.
+    /// Memory limit (e.g. 256MiB): a memory cgroup, which counts all the prison's memory
+    /// (anonymous, tmpfs, memfd, pipes, page cache); refused where brig cannot make one, unless
+    /// --best-effort (then RLIMIT_DATA: anonymous memory only).
     #[arg(long, value_name = "SIZE")]
     mem: Option<String>,
-    /// Process limit (rlimit, plus a pids cgroup where usable). Default 1024.
+    /// Task limit: processes and threads together (Linux counts both). A pids cgroup where
+    /// brig can make one, else RLIMIT_NPROC. Default 4096 (a JVM runs 1,000+ threads).
     #[arg(long, value_name = "N")]
     procs: Option<String>,
     /// Largest file the program may write.

@@ -47,6 +47,104 @@ fn memory_is_capped() {
     }
 }
 
+/// 400 MiB that RLIMIT_AS never saw: a memfd, a tmpfs file, pipe buffers are the prison's memory.
+const MEMFD: &str = "import os\nfd = os.memfd_create('x')\nfor i in range(400): os.write(fd, b'x' * (1 << 20))\nprint('ESCAPED')\n";
+const TMPFS: &str = "head -c 400000000 /dev/zero > /tmp/fill && echo ESCAPED; true";
+
+#[test]
+fn memory_limit_counts_memfd_and_tmpfs() {
+    for who in everyone() {
+        let o = run(who, &["--mem", "64MiB", "--", "python3", "-c", MEMFD]);
+        assert_blocked(&o, "memfd past --mem");
+        assert!(last_line(&o).contains("memory limit (64 MiB) reached"), "{}", stderr(&o));
+        let o = run(who, &["--mem", "64MiB", "--tmp-size", "1GiB", "--", "/bin/sh", "-c", TMPFS]);
+        assert_blocked(&o, "tmpfs past --mem");
+        let o = run(who, &["--mem", "1GiB", "--", "python3", "-c", MEMFD]);
+        assert_escaped(&o, "control: --mem 1GiB");
+    }
+}
+
+#[test]
+fn an_oom_kill_inside_is_reported() {
+    // The program survives its child's OOM kill and exits 0: brig still says what happened.
+    let probe = "python3 -c 'b = bytearray(200 << 20)'; echo child $?";
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let rep = s.sub("report.json");
+        let o = run(who, &["--mem", "64MiB", "--report", &rep, "--", "/bin/sh", "-c", probe]);
+        assert_eq!((code(&o), stdout(&o).trim()), (0, "child 137"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("the kernel killed 1 process"), "{}", stderr(&o));
+        let text = std::fs::read_to_string(&rep).expect("report");
+        assert!(text.contains("\"oom_kills\": 1"), "{text}");
+    }
+}
+
+#[test]
+fn memory_limit_without_a_cgroup_is_refused_or_partial() {
+    // The unprivileged uid, outside the cgroup delegated to it.
+    let Some(&Who::User(uid)) = everyone().last() else { return };
+    let who = Who::User(uid);
+    let out = |args: &[&str]| {
+        let mut a = vec!["run"];
+        a.extend_from_slice(args);
+        command_outside_cgroup(who, &brig_bin(), &a).output().expect("spawn brig")
+    };
+    let o = out(&["--mem", "64MiB", "--", "true"]);
+    if code(&o) == 0 {
+        // This uid's own cgroup is delegated to it after all: nothing to refuse here.
+        assert!(
+            brig_sys::process::ids().0 != 0,
+            "root's tests run the uid outside a delegated cgroup"
+        );
+        return;
+    }
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    for want in ["--mem needs a memory cgroup", "belongs to uid", "--best-effort"] {
+        assert!(stderr(&o).contains(want), "{want:?} not in {}", stderr(&o));
+    }
+    let s = Scratch::new(who);
+    let rep = s.sub("report.json");
+    let o = out(&[
+        "--best-effort",
+        "--mem",
+        "128MiB",
+        "--report",
+        &rep,
+        "--",
+        "python3",
+        "-c",
+        EAT,
+        "300",
+    ]);
+    assert_blocked(&o, "RLIMIT_DATA fallback");
+    assert!(stderr(&o).contains("anonymous memory only"), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&rep).expect("report");
+    assert!(
+        text.contains("partial: anonymous memory only; tmpfs, memfd, pipes not counted"),
+        "{text}"
+    );
+}
+
+#[test]
+fn process_limit_counts_threads_and_says_when_it_bit() {
+    let threads = "import threading, time\nts = [threading.Thread(target=time.sleep, args=(1,)) for _ in range(int(__import__('sys').argv[1]))]\n[t.start() for t in ts]\n[t.join() for t in ts]\nprint('threads ok')\n";
+    for who in everyone() {
+        // The default lets a 1,100-thread program run.
+        let o = run(who, &["--", "python3", "-c", threads, "1100"]);
+        assert_eq!((code(&o), stdout(&o).trim()), (0, "threads ok"), "{}", stderr(&o));
+        let o = run(who, &["--procs", "16", "--", "python3", "-c", threads, "64"]);
+        assert_ne!(code(&o), 0, "{who:?}: 64 threads under --procs 16");
+        assert!(!stdout(&o).contains("threads ok"));
+        if delegated(who).is_some() || who == Who::Root {
+            assert!(
+                stderr(&o).contains("reached its process limit (16 processes and threads)"),
+                "{}",
+                stderr(&o)
+            );
+        }
+    }
+}
+
 #[test]
 fn tmp_fill_is_capped() {
     let probe = "dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>/dev/null && echo ESCAPED; true";
@@ -157,10 +255,10 @@ fn limits_are_reported_with_their_mechanism() {
         ] {
             assert!(text.contains(want), "{who:?}: report lacks {want}:\n{text}");
         }
-        if who == Who::Root {
+        if who == Who::Root || delegated(who).is_some() {
             assert!(
                 text.contains("cgroup v1") || text.contains("cgroup v2"),
-                "root should use a cgroup here:\n{text}"
+                "{who:?} should use a cgroup here:\n{text}"
             );
         }
     }

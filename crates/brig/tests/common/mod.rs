@@ -44,7 +44,26 @@ fn unsafe_free_uid() -> u32 {
     brig_sys::process::ids().0
 }
 
+/// `program ARGS` as `who`. As root, the unprivileged uid starts in the cgroup delegated to it
+/// (see [`delegated`]), as a login session does under systemd.
 pub fn command(who: Who, program: &Path, args: &[&str]) -> Command {
+    match (who, delegated(who)) {
+        (Who::User(_), Some(dirs)) => {
+            let mut script = String::new();
+            for d in dirs {
+                script.push_str(&format!("echo $$ > {}/cgroup.procs && ", d.display()));
+            }
+            script.push_str("exec \"$@\"");
+            let mut a = vec!["-c", &script, "sh", program.to_str().expect("utf-8 path")];
+            a.extend_from_slice(args);
+            command_outside_cgroup(who, Path::new("/bin/sh"), &a)
+        }
+        _ => command_outside_cgroup(who, program, args),
+    }
+}
+
+/// `program ARGS` as `who`, in the test's own cgroup (not delegated to the uid).
+pub fn command_outside_cgroup(who: Who, program: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(program);
     c.args(args).stdin(Stdio::null()).env_remove("BRIG_SECRET");
     if let Who::User(uid) = who {
@@ -54,6 +73,39 @@ pub fn command(who: Who, program: &Path, args: &[&str]) -> Command {
     }
     c.current_dir("/");
     c
+}
+
+/// The v1 memory and pids cgroups delegated to `who` (made by root under the tests' own
+/// cgroups, owned by the uid, kept for later runs): where an unprivileged brig can make its
+/// cgroup. None for root, when the tests do not run as root, or on a host without v1 memory.
+pub fn delegated(who: Who) -> Option<Vec<PathBuf>> {
+    static DIRS: std::sync::OnceLock<Option<Vec<PathBuf>>> = std::sync::OnceLock::new();
+    let Who::User(uid) = who else { return None };
+    if unsafe_free_uid() != 0 {
+        return None;
+    }
+    let make = || -> Option<Vec<PathBuf>> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let mut dirs = Vec::new();
+        for ctrl in ["memory", "pids"] {
+            let rel = own.lines().find_map(|l| {
+                let mut it = l.splitn(3, ':').skip(1);
+                let ctrls = it.next()?;
+                ctrls.split(',').any(|c| c == ctrl).then(|| it.next())?
+            })?;
+            let dir = Path::new("/sys/fs/cgroup")
+                .join(ctrl)
+                .join(rel.trim_start_matches('/'))
+                .join(format!("brig-test-deleg-{uid}"));
+            let _ = std::fs::create_dir(&dir);
+            for f in ["", "cgroup.procs", "tasks"] {
+                std::os::unix::fs::chown(dir.join(f), Some(uid), Some(uid)).ok()?;
+            }
+            dirs.push(dir);
+        }
+        Some(dirs)
+    };
+    DIRS.get_or_init(make).clone()
 }
 
 /// `brig ARGS...` as `who`.
