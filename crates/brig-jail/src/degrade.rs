@@ -38,8 +38,21 @@ pub fn warning(layer: &str, why: &str) -> String {
     format!("running without {layer} ({why}): {}", consequence(layer))
 }
 
+/// Why a root run with writable grants keeps seccomp's `@setid-bits`.
+pub const SETID_RISK: &str = "brig runs as root, so each writable grant is id-mapped to its \
+    owner (idmap.rs): without seccomp's @setid-bits the program could leave a setuid file \
+    owned by that owner on the host";
+
+/// Whether this run id-maps writable grants to their owners (root runs with a writable grant).
+pub fn maps_owners(plan: &Plan) -> bool {
+    brig_sys::process::ids().0 == 0 && plan.grants.iter().any(|g| g.rights.write || g.rights.create)
+}
+
 /// Why `plan` may not run without `layer`, even with `--best-effort`.
 pub fn forbidden(plan: &Plan, layer: &str) -> Option<String> {
+    if layer == "seccomp" && maps_owners(plan) {
+        return Some(format!("{}; --best-effort cannot drop seccomp for it", SETID_RISK));
+    }
     let needs = |c: &CapKind| match c {
         // A socket of the host's network: Landlock refuses reconnecting it elsewhere, seccomp's
         // broker refuses turning it into a listener elsewhere.

@@ -28,6 +28,9 @@ pub enum Kind {
         rights: Rights,
         origin: String,
         device: bool,
+        /// Root runs, writable grants: the detached id-mapped mount made by the runner
+        /// (`idmap.rs`), attached as it is.
+        mapped: Option<OwnedFd>,
     },
     /// A symlink created on the root tmpfs (merged-/usr links such as `/bin -> usr/bin`).
     Symlink { target: PathBuf },
@@ -311,7 +314,7 @@ fn open_bind(
         path: source.into(),
         source: e,
     })?;
-    Ok(Kind::Bind { source: source.into(), fd, ident, rights, origin, device })
+    Ok(Kind::Bind { source: source.into(), fd, ident, rights, origin, device, mapped: None })
 }
 
 /// Opens `path` (already through root's links) with `flags`, refusing any symlink on the way.

@@ -273,7 +273,7 @@ fn degrade_or_fail(p: &Inside, step: u32, e: io::Error) -> Result<(), Fail> {
 /// Re-opens a bind source in our copy of the mount namespace, refusing symlinks, and checks it
 /// is the same file (device, inode) the runner opened during the grant phase.
 fn reopen(e: &Entry) -> Result<Option<OwnedFd>, (u32, io::Error)> {
-    let Kind::Bind { source, ident, .. } = &e.kind else { return Ok(None) };
+    let Kind::Bind { source, ident, mapped: None, .. } = &e.kind else { return Ok(None) };
     reopen_checked(source, *ident).map(Some)
 }
 
@@ -302,7 +302,7 @@ fn reopen_in(tree: BorrowedFd<'_>, dir: bool) -> io::Result<OwnedFd> {
 }
 
 /// Mount attributes for a bind or a capability with `rights`.
-fn bind_attrs(rights: Rights, device: bool) -> u64 {
+pub(crate) fn bind_attrs(rights: Rights, device: bool) -> u64 {
     let mut set = attr::NOSUID;
     if !device {
         set |= attr::NODEV;
@@ -325,6 +325,11 @@ fn build(
 ) -> Result<(), (u32, io::Error)> {
     let rel = e.rel();
     match &e.kind {
+        Kind::Bind { mapped: Some(tree), ident, .. } => {
+            let target =
+                mountpoint(root, rel, ident.is_dir, !e.inside_bind, last).map_err(|e| (7, e))?;
+            mount::attach(tree.as_fd(), target.as_fd()).map_err(|e| (8, e))
+        }
         Kind::Bind { ident, rights, device, .. } => {
             let src = src.ok_or((5, io::Error::from_raw_os_error(libc::EBADF)))?;
             let tree = mount::clone_tree(src.as_fd()).map_err(|e| (8, e))?;

@@ -14,6 +14,7 @@ use crate::caps;
 use crate::degrade;
 use crate::error::JailError;
 use crate::grants;
+use crate::idmap;
 use crate::inside::{self, Inside};
 use crate::landlock;
 use crate::limits::{self, Cgroup};
@@ -72,7 +73,11 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     report.prison_uid = uid;
 
     // 1. Grants: resolve and open every host path once; from here on they are fds.
-    let view = grants::open_view(plan, uid, gid)?;
+    let mut view = grants::open_view(plan, uid, gid)?;
+    if !unprivileged {
+        // Root runs: the prison's uid acts as each writable grant's owner (id-mapped mounts).
+        report.id_mapped = idmap::map_writable(&mut view, (uid, gid))?;
+    }
     let operands: Vec<String> = view.iter().map(grants::Entry::operand).collect();
     // ... and every capability: files opened as their mode says, sockets bound or connected in
     // the host's network, names resolved here; the prison gets fds, never the names.
@@ -238,6 +243,12 @@ fn compile_seccomp(
     }
     for name in &plan.syscalls.deny {
         policy.deny(name).map_err(JailError::Seccomp)?;
+    }
+    if degrade::maps_owners(plan) && !policy.keeps("@setid-bits") {
+        return Err(JailError::Seccomp(format!(
+            "{}; @setid-bits stays denied",
+            degrade::SETID_RISK
+        )));
     }
     report.layer(
         "seccomp",

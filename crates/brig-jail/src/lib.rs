@@ -8,6 +8,7 @@ mod degrade;
 pub mod doctor;
 pub mod error;
 pub mod grants;
+mod idmap;
 mod inside;
 pub mod landlock;
 pub mod launch;

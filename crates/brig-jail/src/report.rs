@@ -65,6 +65,9 @@ pub struct Report {
     /// The capabilities handed over, with a TCP listener's address as bound.
     pub capabilities: Vec<CapReport>,
     pub warnings: Vec<String>,
+    /// Root runs: the writable grants id-mapped so that the prison's uid acts as their owner.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub id_mapped: Vec<String>,
     /// What the broker answered.
     pub broker: BrokerReport,
     pub exit: Exit,

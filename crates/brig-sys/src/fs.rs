@@ -70,6 +70,16 @@ pub struct Ident {
     pub is_device: bool,
 }
 
+/// The owner (uid, gid) of the file `fd` refers to (`fstat`; an `O_PATH` fd will do).
+pub fn owner(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is a properly sized, writable stat buffer; the fd is valid while borrowed.
+    check_int(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so the kernel filled the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_uid, st.st_gid))
+}
+
 /// `fstat` reduced to what brig compares: the file's identity and kind.
 pub fn ident(fd: BorrowedFd<'_>) -> io::Result<Ident> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();

@@ -17,6 +17,7 @@ pub mod attr {
     pub const NOSUID: u64 = 0x2;
     pub const NODEV: u64 = 0x4;
     pub const NOEXEC: u64 = 0x8;
+    pub const IDMAP: u64 = 0x0010_0000;
 }
 
 const FSCONFIG_SET_STRING: u32 = 1;
@@ -97,6 +98,19 @@ pub fn clone_tree(src: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 /// Sets `set` and clears `clear` attributes on the whole tree at `mnt`, and makes it private.
 pub fn set_attr(mnt: BorrowedFd<'_>, set: u64, clear: u64, recursive: bool) -> io::Result<()> {
     let a = MountAttr { attr_set: set, attr_clr: clear, propagation: MS_PRIVATE, userns_fd: 0 };
+    setattr(mnt, &a, recursive)
+}
+
+/// Makes the detached mount `mnt` (its top mount only) id-mapped through the user namespace
+/// `userns`: a file owned by id `i` on disk is seen, and created, as the id `i` maps to there.
+/// Needs CAP_SYS_ADMIN over the filesystem and a filesystem that supports it (ext4, tmpfs, ...).
+pub fn set_idmap(mnt: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> io::Result<()> {
+    let userns_fd = userns.as_raw_fd() as u64;
+    let a = MountAttr { attr_set: attr::IDMAP, attr_clr: 0, propagation: 0, userns_fd };
+    setattr(mnt, &a, false)
+}
+
+fn setattr(mnt: BorrowedFd<'_>, a: &MountAttr, recursive: bool) -> io::Result<()> {
     let flags = libc::AT_EMPTY_PATH as u32 | if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
     // SAFETY: `a` is a fully initialised mount_attr and we pass its exact size.
     check(unsafe {
@@ -105,7 +119,7 @@ pub fn set_attr(mnt: BorrowedFd<'_>, set: u64, clear: u64, recursive: bool) -> i
             mnt.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &a as *const MountAttr,
+            a as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     })

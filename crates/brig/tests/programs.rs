@@ -3,6 +3,8 @@
 
 mod common;
 use common::*;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Command;
 
 #[test]
 fn exit_status_passes_through() {
@@ -244,4 +246,48 @@ fn workspace_preset_runs_a_project_and_exec_refusals_name_the_fix() {
         assert_eq!(code(&o), 125);
         assert!(stderr(&o).contains("the whole host"), "{}", stderr(&o));
     }
+}
+
+#[test]
+fn as_root_a_root_owned_workspace_is_writable_and_keeps_its_owner() {
+    if everyone()[0] != Who::Root {
+        eprintln!("skipped: only a root run id-maps its grants (the tests run unprivileged)");
+        return;
+    }
+    let who = Who::Root;
+    let s = Scratch::new(who);
+    s.write("f", "old\n");
+    let chown = Command::new("chown").args(["-R", "0:0", s.s()]).status().expect("chown");
+    assert!(chown.success());
+    std::fs::set_permissions(&s.path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(s.join("f"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let rep = format!("{}.json", s.s());
+    let work = "echo more >> f && echo new > made && mkdir d && id -u";
+    let o = run(who, &["--rw", s.s(), "--chdir", s.s(), "--report", &rep, "--", "sh", "-c", work]);
+    assert_eq!((code(&o), stdout(&o).trim()), (0, "65534"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(s.join("f")).expect("f"), "old\nmore\n");
+    for name in ["made", "d"] {
+        let m = std::fs::metadata(s.join(name)).expect(name);
+        assert_eq!((m.uid(), m.gid()), (0, 0), "{name} is not the grant owner's on the host");
+    }
+    let report = std::fs::read_to_string(&rep).expect("report");
+    let _ = std::fs::remove_file(&rep);
+    assert!(report.contains("files of 0:0 are the prison's"), "{report}");
+    // Never a setuid file of the owner's (root's) on the host: not by chmod, not at creation.
+    let setid = "chmod u+s made; chmod g+s made; \
+        python3 -c \"import os; os.open('s', os.O_CREAT | os.O_WRONLY, 0o6755)\"; true";
+    let o = run(who, &["--rw", s.s(), "--chdir", s.s(), "--", "sh", "-c", setid]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for name in ["made", "s"] {
+        if let Ok(m) = std::fs::metadata(s.join(name)) {
+            assert_eq!(m.mode() & 0o6000, 0, "{name} has a setid bit: {:o}", m.mode());
+        }
+    }
+    // ... so neither --allow-syscalls nor --best-effort may take @setid-bits away.
+    let o = run(who, &["--rw", s.s(), "--allow-syscalls", "@setid-bits", "--", "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("id-mapped to its owner"), "{}", stderr(&o));
+    let o = run_knocked_out(who, &["317=22"], &["--rw", s.s(), "--", "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot drop seccomp"), "{}", stderr(&o));
 }

@@ -173,6 +173,11 @@ impl Policy {
         Ok(())
     }
 
+    /// Whether every rule of the group or syscall `name` is still in the policy.
+    pub fn keeps(&self, name: &str) -> bool {
+        lookup(name).is_some_and(|sel| sel.rules().iter().all(|r| self.rules.contains(r)))
+    }
+
     /// Adds a group or syscall to the deny-list: the table's rule for a name it has (so
     /// `ioctl` brings back the TIOCSTI check, not a ban on ioctl), EPERM for any other x86_64
     /// syscall (`mkdir`). Errors on unknown names.
