@@ -43,14 +43,10 @@ pub const SETID_RISK: &str = "brig runs as root, so each writable grant is id-ma
     owner (idmap.rs): without seccomp's @setid-bits the program could leave a setuid file \
     owned by that owner on the host";
 
-/// Whether this run id-maps writable grants to their owners (root runs with a writable grant).
-pub fn maps_owners(plan: &Plan) -> bool {
-    brig_sys::process::ids().0 == 0 && plan.grants.iter().any(|g| g.rights.write || g.rights.create)
-}
-
-/// Why `plan` may not run without `layer`, even with `--best-effort`.
-pub fn forbidden(plan: &Plan, layer: &str) -> Option<String> {
-    if layer == "seccomp" && maps_owners(plan) {
+/// Why `plan` may not run without `layer`, even with `--best-effort`. `id_mapped`: this run
+/// id-maps a writable grant to its owner (`idmap.rs`).
+pub fn forbidden(plan: &Plan, id_mapped: bool, layer: &str) -> Option<String> {
+    if layer == "seccomp" && id_mapped {
         return Some(format!("{}; --best-effort cannot drop seccomp for it", SETID_RISK));
     }
     let needs = |c: &CapKind| match c {

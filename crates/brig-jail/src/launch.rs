@@ -123,6 +123,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // pid 1 sends the seccomp listener (and its network namespace) here for the broker.
     let (broker_r, broker_w) =
         brig_sys::fdpass::seqpacket_pair().map_err(JailError::setup("broker socket"))?;
+    let id_mapped = !report.id_mapped.is_empty();
     let mut inside = Inside {
         view,
         caps,
@@ -148,7 +149,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
             .into_iter()
             .filter(|&s| {
                 let layer = crate::msg::layer_of(s).unwrap_or_default();
-                plan.best_effort && degrade::forbidden(plan, layer).is_none()
+                plan.best_effort && degrade::forbidden(plan, id_mapped, layer).is_none()
             })
             .collect(),
         report: report_w,
@@ -244,7 +245,7 @@ fn compile_seccomp(
     for name in &plan.syscalls.deny {
         policy.deny(name).map_err(JailError::Seccomp)?;
     }
-    if degrade::maps_owners(plan) && !policy.keeps("@setid-bits") {
+    if !report.id_mapped.is_empty() && !policy.keeps("@setid-bits") {
         return Err(JailError::Seccomp(format!(
             "{}; @setid-bits stays denied",
             degrade::SETID_RISK
@@ -283,7 +284,7 @@ fn prepare_landlock(
     if !plan.best_effort {
         return Err(JailError::LayerUnavailable { layer: "landlock", why });
     }
-    if let Some(r) = degrade::forbidden(plan, "landlock") {
+    if let Some(r) = degrade::forbidden(plan, !report.id_mapped.is_empty(), "landlock") {
         return Err(JailError::LayerUnavailable { layer: "landlock", why: format!("{why}; {r}") });
     }
     report.layer("landlock", LayerState::Unavailable, why.clone());

@@ -321,7 +321,7 @@ fn decide(
         // A layer --best-effort was not allowed to drop: say why.
         let why = msg::layer_of(m.step)
             .filter(|_| plan.best_effort)
-            .and_then(|l| degrade::forbidden(plan, l))
+            .and_then(|l| degrade::forbidden(plan, !report.id_mapped.is_empty(), l))
             .map(|r| format!("; {r}"))
             .unwrap_or_default();
         return exit(
