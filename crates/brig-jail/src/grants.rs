@@ -36,6 +36,9 @@ pub enum Kind {
     Symlink { target: PathBuf },
     /// A small file written on the root tmpfs (`/etc/passwd` stub and friends).
     File { data: Vec<u8> },
+    /// A host file copied onto the root tmpfs by the kernel (`/etc` files of the system view):
+    /// its fd, opened in the grant phase, and the length to copy.
+    Copy { fd: OwnedFd, len: u64 },
     /// A private tmpfs.
     Tmpfs { size: u64, exec: bool },
     /// A fresh procfs for the prison's pid namespace.
@@ -90,10 +93,10 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
     if plan.system {
         // The system view is reviewed data in brig-policy (`brig check --verbose` shows it).
         for (p, _) in system::RUNTIME {
-            system_entry(&mut v, Path::new(p), Rights::RX)?;
+            system_entry(&mut v, Path::new(p), Rights::RX, false)?;
         }
-        for p in etc_entries()? {
-            system_entry(&mut v, &p, Rights::R)?;
+        for (p, _) in system::ETC {
+            system_entry(&mut v, Path::new(p), Rights::R, true)?;
         }
         for (name, data) in etc_stubs(uid, gid) {
             v.push(entry(name, Kind::File { data: data.into_bytes() }));
@@ -144,47 +147,28 @@ fn entry(dest: &str, kind: Kind) -> Entry {
 
 /// A system path: recreated as a symlink if it is one on the host, bound if it exists, skipped
 /// if this distribution does not have it.
-/// The host's `/etc` entries of [`system::ETC`], a trailing `*` expanded by reading `/etc` once
-/// (every such entry names a child of `/etc`: checked by brig-policy's tests).
-fn etc_entries() -> Result<Vec<PathBuf>, JailError> {
-    let mut names: Option<Vec<std::ffi::OsString>> = None;
-    let mut out = Vec::new();
-    for (p, _) in system::ETC {
-        let Some(start) = p.strip_suffix('*').and_then(|p| p.strip_prefix("/etc/")) else {
-            out.push(PathBuf::from(p));
-            continue;
-        };
-        if names.is_none() {
-            let read = std::fs::read_dir("/etc")
-                .map_err(|source| JailError::SystemPath { path: "/etc".into(), source })?;
-            names = Some(read.filter_map(|e| e.ok().map(|e| e.file_name())).collect());
-        }
-        let mut found: Vec<PathBuf> = (names.iter().flatten())
-            .filter(|n| n.as_encoded_bytes().starts_with(start.as_bytes()))
-            .map(|n| Path::new("/etc").join(n))
-            .collect();
-        found.sort();
-        out.append(&mut found);
-    }
-    Ok(out)
-}
+/// Largest `/etc` file copied rather than bound (the biggest here, ld.so.cache, is 34 KiB).
+const ETC_COPY_MAX: u64 = 256 << 10;
 
-fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights) -> Result<(), JailError> {
-    match std::fs::symlink_metadata(p) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(JailError::SystemPath { path: p.into(), source }),
+/// One entry of the system view, skipped if the host lacks it: a symlink made again with the
+/// same target; with `copy`, a small regular file copied (from an fd opened now, which followed
+/// no symlink; a copy costs a few syscalls where a mount costs tens); else a bind with `rights`.
+fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights, copy: bool) -> Result<(), JailError> {
+    let err = |source| JailError::SystemPath { path: p.into(), source };
+    let kind = match std::fs::symlink_metadata(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(err(source)),
         Ok(m) if m.file_type().is_symlink() => {
-            let target = std::fs::read_link(p)
-                .map_err(|source| JailError::SystemPath { path: p.into(), source })?;
-            v.push(Entry { dest: p.into(), kind: Kind::Symlink { target }, inside_bind: false });
-            Ok(())
+            Kind::Symlink { target: std::fs::read_link(p).map_err(err)? }
         }
-        Ok(_) => {
-            let kind = open_bind(p, rights, "system view".into(), false)?;
-            v.push(Entry { dest: p.into(), kind, inside_bind: false });
-            Ok(())
+        Ok(m) if copy && m.file_type().is_file() && m.len() <= ETC_COPY_MAX => {
+            let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
+            Kind::Copy { fd: open_host(p, flags, 0, "system view")?, len: m.len() }
         }
-    }
+        Ok(_) => open_bind(p, rights, "system view".into(), false)?,
+    };
+    v.push(Entry { dest: p.into(), kind, inside_bind: false });
+    Ok(())
 }
 
 /// A host path walked through the symlinks root owns: its real path, the directory that holds
@@ -352,7 +336,10 @@ fn order(mut v: Vec<Entry>) -> Result<Vec<Entry>, JailError> {
     for e in &mut v {
         e.inside_bind = binds.iter().any(|b| e.dest != *b && e.dest.starts_with(b));
     }
-    v.retain(|e| !(e.inside_bind && matches!(e.kind, Kind::File { .. } | Kind::Symlink { .. })));
+    v.retain(|e| {
+        let made = matches!(e.kind, Kind::File { .. } | Kind::Copy { .. } | Kind::Symlink { .. });
+        !(e.inside_bind && made)
+    });
     Ok(v)
 }
 
@@ -451,8 +438,11 @@ mod tests {
             origin: "--ro /etc".into(),
         });
         let v = open_view(&p, 1000, 1000).expect("view");
+        // Files brig writes or copies give way to the grant's own; a directory bound inside it
+        // stays (as a mount that must exist there).
         assert!(v.iter().all(|e| e.dest != Path::new("/etc/passwd")));
-        let cache = v.iter().find(|e| e.dest == Path::new("/etc/ld.so.cache")).expect("cache");
-        assert!(cache.inside_bind);
+        assert!(v.iter().all(|e| e.dest != Path::new("/etc/ld.so.cache")));
+        let alt = v.iter().find(|e| e.dest == Path::new("/etc/alternatives")).expect("alt");
+        assert!(alt.inside_bind);
     }
 }

@@ -101,16 +101,13 @@ pub fn pid1(mut p: Inside) -> ! {
         report,
         Msg { kind: msg::READY, step: 0, errno: 0, operand: 0, value: process::monotonic_ns() },
     );
-    let child = match process::fork() {
-        Ok(c) => c,
+    // The program's process shares pid 1's memory until its exec (no copy-on-write faults).
+    match process::spawn_shared(&mut || program(&p)) {
+        Ok(pid) => reap(report, pid, &p.signals, p.master.as_ref().map(|m| m.as_fd())),
         Err(e) => {
             fail(report, (22, e, u32::MAX));
             process::exit_now(125);
         }
-    };
-    match child {
-        None => program(&p),
-        Some(pid) => reap(report, pid, &p.signals, p.master.as_ref().map(|m| m.as_fd())),
     }
 }
 
@@ -344,6 +341,12 @@ fn build(
                 mkdirs(root, rel.parent().unwrap_or(Path::new("")), last).map_err(|e| (11, e))?;
             let name = Path::new(rel.file_name().unwrap_or_default());
             fs::symlinkat(target, parent, name).map_err(|e| (11, e))
+        }
+        Kind::Copy { fd, len } => {
+            let parent =
+                mkdirs(root, rel.parent().unwrap_or(Path::new("")), last).map_err(|e| (12, e))?;
+            let name = Path::new(rel.file_name().unwrap_or_default());
+            fs::copy_file_at(parent, name, 0o444, fd.as_fd(), *len).map_err(|e| (12, e))
         }
         Kind::File { data } => {
             let parent =

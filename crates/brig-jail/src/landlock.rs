@@ -82,7 +82,7 @@ fn inside_rules(view: &[Entry], abi: ABI) -> Vec<(PathBuf, landlock::BitFlags<Ac
             Kind::Tmpfs { exec, .. } => {
                 Some((if *exec { Rights::RWXC } else { Rights::RWC }, true))
             }
-            Kind::File { .. } => Some((Rights::R, false)),
+            Kind::File { .. } | Kind::Copy { .. } => Some((Rights::R, false)),
             Kind::Bind { rights, .. } => {
                 every_bind_readable &= rights.read;
                 None

@@ -435,7 +435,7 @@ mod tests {
             "Program: x\n",
             "It can read: the OS runtime (/usr, /lib*, /bin, /sbin) and some of /etc (below), /srv/data, /site (host /srv/site)\n",
             "From the host's /etc, read only, where present (brig check --verbose gives the reasons): alternatives, ld.so.cache,",
-            "java-*, ",
+            "java-17-openjdk, ",
             "It can write files in: /srv/data\n",
             "It can create, rename and delete entries in: /srv/data\n",
             "It can execute: programs of the OS runtime\n",

@@ -122,6 +122,36 @@ pub fn write_file_at(dirfd: BorrowedFd<'_>, path: &Path, mode: u32, data: &[u8])
     Ok(())
 }
 
+/// Creates (or truncates) a regular file at `dirfd/path` holding the first `len` bytes of `src`,
+/// copied by the kernel (`sendfile` from offset 0): no page of ours is touched.
+pub fn copy_file_at(
+    dirfd: BorrowedFd<'_>,
+    path: &Path,
+    mode: u32,
+    src: BorrowedFd<'_>,
+    len: u64,
+) -> io::Result<()> {
+    let fd = openat2(
+        Some(dirfd),
+        path,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW,
+        mode,
+        resolve::BENEATH | resolve::NO_SYMLINKS,
+    )?;
+    let mut off: libc::off_t = 0;
+    while (off as u64) < len {
+        let left = (len - off as u64) as usize;
+        // SAFETY: both fds are valid while borrowed; `off` is a live off_t the kernel updates.
+        let n = unsafe { libc::sendfile(fd.as_raw_fd(), src.as_raw_fd(), &mut off, left) };
+        match n {
+            -1 => return Err(io::Error::last_os_error()),
+            0 => break, // the source got shorter
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// `symlinkat(target, dirfd, path)`.
 pub fn symlinkat(target: &Path, dirfd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
     let t = cstr(target)?;
