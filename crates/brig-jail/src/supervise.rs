@@ -152,7 +152,10 @@ pub fn supervise(
                 }
             }
         }
-        if ready[0] != 0 {
+        // The program's status is in: pid 1 is exiting (~0.3 ms more here to unmount the view
+        // and kill the pid namespace), which need not hold up the caller.
+        let reported = msgs.last().is_some_and(|m| m.kind == msg::EXIT);
+        if ready[0] != 0 || reported {
             break;
         }
         if watch_tasks && cgroup.is_some_and(|c| c.tasks_refused() > 0) {
@@ -169,7 +172,10 @@ pub fn supervise(
             killed = Some(if due(wall) { Killed::Wall } else { Killed::HangUp });
         }
     }
-    let pid1 = process::wait(pid, false).map_err(JailError::setup("wait for pid 1"))?;
+    // Reaped if already gone; else the kernel finishes its exit after ours (it holds nothing:
+    // its status is reported, and the pid namespace dies with it).
+    let reported = msgs.last().is_some_and(|m| m.kind == msg::EXIT);
+    let pid1 = process::wait(pid, reported).map_err(JailError::setup("wait for pid 1"))?;
     if let Some(mut r) = relay {
         // The program's last output, then the user's terminal settings come back (drop).
         r.finish();
