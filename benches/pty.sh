@@ -8,10 +8,10 @@
 #      prison (through brig's relay) against `cat` under script(1), round trips timed in-process.
 # Prints a markdown table (paste into docs/benchmarks.md).
 # Runs unprivileged: as root it drops to BENCH_UID (default 1000) for every command.
-# Usage: benches/pty.sh [path/to/brig]   (default target/release/brig; needs hyperfine, script)
+# Usage: benches/pty.sh [path/to/brig]   (default target/x86_64-unknown-linux-gnu/release/brig; needs hyperfine, script)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BRIG=$(readlink -f "${1:-target/release/brig}")
+BRIG=$(readlink -f "${1:-target/x86_64-unknown-linux-gnu/release/brig}")
 BYTES=${BENCH_BYTES:-1G}
 RUNS=${BENCH_RUNS:-5}
 command -v hyperfine >/dev/null && command -v script >/dev/null || {

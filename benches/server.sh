@@ -4,12 +4,12 @@
 # brig (a dir capability, a listen capability, capability mode), measured with wrk in the same
 # run, alternating, ROUNDS times each. Prints requests/s (median) and the ratio brig/bare.
 # Runs unprivileged: as root it drops to BENCH_UID (default 1000) for the servers.
-# Usage: benches/server.sh   (needs wrk; builds target/release/brig and the example)
+# Usage: benches/server.sh   (needs wrk; builds target/x86_64-unknown-linux-gnu/release/brig and the example)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 2; }
 cargo build --release -q -p brig -p brig-caps --example static_server
-BRIG=$(readlink -f target/release/brig)
+BRIG=$(readlink -f target/x86_64-unknown-linux-gnu/release/brig)
 ROUNDS=${BENCH_ROUNDS:-5}
 DUR=${BENCH_SECONDS:-5}
 FILES=${BENCH_FILES:-1000}
@@ -18,7 +18,7 @@ work=$out; chmod 755 "$work"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-cp target/release/examples/static_server "$work/static_server"
+cp target/x86_64-unknown-linux-gnu/release/examples/static_server "$work/static_server"
 mkdir "$work/site"
 for i in $(seq 0 $((FILES - 1))); do head -c 512 /dev/urandom | base64 -w 64 > "$work/site/f$i.txt"; done
 cat > "$work/rotate.lua" <<LUA

@@ -5,10 +5,10 @@
 #   3. a CPU-bound workload bare and under brig
 # and prints medians and ratios as a markdown table (paste into docs/benchmarks.md).
 # Runs unprivileged: as root it drops to BENCH_UID (default 1000) for every command.
-# Usage: benches/startup.sh [path/to/brig]   (default target/release/brig; needs hyperfine, bwrap)
+# Usage: benches/startup.sh [path/to/brig]   (default target/x86_64-unknown-linux-gnu/release/brig; needs hyperfine, bwrap)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BRIG=$(readlink -f "${1:-target/release/brig}")
+BRIG=$(readlink -f "${1:-target/x86_64-unknown-linux-gnu/release/brig}")
 RUNS=${BENCH_RUNS:-300}
 command -v hyperfine >/dev/null && command -v bwrap >/dev/null || {
   echo "needs hyperfine and bwrap: apt-get install -y hyperfine bubblewrap" >&2; exit 2; }
