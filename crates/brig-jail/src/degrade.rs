@@ -38,10 +38,15 @@ pub fn warning(layer: &str, why: &str) -> String {
     format!("running without {layer} ({why}): {}", consequence(layer))
 }
 
-/// Why a root run with writable grants keeps seccomp's `@setid-bits`.
+/// Why a run with an id-mapped grant keeps these seccomp groups: `@setid-bits` (a setuid file
+/// of the owner's) and `@namespaces` (root of a nested user namespace would own the owner's
+/// files and could give them file capabilities, `security.capability`, valid on the host).
+pub const KEPT_WHEN_ID_MAPPED: [&str; 2] = ["@setid-bits", "@namespaces"];
+
+/// What an id-mapped grant would risk without them.
 pub const SETID_RISK: &str = "brig runs as root, so each writable grant is id-mapped to its \
-    owner (idmap.rs): without seccomp's @setid-bits the program could leave a setuid file \
-    owned by that owner on the host";
+    owner (idmap.rs): without seccomp's @setid-bits and @namespaces the program could leave a \
+    setuid file, or one with file capabilities, of that owner's on the host";
 
 /// Why `plan` may not run without `layer`, even with `--best-effort`. `id_mapped`: this run
 /// id-maps a writable grant to its owner (`idmap.rs`).

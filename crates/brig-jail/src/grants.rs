@@ -9,6 +9,7 @@
 //! path swapped between plan and mount is caught.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use brig_policy::{system, Plan, Rights};
@@ -161,7 +162,13 @@ fn system_entry(v: &mut Vec<Entry>, p: &Path, rights: Rights, copy: bool) -> Res
         Ok(m) if m.file_type().is_symlink() => {
             Kind::Symlink { target: std::fs::read_link(p).map_err(err)? }
         }
-        Ok(m) if copy && m.file_type().is_file() && m.len() <= ETC_COPY_MAX => {
+        // Only a world-readable file: the runner may be root, and a copy keeps no mode.
+        Ok(m)
+            if copy
+                && m.file_type().is_file()
+                && m.len() <= ETC_COPY_MAX
+                && m.mode() & 0o004 != 0 =>
+        {
             let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
             Kind::Copy { fd: open_host(p, flags, 0, "system view")?, len: m.len() }
         }

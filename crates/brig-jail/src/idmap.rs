@@ -1,7 +1,9 @@
 //! Root runs: writable grants are id-mapped mounts, so the prison's uid (65534) acts as the
 //! grant's owner and what it creates belongs to that owner on the host, while the program is
-//! still never host root. Setuid and setgid bits cannot be set (seccomp, `@setid-files`) and
-//! every bind is nosuid.
+//! still never host root. It can set no setuid or setgid bit (seccomp `@setid-bits`) and give
+//! no file capability (no nested user namespace: `@namespaces`, without which it holds no
+//! capability at all); neither group may be removed then, nor seccomp dropped. Every bind is
+//! nosuid. A filesystem that cannot be id-mapped keeps the plain bind, and the report says so.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -16,8 +18,13 @@ use crate::grants::{Entry, Kind};
 /// Replaces every writable bind of `view` whose owner is not the prison's `(uid, gid)` with a
 /// detached mount made here, id-mapped so that owner's ids on disk are the prison's ids, with
 /// the bind's attributes already set (pid 1 cannot change a mount of the host's user namespace).
-/// Returns, for the report, each mapped grant with its owner.
-pub fn map_writable(view: &mut [Entry], prison: (u32, u32)) -> Result<Vec<String>, JailError> {
+/// Returns, for the report, each mapped grant with its owner; a grant whose filesystem cannot
+/// be id-mapped (NFS, FUSE, ...) stays a plain bind, with a warning in `warnings`.
+pub fn map_writable(
+    view: &mut [Entry],
+    prison: (u32, u32),
+    warnings: &mut Vec<String>,
+) -> Result<Vec<String>, JailError> {
     let mut done = Vec::new();
     let mut namespaces: Vec<((u32, u32), OwnedFd)> = Vec::new();
     for e in view.iter_mut() {
@@ -47,7 +54,14 @@ pub fn map_writable(view: &mut [Entry], prison: (u32, u32)) -> Result<Vec<String
         let tree = mount::clone_tree(fd.as_fd()).map_err(fail)?;
         mount::set_attr(tree.as_fd(), crate::inside::bind_attrs(*rights, *device), 0, true)
             .map_err(fail)?;
-        mount::set_idmap(tree.as_fd(), ns.as_fd()).map_err(fail)?;
+        if let Err(e) = mount::set_idmap(tree.as_fd(), ns.as_fd()) {
+            warnings.push(format!(
+                "{origin}: its filesystem cannot be id-mapped ({e}), so the prison (uid {}) \
+                 writes there only where the files' modes let uid {} write",
+                prison.0, prison.0
+            ));
+            continue;
+        }
         *mapped = Some(tree);
         done.push(format!("{origin}: files of {}:{} are the prison's", owner.0, owner.1));
     }

@@ -472,8 +472,9 @@ fn mkdirs<'l>(
 }
 
 /// pid 1 after the fork: forward signals to the program's foreground process group, reap
-/// everything, report the program's status and exit (which kills whatever else is left in the
-/// pid namespace).
+/// everything; when the program ends, kill and reap whatever else is left in the pid namespace,
+/// then report the program's status and exit. Nothing of the prison runs once the report is
+/// sent, so brig may return then, while pid 1 is still unmounting the view.
 fn reap(report: BorrowedFd<'_>, prog: i32, signals: &SigSet, master: Option<BorrowedFd<'_>>) -> ! {
     loop {
         let sig = match signals.wait(None) {
@@ -494,6 +495,10 @@ fn reap(report: BorrowedFd<'_>, prog: i32, signals: &SigSet, master: Option<Borr
         }
         while let Ok(Some((pid, st))) = process::wait(-1, true) {
             if pid == prog {
+                // Every other process of the namespace (pid 1 itself is spared), then reap
+                // them all: orphans are ours.
+                let _ = process::kill(-1, libc::SIGKILL);
+                while process::wait(-1, false).is_ok() {}
                 send(
                     report,
                     Msg { kind: msg::EXIT, step: 0, errno: 0, operand: 0, value: st as u32 as u64 },
@@ -531,6 +536,14 @@ fn program(p: &Inside) -> ! {
         }
     };
     let report = report_fd.as_fd();
+    // Allocated before the rlimits: this process shares pid 1's memory until its exec, so
+    // RLIMIT_DATA counts pid 1's heap too.
+    let mut envp = p.envp.clone();
+    if p.listen_pid {
+        // systemd's sd_listen_fds() takes the fds only if LISTEN_PID is its own pid.
+        let pid = std::process::id();
+        envp.extend(CString::new(format!("LISTEN_PID={pid}")).ok());
+    }
     let r: Result<(), Fail> = (|| {
         process::setsid().map_err(at(23))?;
         if let Some(n) = p.tty.and_then(|t| t.fds.iter().position(|&f| f)) {
@@ -552,12 +565,6 @@ fn program(p: &Inside) -> ! {
     if let Err(f) = r {
         fail(report, f);
         process::exit_now(125);
-    }
-    let mut envp = p.envp.clone();
-    if p.listen_pid {
-        // systemd's sd_listen_fds() takes the fds only if LISTEN_PID is its own pid.
-        let pid = std::process::id();
-        envp.extend(CString::new(format!("LISTEN_PID={pid}")).ok());
     }
     send(
         report,

@@ -76,7 +76,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let mut view = grants::open_view(plan, uid, gid)?;
     if !unprivileged {
         // Root runs: the prison's uid acts as each writable grant's owner (id-mapped mounts).
-        report.id_mapped = idmap::map_writable(&mut view, (uid, gid))?;
+        report.id_mapped = idmap::map_writable(&mut view, (uid, gid), &mut report.warnings)?;
     }
     let operands: Vec<String> = view.iter().map(grants::Entry::operand).collect();
     // ... and every capability: files opened as their mode says, sockets bound or connected in
@@ -245,11 +245,13 @@ fn compile_seccomp(
     for name in &plan.syscalls.deny {
         policy.deny(name).map_err(JailError::Seccomp)?;
     }
-    if !report.id_mapped.is_empty() && !policy.keeps("@setid-bits") {
-        return Err(JailError::Seccomp(format!(
-            "{}; @setid-bits stays denied",
-            degrade::SETID_RISK
-        )));
+    for group in degrade::KEPT_WHEN_ID_MAPPED {
+        if !report.id_mapped.is_empty() && !policy.keeps(group) {
+            return Err(JailError::Seccomp(format!(
+                "{}; {group} stays denied",
+                degrade::SETID_RISK
+            )));
+        }
     }
     report.layer(
         "seccomp",

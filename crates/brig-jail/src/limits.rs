@@ -143,7 +143,9 @@ fn no_memory_cgroup(why: &str) -> String {
 impl Cgroup {
     /// Creates `brig.<pid>` cgroups with the limits, after removing stale ones of dead runs.
     /// `--mem` without a memory cgroup is refused unless `best_effort` (then `warnings` says
-    /// what is not counted); `--procs` falls back to RLIMIT_NPROC silently (it counts the same).
+    /// what is not counted); `--procs` falls back to RLIMIT_NPROC silently (it too counts
+    /// processes and threads, those of the prison's uid in its user namespace; it cannot say
+    /// when it bit).
     pub fn create(
         l: &Limits,
         best_effort: bool,
@@ -156,7 +158,7 @@ impl Cgroup {
             Some(Err(why)) => {
                 warnings.push(format!(
                     "--best-effort: no memory cgroup ({why}); --mem is RLIMIT_DATA, a partial \
-                     limit: anonymous memory only; tmpfs, memfd, pipes not counted"
+                     limit per process: anonymous memory only; tmpfs, memfd, pipes not counted"
                 ));
                 None
             }

@@ -71,8 +71,9 @@ pub struct Report {
     /// What the broker answered.
     pub broker: BrokerReport,
     pub exit: Exit,
-    /// How often a cgroup limit bit (0 when there is no cgroup to count them).
-    pub hits: Hits,
+    /// How often a cgroup limit bit (absent when no cgroup counted them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hits: Option<Hits>,
     pub timings: Timings,
 }
 

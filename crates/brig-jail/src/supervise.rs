@@ -72,15 +72,14 @@ pub fn supervise(
     let mut msgs = Vec::new();
     let mut buf = Vec::new();
     let mut pipe_open = true;
-    let mut watch_tasks = cgroup.is_some_and(|c| c.counts_tasks());
+    // Without a notification from the pids controller (v1 has none), its count is read once a
+    // second until the first refusal, which is said at once: a program whose thread could not
+    // start often hangs instead of failing.
+    let mut tasks_check = cgroup.filter(|c| c.counts_tasks()).map(|_| Instant::now() + TASKS_TICK);
     loop {
-        // Without a notification from the pids controller (v1 has none), its count is read
-        // once a second until the first refusal, which is said at once: a program whose
-        // thread could not start often hangs instead of failing.
-        let tick = watch_tasks.then(|| Instant::now() + TASKS_TICK);
         let next = match killed {
             Some(_) => None,
-            None => wall.into_iter().chain(hangup).chain(tick).min(),
+            None => wall.into_iter().chain(hangup).chain(tasks_check).min(),
         };
         let timeout = next.map(|d| d.saturating_duration_since(Instant::now()));
         let mut fds = vec![(pidfd.as_fd(), libc::POLLIN), (sigfd.as_fd(), libc::POLLIN)];
@@ -152,20 +151,24 @@ pub fn supervise(
                 }
             }
         }
-        // The program's status is in: pid 1 is exiting (~0.3 ms more here to unmount the view
-        // and kill the pid namespace), which need not hold up the caller.
-        let reported = msgs.last().is_some_and(|m| m.kind == msg::EXIT);
+        // The program's status is in and nothing else of the prison runs (pid 1 killed and
+        // reaped the rest first): pid 1's own exit (~0.3 ms here to unmount the view) need not
+        // hold up the caller, unless its cgroup must be removed after it.
+        let reported = cgroup.is_none() && msgs.last().is_some_and(|m| m.kind == msg::EXIT);
         if ready[0] != 0 || reported {
             break;
         }
-        if watch_tasks && cgroup.is_some_and(|c| c.tasks_refused() > 0) {
-            watch_tasks = false;
-            let nl = if relay.is_some() { "\r\n" } else { "\n" };
-            let text = format!("brig: {}{nl}", tasks_refused(plan));
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
-        }
         let now = Instant::now();
         let due = |d: Option<Instant>| d.is_some_and(|d| now >= d);
+        if due(tasks_check) {
+            tasks_check = Some(now + TASKS_TICK);
+            if cgroup.is_some_and(|c| c.tasks_refused() > 0) {
+                tasks_check = None;
+                let nl = if relay.is_some() { "\r\n" } else { "\n" };
+                let text = format!("brig: {}{nl}", tasks_refused(plan));
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+            }
+        }
         if killed.is_none() && (due(wall) || due(hangup)) {
             // SIGKILL to pid 1 ends the whole pid namespace, grandchildren too.
             let _ = process::pidfd_kill(pidfd.as_fd(), libc::SIGKILL);
@@ -174,7 +177,7 @@ pub fn supervise(
     }
     // Reaped if already gone; else the kernel finishes its exit after ours (it holds nothing:
     // its status is reported, and the pid namespace dies with it).
-    let reported = msgs.last().is_some_and(|m| m.kind == msg::EXIT);
+    let reported = cgroup.is_none() && msgs.last().is_some_and(|m| m.kind == msg::EXIT);
     let pid1 = process::wait(pid, reported).map_err(JailError::setup("wait for pid 1"))?;
     if let Some(mut r) = relay {
         // The program's last output, then the user's terminal settings come back (drop).
@@ -187,11 +190,11 @@ pub fn supervise(
         pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);
     }
     report.exit = decide(plan, &msgs, pid1.map(|(_, st)| st), killed, cgroup, report, operands);
-    if let Some(c) = cgroup {
-        report.hits = Hits { oom_kills: c.oom_kills(), tasks_refused: c.tasks_refused() };
-    }
+    let hits = cgroup.map(|c| Hits { oom_kills: c.oom_kills(), tasks_refused: c.tasks_refused() });
+    report.hits = hits.clone();
+    let hits = hits.unwrap_or_default();
     let mem = size(plan.limits.mem.unwrap_or_default());
-    match report.hits.oom_kills {
+    match hits.oom_kills {
         0 => {}
         n if report.exit.cause == "memory" && n == 1 => {}
         n => report.warnings.push(format!(
@@ -200,8 +203,8 @@ pub fn supervise(
             if n == 1 { "" } else { "es" }
         )),
     }
-    if report.hits.tasks_refused > 0 {
-        let n = report.hits.tasks_refused;
+    if hits.tasks_refused > 0 {
+        let n = hits.tasks_refused;
         let s = if n == 1 { "" } else { "s" };
         report.warnings.push(format!("{} ({n} refusal{s} in all)", tasks_refused(plan)));
     }

@@ -249,6 +249,19 @@ fn workspace_preset_runs_a_project_and_exec_refusals_name_the_fix() {
 }
 
 #[test]
+fn nothing_of_the_prison_runs_once_brig_has_returned() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let late = s.sub("late");
+        let script = format!("(sleep 0.3; echo late > {late}) & exit 0");
+        let o = run(who, &["--rw", s.s(), "--", "sh", "-c", &script]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        assert!(!s.join("late").exists(), "{who:?}: a background process outlived the prison");
+    }
+}
+
+#[test]
 fn as_root_a_root_owned_workspace_is_writable_and_keeps_its_owner() {
     if everyone()[0] != Who::Root {
         eprintln!("skipped: only a root run id-maps its grants (the tests run unprivileged)");
@@ -283,10 +296,17 @@ fn as_root_a_root_owned_workspace_is_writable_and_keeps_its_owner() {
             assert_eq!(m.mode() & 0o6000, 0, "{name} has a setid bit: {:o}", m.mode());
         }
     }
-    // ... so neither --allow-syscalls nor --best-effort may take @setid-bits away.
-    let o = run(who, &["--rw", s.s(), "--allow-syscalls", "@setid-bits", "--", "true"]);
-    assert_eq!(code(&o), 125, "{}", stderr(&o));
-    assert!(stderr(&o).contains("id-mapped to its owner"), "{}", stderr(&o));
+    // ... so neither --allow-syscalls nor --best-effort may take @setid-bits away, nor
+    // @namespaces (root of a nested user namespace could give the owner's files capabilities).
+    for group in ["@setid-bits", "@namespaces"] {
+        let o = run(who, &["--rw", s.s(), "--allow-syscalls", group, "--", "true"]);
+        assert_eq!(code(&o), 125, "{group}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("{group} stays denied")), "{}", stderr(&o));
+    }
+    // Control: a grant the prison's uid owns is not id-mapped, and may be loosened.
+    let own = Scratch::new(who);
+    let o = run(who, &["--rw", own.s(), "--allow-syscalls", "@namespaces", "--", "true"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = run_knocked_out(who, &["317=22"], &["--rw", s.s(), "--", "true"]);
     assert_eq!(code(&o), 125, "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot drop seccomp"), "{}", stderr(&o));
