@@ -105,11 +105,12 @@ pub fn find(controller: &str) -> Result<Place, String> {
     if let Some(rel) = own_cgroup("") {
         for base in [Path::new(ROOT), &Path::new(ROOT).join("unified")] {
             let dir = base.join(&rel);
-            let Ok(ctl) = std::fs::read_to_string(dir.join("cgroup.subtree_control")) else {
+            // Offered to this cgroup by its parent: brig can enable it for its children.
+            let Ok(ctl) = std::fs::read_to_string(dir.join("cgroup.controllers")) else {
                 continue;
             };
             if !ctl.split_whitespace().any(|c| c == controller) {
-                why.push(format!("v2: {} does not delegate {controller}", dir.display()));
+                why.push(format!("v2: {} is not given {controller}", dir.display()));
                 continue;
             }
             match writable(&dir) {
@@ -122,6 +123,42 @@ pub fn find(controller: &str) -> Result<Place, String> {
         why.push(format!("this host has no {controller} controller"));
     }
     Err(why.join("; "))
+}
+
+/// Makes a v2 cgroup `dir` (brig's own) pass `controllers` to its children. A v2 cgroup with
+/// processes cannot (only leaves hold processes, the root excepted), so brig first moves itself
+/// into the leaf `dir/brig-supervisor` (kept: it is brig's cgroup while it runs, and goes with
+/// the delegated cgroup; `systemd-run --scope` removes it with the scope). This fails when
+/// other processes share `dir`, which a cgroup delegated to one command does not.
+fn delegate_v2(dir: &Path, controllers: &[&str]) -> Result<(), JailError> {
+    let sub = dir.join("cgroup.subtree_control");
+    let on = std::fs::read_to_string(&sub).unwrap_or_default();
+    let missing: Vec<String> = (controllers.iter())
+        .filter(|c| !on.split_whitespace().any(|o| o == **c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let cg = |path: PathBuf| move |source| JailError::Cgroup { path: path.clone(), source };
+    if dir != Path::new(ROOT) {
+        let leaf = dir.join("brig-supervisor");
+        match std::fs::create_dir(&leaf) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(cg(leaf)(e)),
+            _ => {}
+        }
+        let procs = leaf.join("cgroup.procs");
+        std::fs::write(&procs, std::process::id().to_string()).map_err(cg(procs))?;
+    }
+    std::fs::write(&sub, missing.join(" ")).map_err(|e| JailError::Limit {
+        message: format!(
+            "cannot pass {} to the children of {} ({e}): other processes share that cgroup; \
+             run brig alone in a delegated cgroup (`systemd-run --user --scope -p Delegate=yes \
+             brig run ...`)",
+            missing.join(" "),
+            dir.display()
+        ),
+    })
 }
 
 /// Whether this run wants a cgroup: only when the user asked for memory or process limits.
@@ -168,6 +205,17 @@ impl Cgroup {
         let pids = find("pids").ok();
         if memory.is_none() && pids.is_none() {
             return Ok(None);
+        }
+        let mut v2: Vec<(&Path, Vec<&str>)> = Vec::new();
+        for (place, name) in [(&memory, "memory"), (&pids, "pids")] {
+            let Some(p) = place.as_ref().filter(|p| p.version == "cgroup v2") else { continue };
+            match v2.iter_mut().find(|(d, _)| *d == p.dir) {
+                Some((_, names)) => names.push(name),
+                None => v2.push((&p.dir, vec![name])),
+            }
+        }
+        for (dir, names) in v2 {
+            delegate_v2(dir, &names)?;
         }
         let name = format!("brig.{}", std::process::id());
         let mut cg = Cgroup { dirs: Vec::new(), memory: None, pids: None, _reaper: None };

@@ -68,8 +68,9 @@ pub fn fork() -> io::Result<Option<i32>> {
 /// (`clone(CLONE_VM | CLONE_VFORK)`, as posix_spawn does): no copy-on-write faults, which cost
 /// ~15 µs each on a paravirtualised host. We are suspended until then, and get its pid.
 ///
-/// `child` runs on a stack of its own and should end in an exec or [`exit_now`] (if it returns,
-/// the process exits with 127): it shares our
+/// `child` runs on a stack of its own (256 KiB under a guard page) and should end in an exec or
+/// [`exit_now`] (if it returns, the process exits with 127). It must not panic: an abort would
+/// `raise()` with our cached thread id. It shares our
 /// heap, statics and thread-local state (errno), which it may use since we are suspended and
 /// hold no lock, and must never unwind. Refuses unless single-threaded, as [`clone_namespaces`].
 pub fn spawn_shared(child: &mut dyn FnMut()) -> io::Result<i32> {
@@ -82,19 +83,38 @@ pub fn spawn_shared(child: &mut dyn FnMut()) -> io::Result<i32> {
         f();
         exit_now(127)
     }
-    let mut stack = vec![0u8; STACK];
-    let top = (stack.as_mut_ptr() as usize + STACK) & !15;
+    const GUARD: usize = 4096;
+    let len = GUARD + STACK;
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    let map = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK;
+    // SAFETY: a fresh anonymous mapping that nothing else refers to.
+    let base = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, map, -1, 0) };
+    if base == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // The lowest page is a guard: an overflow faults instead of writing into our memory.
+    // SAFETY: `base` is page-aligned and the first GUARD bytes lie inside the mapping.
+    let guarded = check_int(unsafe { libc::mprotect(base, GUARD, libc::PROT_NONE) });
     let mut f: &mut dyn FnMut() = child;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
-    // SAFETY: the stack is ours, 16-byte aligned at its top and outlives the child's use of
-    // it (CLONE_VFORK suspends us until the child execs or exits, and `stack` is dropped only
-    // after); `arg` points at `f`, which lives as long; we are the only thread (checked), so
-    // the shared heap holds no lock of another thread.
-    let pid = unsafe {
-        libc::clone(start, top as *mut libc::c_void, flags, &mut f as *mut _ as *mut libc::c_void)
-    };
-    drop(stack);
-    check_int(pid)
+    let pid = guarded.and_then(|_| {
+        let top = (base as usize + len) & !15;
+        // SAFETY: the stack is ours, 16-byte aligned at its top and outlives the child's use
+        // of it (CLONE_VFORK suspends us until the child execs or exits, and it is unmapped
+        // only after); `arg` points at `f`, which lives as long; we are the only thread
+        // (checked), so the shared heap holds no lock of another thread.
+        check_int(unsafe {
+            libc::clone(
+                start,
+                top as *mut libc::c_void,
+                flags,
+                &mut f as *mut _ as *mut libc::c_void,
+            )
+        })
+    });
+    // SAFETY: the mapping made above, no longer used by anyone (the child has exec'd or exited).
+    unsafe { libc::munmap(base, len) };
+    pid
 }
 
 /// The fork-safety check: exactly one entry in /proc/self/task.
