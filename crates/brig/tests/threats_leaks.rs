@@ -109,6 +109,10 @@ fn host_cgroup_path_is_hidden() {
     );
     for who in everyone() {
         assert_blocked(&run(who, &["--", "/bin/sh", "-c", probe]), "cgroup path");
+        // The control needs a cgroup of brig's own (--mem) to show its path.
+        if !mem_limit_works(who) {
+            continue;
+        }
         let o = run_knocked_out(
             who,
             &["272&0x02000000=22"],

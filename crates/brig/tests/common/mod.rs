@@ -108,6 +108,22 @@ pub fn delegated(who: Who) -> Option<Vec<PathBuf>> {
     DIRS.get_or_init(make).clone()
 }
 
+/// Whether `--mem` works for `who` here (root, or a delegated cgroup). Where it cannot (the tests
+/// run unprivileged outside one), checks that brig refuses it (125) instead, and says so.
+pub fn mem_limit_works(who: Who) -> bool {
+    if who == Who::Root || delegated(who).is_some() {
+        return true;
+    }
+    let o = run(who, &["--mem", "64MiB", "--", "true"]);
+    if code(&o) == 0 {
+        return true;
+    }
+    assert_eq!(code(&o), 125, "--mem neither works nor is refused: {}", stderr(&o));
+    assert!(stderr(&o).contains("--mem needs a memory cgroup"), "{}", stderr(&o));
+    eprintln!("{who:?}: no memory cgroup here; checked that --mem is refused");
+    false
+}
+
 /// `brig ARGS...` as `who`.
 pub fn brig(who: Who, args: &[&str]) -> Output {
     command(who, &brig_bin(), args).output().expect("spawn brig")
