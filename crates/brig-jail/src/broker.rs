@@ -12,12 +12,24 @@
 //! the same open file description, not a number the program could swap), judges it, and
 //! performs `listen` on it: the call is never continued to the kernel after a check.
 
+//!
+//! Every refusal of the seccomp policy comes here too (except ENOSYS, which is how libc learns
+//! to fall back): the broker judges the call with the policy's own program, notes which group
+//! refused it, and answers with the same errno. A few syscalls are observed (`observe.rs`):
+//! their path or address explains a refusal, then the kernel runs them as asked.
+//!
+//! Adding a brokered syscall: a rule in `seccomp::table::BROKERED` and a line in [`ACTS`].
+
 use std::os::fd::{AsFd, OwnedFd};
 
 use brig_sys::fs::{self, Ident};
 use brig_sys::notify::{self, Notif};
+use brig_sys::seccomp::SockFilter;
 
+use crate::explain::{self, Refusal, View};
+use crate::observe;
 use crate::report::BrokerReport;
+use crate::seccomp::{self, Policy, RET_ALLOW, RET_ERRNO, RET_USER_NOTIF};
 
 /// A listen capability as the runner bound it: the socket's identity and its local address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +38,36 @@ pub struct Listener {
     pub addr: Vec<u8>,
 }
 
+/// What the broker judges with, made by the runner before clone.
+#[derive(Debug)]
+pub struct Judge {
+    /// The seccomp policy and its plain program (`Policy::compile`): the kernel's program sends
+    /// refusals here, and this one says which errno each gets.
+    pub policy: Policy,
+    pub program: Vec<SockFilter>,
+    pub view: View,
+    /// `--explain`: say each refusal as it happens.
+    pub explain: bool,
+    /// Root run with id-mapped grants (some groups may not be allowed).
+    pub id_mapped: bool,
+}
+
+/// How a handler answered: the call's return value, or already answered (with an fd).
+enum Acted {
+    Value(i64),
+    Answered,
+}
+
+type Handler = fn(&mut Broker, &Notif) -> Result<Acted, i32>;
+
+/// The syscalls the broker acts on, never letting the kernel run them as asked.
+static ACTS: &[(i64, Handler)] =
+    &[(libc::SYS_listen, Broker::listen), (libc::SYS_memfd_create, Broker::memfd)];
+
+/// At most this many different refusals are kept (a flood of distinct paths is counted, not
+/// stored).
+const MAX_REFUSALS: usize = 1000;
+
 /// The supervisor's broker for one prison.
 #[derive(Debug)]
 pub struct Broker {
@@ -33,53 +75,88 @@ pub struct Broker {
     /// The prison's network namespace (from pid 1); sockets in it may listen freely.
     netns: Ident,
     listeners: Vec<Listener>,
+    judge: Judge,
     /// What the broker did, for the report.
     pub counts: BrokerReport,
+    /// Each different refusal once, with how often it happened.
+    pub refusals: Vec<Refusal>,
+    /// How many of `refusals` were said already.
+    said: usize,
 }
 
 impl Broker {
     /// `fds` are what pid 1 sent before the program existed: the filter's listener and an fd of
     /// the prison's network namespace. pid 1 is still trusted then.
-    pub fn new(fds: Vec<OwnedFd>, listeners: Vec<Listener>) -> Option<Broker> {
+    pub fn new(fds: Vec<OwnedFd>, listeners: Vec<Listener>, judge: Judge) -> Option<Broker> {
         let [notif, netns]: [OwnedFd; 2] = fds.try_into().ok()?;
         let netns = fs::ident(netns.as_fd()).ok()?;
-        Some(Broker { notif, netns, listeners, counts: BrokerReport::default() })
+        let counts = BrokerReport::default();
+        Some(Broker { notif, netns, listeners, judge, counts, refusals: Vec::new(), said: 0 })
     }
 
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.notif.as_fd()
     }
 
+    /// The lines to say for refusals not said yet (only with `--explain`).
+    pub fn fresh(&mut self) -> Vec<String> {
+        let new = self.refusals.get(self.said..).unwrap_or_default();
+        let lines = match self.judge.explain {
+            true => new.iter().map(Refusal::line).collect(),
+            false => Vec::new(),
+        };
+        self.said = self.refusals.len();
+        lines
+    }
+
+    fn note(&mut self, r: Refusal) {
+        self.counts.refused += 1;
+        let full = self.refusals.len() >= MAX_REFUSALS;
+        match self.refusals.iter_mut().find(|e| e.same(&r)) {
+            Some(e) => e.count = e.count.saturating_add(1),
+            None if !full => self.refusals.push(r),
+            None => {}
+        }
+    }
+
     /// Answers one pending notification. Returns false when the listener is finished (every
     /// process under the filter is gone): stop polling it.
     pub fn answer(&mut self) -> bool {
-        // Safe against a hostile asker: everything below works on kernel objects the broker
-        // took itself (a pidfd, then a duplicate of the socket), never on memory the program
-        // could change, and every failure is a refusal.
         let n = match notify::recv(self.notif.as_fd()) {
             Ok(n) => n,
             // The asker died between poll and receive, or a signal interrupted us.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINTR)) => return true,
             Err(_) => return false,
         };
-        let answer = match n.nr as libc::c_long {
-            libc::SYS_listen => {
-                let a = self.listen(&n);
-                match a {
-                    Ok(()) => self.counts.listen_allowed += 1,
-                    Err(_) => self.counts.listen_refused += 1,
-                }
-                a
-            }
-            libc::SYS_memfd_create => match self.memfd(&n) {
-                // Answered with the new fd already.
-                Ok(()) => return true,
-                Err(e) => Err(e),
+        // The policy's own program says what the call is: registers only, as the kernel saw.
+        let verdict = seccomp::evaluate(&self.judge.program, n.arch, n.nr as u32, n.args, 0);
+        let answer = match verdict {
+            Ok(RET_USER_NOTIF) => match ACTS.iter().find(|(nr, _)| *nr == n.nr as i64) {
+                Some((_, act)) => act(self, &n),
+                None => Err(libc::ENOSYS), // the filter and this table disagree
             },
-            _ => Err(libc::ENOSYS), // not a brokered call: the filter and this table disagree
+            Ok(v) if v & 0xffff_0000 == RET_ERRNO => {
+                let j = &self.judge;
+                self.note(explain::seccomp(&j.policy, n.nr as u32, n.args, j.id_mapped));
+                Err((v & 0xffff) as i32)
+            }
+            Ok(RET_ALLOW) => {
+                // Observed: explain, then the kernel decides. What was read decides nothing.
+                if let Some(o) = observe::find(n.nr) {
+                    self.counts.observed += 1;
+                    for r in observe::judge(o, &n, &self.judge.view) {
+                        self.note(r);
+                    }
+                }
+                // ENOENT: the asker is gone.
+                let _ = notify::continue_call(self.notif.as_fd(), n.id);
+                return true;
+            }
+            _ => Err(libc::EPERM),
         };
         let (val, err) = match answer {
-            Ok(()) => (0, 0),
+            Ok(Acted::Answered) => return true,
+            Ok(Acted::Value(v)) => (v, 0),
             Err(e) => (-1, e),
         };
         // ENOENT: the asker is gone or was killed meanwhile; nothing to answer.
@@ -90,7 +167,16 @@ impl Broker {
     /// `listen(fd, backlog)` for the asker: allowed on a socket of the prison's own network,
     /// and on a listen capability still listening where the runner bound it; refused (EPERM)
     /// on every other socket of the host's network.
-    fn listen(&self, n: &Notif) -> Result<(), i32> {
+    fn listen(&mut self, n: &Notif) -> Result<Acted, i32> {
+        let done = self.try_listen(n);
+        match done {
+            Ok(()) => self.counts.listen_allowed += 1,
+            Err(_) => self.counts.listen_refused += 1,
+        }
+        done.map(|()| Acted::Value(0))
+    }
+
+    fn try_listen(&self, n: &Notif) -> Result<(), i32> {
         let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EPERM);
         let pidfd = notify::pidfd_open(n.pid).map_err(errno)?;
         // The pidfd pins the process only if the notification is still pending now.
@@ -112,7 +198,7 @@ impl Broker {
     /// refuses MFD_EXEC and lets MFD_NOEXEC_SEAL through itself). The name stays in the
     /// program's memory, unread: every brokered memfd is called `brig-memfd`. The flags are
     /// register values, not memory the program could change meanwhile.
-    fn memfd(&mut self, n: &Notif) -> Result<(), i32> {
+    fn memfd(&mut self, n: &Notif) -> Result<Acted, i32> {
         let flags = n.args[1] as u32;
         let cloexec = flags & libc::MFD_CLOEXEC != 0;
         let keep = flags & !(libc::MFD_CLOEXEC | brig_sys::fdpass::MFD_EXEC);
@@ -120,7 +206,7 @@ impl Broker {
             .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOMEM))?;
         self.counts.memfd_made += 1;
         notify::answer_with_fd(self.notif.as_fd(), n.id, fd.as_fd(), cloexec)
-            .map(drop)
+            .map(|_| Acted::Answered)
             .map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))
     }
 

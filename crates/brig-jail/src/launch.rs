@@ -88,7 +88,15 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
 
     // 2. Compile ahead of clone: seccomp filter, Landlock ruleset, argv/envp, rlimits, cgroup.
     let t1 = Instant::now();
-    let filter = compile_seccomp(plan, report)?;
+    let policy = compile_seccomp(plan, report)?;
+    let filter = policy.compile_notifying(&crate::observe::numbers(plan.explain));
+    let judge = crate::broker::Judge {
+        program: policy.compile(),
+        policy,
+        view: crate::explain::View::of(&view),
+        explain: plan.explain,
+        id_mapped: !report.id_mapped.is_empty(),
+    };
     let dirs: Vec<_> = caps
         .iter()
         .filter_map(|c| Some((c.fd.as_fd(), c.remount.as_ref()?.dir_rights()?)))
@@ -215,6 +223,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         pipe: report_r,
         broker: broker_r,
         listeners,
+        judge,
         cloned_ns: t2_ns,
         tty,
         ttys,
@@ -233,10 +242,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     out
 }
 
-fn compile_seccomp(
-    plan: &Plan,
-    report: &mut Report,
-) -> Result<Vec<brig_sys::seccomp::SockFilter>, JailError> {
+/// The run's seccomp policy: the deny-list with the plan's changes.
+fn compile_seccomp(plan: &Plan, report: &mut Report) -> Result<seccomp::Policy, JailError> {
     let mut policy = seccomp::Policy::default_deny();
     for name in &plan.syscalls.allow {
         policy.allow(name).map_err(JailError::Seccomp)?;
@@ -258,7 +265,7 @@ fn compile_seccomp(
         LayerState::Enforced,
         format!("deny-list: {} rules", policy.denied_names().len()),
     );
-    Ok(policy.compile())
+    Ok(policy)
 }
 
 fn prepare_landlock(

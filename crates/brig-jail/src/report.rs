@@ -70,6 +70,9 @@ pub struct Report {
     pub id_mapped: Vec<String>,
     /// What the broker answered.
     pub broker: BrokerReport,
+    /// Each refusal brig saw, once, with the layer and the fix (all of them with --explain;
+    /// without it, seccomp's and exec's).
+    pub refusals: Vec<crate::explain::Refusal>,
     pub exit: Exit,
     /// How often a cgroup limit bit (absent when no cgroup counted them).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,6 +95,10 @@ pub struct BrokerReport {
     pub listen_allowed: u32,
     pub listen_refused: u32,
     pub memfd_made: u32,
+    /// Calls refused (seccomp, or predicted by the view for an observed call).
+    pub refused: u32,
+    /// Calls observed and left to the kernel (exec; with --explain, paths and sockets).
+    pub observed: u32,
 }
 
 /// One capability in the report.

@@ -27,6 +27,8 @@ pub struct Running {
     /// Where pid 1 sends the seccomp listener for the broker and the terminal's master.
     pub broker: OwnedFd,
     pub listeners: Vec<crate::broker::Listener>,
+    /// What the broker judges refusals with.
+    pub judge: crate::broker::Judge,
     pub cloned_ns: u64,
     /// The program's own terminal, if it gets one.
     pub tty: Option<terminal::Setup>,
@@ -48,6 +50,13 @@ enum Killed {
     HangUp,
 }
 
+/// Says `line` on brig's stderr while the program runs; `raw`: the user's terminal is in raw
+/// mode (the relay), so lines end with CR LF.
+fn say(line: &str, raw: bool) {
+    let text = format!("{line}{}", if raw { "\r\n" } else { "\n" });
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+}
+
 /// Waits for the prison to end and fills `report.exit` and the inside timings.
 pub fn supervise(
     plan: &Plan,
@@ -56,10 +65,11 @@ pub fn supervise(
     report: &mut Report,
     operands: &[String],
 ) -> Result<(), JailError> {
-    let Running { pid, pidfd, pipe, broker: handover, listeners, cloned_ns: clone_ns, tty, ttys } =
+    let Running { pid, pidfd, pipe, broker: handover, listeners, judge, cloned_ns, tty, ttys } =
         prison;
+    let clone_ns = cloned_ns;
     let mut handover = Some(handover);
-    let mut listeners = Some(listeners);
+    let mut for_broker = Some((listeners, judge));
     let mut broker: Option<Broker> = None;
     let mut relay: Option<Relay> = None;
     let sigfd = SigSet::of(&crate::launch::FORWARDED[1..])
@@ -68,7 +78,7 @@ pub fn supervise(
     let wall = plan.limits.wall.map(|w| Instant::now() + w);
     let mut hangup: Option<Instant> = None;
     let mut killed = None;
-    let mut counts = None;
+    let mut finished_broker = None;
     let mut msgs = Vec::new();
     let mut buf = Vec::new();
     let mut pipe_open = true;
@@ -108,7 +118,7 @@ pub fn supervise(
             // pid 1 sends at most two messages before the program exists, then closes its end.
             match handover.as_ref().map(|h| brig_sys::fdpass::recv_fds(h.as_fd())) {
                 Some(Ok((b'b', fds))) => {
-                    broker = Broker::new(fds, listeners.take().unwrap_or_default());
+                    broker = for_broker.take().and_then(|(l, j)| Broker::new(fds, l, j));
                 }
                 Some(Ok((b't', fds))) if relay.is_none() => {
                     let master = fds.into_iter().next();
@@ -126,7 +136,12 @@ pub fn supervise(
         // would fail at once, again and again, while the prison exits).
         let finished = b & libc::POLLIN == 0 && b & (libc::POLLHUP | libc::POLLERR) != 0;
         if finished || (b != 0 && broker.as_mut().is_some_and(|b| !b.answer())) {
-            counts = broker.take().map(|b| b.counts);
+            finished_broker = broker.take();
+        }
+        for line in
+            broker.as_mut().or(finished_broker.as_mut()).map(Broker::fresh).unwrap_or_default()
+        {
+            say(&line, relay.is_some());
         }
         if let Some(r) = relay.as_mut() {
             let event = r.ready(rev(master_at), rev(input_at), rev(out_at));
@@ -164,9 +179,7 @@ pub fn supervise(
             tasks_check = Some(now + TASKS_TICK);
             if cgroup.is_some_and(|c| c.tasks_refused() > 0) {
                 tasks_check = None;
-                let nl = if relay.is_some() { "\r\n" } else { "\n" };
-                let text = format!("brig: {}{nl}", tasks_refused(plan));
-                let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+                say(&format!("brig: {}", tasks_refused(plan)), relay.is_some());
             }
         }
         if killed.is_none() && (due(wall) || due(hangup)) {
@@ -183,8 +196,9 @@ pub fn supervise(
         // The program's last output, then the user's terminal settings come back (drop).
         r.finish();
     }
-    if let Some(c) = counts.or(broker.map(|b| b.counts)) {
-        report.broker = c;
+    if let Some(b) = finished_broker.or(broker) {
+        report.broker = b.counts;
+        report.refusals = b.refusals;
     }
     while pipe_open {
         pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);

@@ -76,6 +76,8 @@ pub struct Flags {
     pub allow_syscalls: Vec<String>,
     pub deny_syscalls: Vec<String>,
     pub best_effort: bool,
+    /// `--explain`.
+    pub explain: bool,
     /// (kind, "NAME=SPEC") for `--dir`, `--file`, `--listen`, `--connect`, `--data`.
     pub caps: Vec<(&'static str, String)>,
     pub capability_mode: bool,
@@ -199,6 +201,7 @@ impl<'h> Builder<'h> {
             capability_mode: false,
             pty: Pty::Auto,
             start_dir: None,
+            explain: false,
         };
         for name in DEFAULT_ENV {
             match host.var(name) {
@@ -307,6 +310,7 @@ impl<'h> Builder<'h> {
         l.tmp_size = ml.tmp.unwrap_or(l.tmp_size);
         self.plan.system = m.system;
         self.plan.best_effort = m.best_effort;
+        self.plan.explain = m.explain;
         self.plan.syscalls.allow.extend(m.syscalls.allow.iter().cloned());
         self.plan.syscalls.deny.extend(m.syscalls.deny.iter().cloned());
         self.plan.capability_mode = m.capability_mode;
@@ -458,6 +462,7 @@ impl<'h> Builder<'h> {
         }
         self.plan.system &= !f.no_system;
         self.plan.best_effort |= f.best_effort;
+        self.plan.explain |= f.explain;
         if let Some(c) = &f.chdir {
             self.plan.chdir =
                 Some(paths::inside(c).map_err(|p| PolicyError::flag("--chdir", c, p))?);

@@ -20,6 +20,7 @@
 //! [sandbox]
 //! system = true             # mount the OS runtime (default)
 //! best_effort = false
+//! explain = false           # say each refusal with the flag that grants it (also top level)
 //! allow_syscalls = ["@debug"]
 //! deny_syscalls = []
 //! mode = "default"          # or "capability": act only through held fds (docs/capabilities.md)
@@ -72,6 +73,8 @@ pub struct Manifest {
     /// `[sandbox] system`: mount the OS runtime (default true).
     pub system: bool,
     pub best_effort: bool,
+    /// `explain = true` (top level or in [sandbox]).
+    pub explain: bool,
     pub syscalls: SyscallChanges,
     pub net: Net,
     /// `[sandbox] mode = "capability"`.
@@ -470,6 +473,7 @@ struct Raw {
     #[serde(default)]
     caps: Entries<CapName, Spanned<RawCap>>,
     app: Option<Spanned<toml::Table>>,
+    explain: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -572,6 +576,7 @@ struct RawSandbox {
     mode: Option<Mode>,
     system: Option<bool>,
     best_effort: Option<bool>,
+    explain: Option<bool>,
     #[serde(default)]
     allow_syscalls: Vec<SyscallName>,
     #[serde(default)]
@@ -652,6 +657,7 @@ impl Raw {
             },
             system: s.system.unwrap_or(true),
             best_effort: s.best_effort.unwrap_or(false),
+            explain: self.explain.or(s.explain).unwrap_or(false),
             syscalls: SyscallChanges {
                 allow: s.allow_syscalls.into_iter().map(|n| n.0).collect(),
                 deny: s.deny_syscalls.into_iter().map(|n| n.0).collect(),

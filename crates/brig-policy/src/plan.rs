@@ -164,6 +164,8 @@ pub struct Plan {
     pub capability_mode: bool,
     /// Whether the program gets a pseudo-terminal of its own.
     pub pty: Pty,
+    /// `--explain`: each refusal said as it happens, with the layer and the flag that grants it.
+    pub explain: bool,
 }
 
 /// `--pty`: when the program gets a pseudo-terminal of its own instead of the caller's.

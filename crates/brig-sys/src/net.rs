@@ -67,19 +67,24 @@ pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
 
 /// Whether the socket is listening (`SO_ACCEPTCONN`).
 pub fn is_listening(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).map(|v| v != 0)
+}
+
+/// `getsockopt(fd, level, name)` for options that are an int (`SO_TYPE`, `SO_ACCEPTCONN`).
+pub fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
     let mut v: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: SO_ACCEPTCONN writes one int into `v`; `len` says it has room for one.
+    // SAFETY: the kernel writes at most `len` bytes (one int) into `v`, alive for the call.
     check_int(unsafe {
         libc::getsockopt(
             fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
+            level,
+            name,
             &mut v as *mut libc::c_int as *mut libc::c_void,
             &mut len,
         )
     })?;
-    Ok(v != 0)
+    Ok(v)
 }
 
 /// `setsockopt(fd, level, name, &value, sizeof(int))`: for options that take an int.

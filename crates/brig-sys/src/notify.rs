@@ -83,3 +83,61 @@ pub fn answer_with_fd(
     // SAFETY: SECCOMP_IOCTL_NOTIF_ADDFD reads one `struct seccomp_notif_addfd` from `addfd`.
     check_int(unsafe { libc::ioctl(notif.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) })
 }
+
+/// Lets the kernel run the call as asked (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`). Only for calls
+/// the broker observes: whatever it read decides nothing, because Landlock, the mount view and
+/// the rest of the filter still judge the call in the kernel.
+pub fn continue_call(fd: BorrowedFd<'_>, id: u64) -> io::Result<()> {
+    let resp = libc::seccomp_notif_resp {
+        id,
+        val: 0,
+        error: 0,
+        flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+    };
+    // SAFETY: SECCOMP_IOCTL_NOTIF_SEND reads one `struct seccomp_notif_resp` from `resp`.
+    check_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) })
+        .map(drop)
+}
+
+/// Reads up to `buf.len()` bytes at `addr` in process `pid` (`process_vm_readv`): how many
+/// were readable, stopping at the first unmapped page. The other process's memory is only
+/// copied, never mapped, so it cannot change what was read afterwards.
+pub fn read_mem(pid: u32, addr: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: the local iovec covers exactly `buf`, which we own mutably for the call; the
+    // remote address is only read by the kernel in the other process, checked there.
+    let n = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
+    check(n as libc::c_long).map(|n| n as usize)
+}
+
+/// Reads the NUL-terminated string at `addr` in process `pid`, at most `max` bytes before the
+/// NUL: `Ok(None)` when it is longer, unterminated or unreadable before its end. Reads page by
+/// page, so a string ending just before an unmapped page is read whole.
+pub fn read_cstr(pid: u32, addr: u64, max: usize) -> io::Result<Option<Vec<u8>>> {
+    const PAGE: u64 = 4096;
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() <= max {
+        let room = (PAGE - at % PAGE).min((max + 1 - out.len()) as u64) as usize;
+        let mut chunk = [0u8; PAGE as usize];
+        let n = match read_mem(pid, at, &mut chunk[..room]) {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Ok(Some(out));
+        }
+        if n < room {
+            return Ok(None);
+        }
+        out.extend_from_slice(&chunk[..n]);
+        at = match at.checked_add(n as u64) {
+            Some(a) => a,
+            None => return Ok(None),
+        };
+    }
+    Ok(None)
+}

@@ -136,6 +136,10 @@ struct RunArgs {
     /// Run even if a protection layer is unavailable, and report it.
     #[arg(long)]
     best_effort: bool,
+    /// Say each refusal as it happens, on brig's stderr: what was refused, which layer refused
+    /// it, and the flag that would grant it; a summary at exit (also in --report).
+    #[arg(long)]
+    explain: bool,
     /// A pseudo-terminal of the prison's own: auto (when stdio is a terminal; default), always,
     /// or never (the program then holds your terminal).
     #[arg(long, value_name = "auto|always|never")]
@@ -242,6 +246,7 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
         allow_syscalls: args.allow_syscalls.clone(),
         deny_syscalls: args.deny_syscalls.clone(),
         best_effort: args.best_effort,
+        explain: args.explain,
         pty: args.pty.clone(),
         workspace: args.workspace,
         caps: [
@@ -389,6 +394,10 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     if !report.exit.message.is_empty() {
         errln!("{}", report.exit.message);
+    }
+    let failed = report.exit.status != 0;
+    if let Some(s) = brig_jail::explain::summary(&report.refusals, plan.explain, failed) {
+        errln!("{s}");
     }
     Ok(report.exit.status.clamp(0, 255) as u8)
 }

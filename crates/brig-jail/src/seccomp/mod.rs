@@ -22,6 +22,9 @@ pub use bpf::{
 };
 pub use interp::evaluate;
 
+/// `BPF_RET | BPF_K`: return a constant.
+const RET_K: u16 = 0x06;
+
 /// The highest syscall number the table knows (file_setattr, Linux 6.17). Anything above is
 /// answered ENOSYS: a syscall newer than the review never reaches the kernel.
 pub const MAX_KNOWN_NR: u32 = 469;
@@ -125,6 +128,11 @@ pub fn brokered() -> &'static [Rule] {
     table::BROKERED
 }
 
+/// The x86_64 name of syscall `nr`.
+pub fn name(nr: u32) -> Option<&'static str> {
+    names::name(nr)
+}
+
 fn is_brokered(nr: u32) -> bool {
     brokered().iter().any(|b| b.nr == nr)
 }
@@ -196,6 +204,40 @@ impl Policy {
     /// The BPF program; at most a few hundred instructions whatever was allowed or denied.
     pub fn compile(&self) -> Vec<SockFilter> {
         bpf::compile(&self.rules)
+    }
+
+    /// The program the kernel runs when a broker listens: `compile`'s, with every refusal but
+    /// ENOSYS sent to the broker instead (which answers with the same errno after taking note,
+    /// so brig can say what was refused), and the syscalls of `observe` sent to it whatever
+    /// their arguments (it judges them with `compile`'s program, then refuses or lets the
+    /// kernel run them). ENOSYS stays in the kernel: it is how libc learns to fall back
+    /// (clone3, openat2), not a refusal worth a round trip.
+    pub fn compile_notifying(&self, observe: &[u32]) -> Vec<SockFilter> {
+        let mut rules = self.rules.clone();
+        for &nr in observe {
+            let name = names::name(nr).unwrap_or("?");
+            let why = "observed by the broker";
+            match rules.iter_mut().find(|r| r.nr == nr) {
+                Some(r) if matches!(r.action, RuleAction::Errno(_)) => {}
+                Some(r) => r.action = RuleAction::Broker,
+                None => rules.push(Rule { name, nr, action: RuleAction::Broker, why }),
+            }
+        }
+        let mut prog = bpf::compile(&rules);
+        for i in &mut prog {
+            let errno = i.k & !RET_ERRNO;
+            if i.code == RET_K && i.k & 0xffff_0000 == RET_ERRNO && errno != libc::ENOSYS as u32 {
+                i.k = RET_USER_NOTIF;
+            }
+        }
+        prog
+    }
+
+    /// The rule refusing `nr`, and the group it belongs to (`None`: denied by the manifest, or
+    /// brokered).
+    pub fn rule(&self, nr: u32) -> Option<(&Rule, Option<&'static Group>)> {
+        let rule = self.rules.iter().find(|r| r.nr == nr)?;
+        Some((rule, groups().iter().find(|g| g.syscalls.contains(rule))))
     }
 
     /// The syscalls refused (wholly or for some arguments), for reports and `brig check`.
@@ -393,6 +435,32 @@ mod tests {
         assert_eq!(run(&pol), Ok(RET_USER_NOTIF));
         pol.deny("listen").expect("known");
         assert_eq!(run(&pol), Ok(EPERM));
+    }
+
+    #[test]
+    fn the_broker_sees_every_refusal_and_the_observed_calls() {
+        let observe = [libc::SYS_openat as u32, libc::SYS_execve as u32, libc::SYS_connect as u32];
+        let mut pol = Policy::default_deny();
+        pol.deny("mkdir").expect("known");
+        let (normal, notifying) = (pol.compile(), pol.compile_notifying(&observe));
+        interp::validate(&notifying).expect("the kernel would accept the program");
+        for nr in (0..=600).chain([X32_SYSCALL_BIT | 2, u32::MAX]) {
+            for args in arg_samples() {
+                let want = evaluate(&normal, AUDIT_ARCH_X86_64, nr, args, 0).expect("runs");
+                let got = evaluate(&notifying, AUDIT_ARCH_X86_64, nr, args, 0).expect("runs");
+                let refusal = want & 0xffff_0000 == RET_ERRNO && want != ENOSYS;
+                let expect = match () {
+                    _ if refusal => RET_USER_NOTIF,
+                    _ if observe.contains(&nr) && want != ENOSYS => RET_USER_NOTIF,
+                    _ => want,
+                };
+                assert_eq!(got, expect, "nr {nr} args {args:x?}");
+            }
+        }
+        let ptrace = pol.rule(libc::SYS_ptrace as u32).expect("denied");
+        assert_eq!(ptrace.1.map(|g| g.name), Some("@debug"));
+        assert!(pol.rule(libc::SYS_mkdir as u32).is_some_and(|(_, g)| g.is_none()));
+        assert!(pol.rule(libc::SYS_read as u32).is_none());
     }
 
     #[test]
