@@ -80,8 +80,6 @@ pub struct Broker {
     pub counts: BrokerReport,
     /// Each different refusal once, with how often it happened.
     pub refusals: Vec<Refusal>,
-    /// How many of `refusals` were said already.
-    said: usize,
 }
 
 impl Broker {
@@ -91,37 +89,32 @@ impl Broker {
         let [notif, netns]: [OwnedFd; 2] = fds.try_into().ok()?;
         let netns = fs::ident(netns.as_fd()).ok()?;
         let counts = BrokerReport::default();
-        Some(Broker { notif, netns, listeners, judge, counts, refusals: Vec::new(), said: 0 })
+        Some(Broker { notif, netns, listeners, judge, counts, refusals: Vec::new() })
     }
 
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.notif.as_fd()
     }
 
-    /// The lines to say for refusals not said yet (only with `--explain`).
-    pub fn fresh(&mut self) -> Vec<String> {
-        let new = self.refusals.get(self.said..).unwrap_or_default();
-        let lines = match self.judge.explain {
-            true => new.iter().map(Refusal::line).collect(),
-            false => Vec::new(),
-        };
-        self.said = self.refusals.len();
-        lines
-    }
-
-    fn note(&mut self, r: Refusal) {
+    /// Counts `r`; a new one is said at once with `--explain`, before the call goes on.
+    fn note(&mut self, r: Refusal, say: &dyn Fn(&str)) {
         self.counts.refused += 1;
         let full = self.refusals.len() >= MAX_REFUSALS;
         match self.refusals.iter_mut().find(|e| e.same(&r)) {
             Some(e) => e.count = e.count.saturating_add(1),
-            None if !full => self.refusals.push(r),
+            None if !full => {
+                if self.judge.explain {
+                    say(&r.line());
+                }
+                self.refusals.push(r)
+            }
             None => {}
         }
     }
 
-    /// Answers one pending notification. Returns false when the listener is finished (every
-    /// process under the filter is gone): stop polling it.
-    pub fn answer(&mut self) -> bool {
+    /// Answers one pending notification; `say` writes a line on brig's stderr. Returns false
+    /// when the listener is finished (every process under the filter is gone): stop polling it.
+    pub fn answer(&mut self, say: &dyn Fn(&str)) -> bool {
         let n = match notify::recv(self.notif.as_fd()) {
             Ok(n) => n,
             // The asker died between poll and receive, or a signal interrupted us.
@@ -137,7 +130,7 @@ impl Broker {
             },
             Ok(v) if v & 0xffff_0000 == RET_ERRNO => {
                 let j = &self.judge;
-                self.note(explain::seccomp(&j.policy, n.nr as u32, n.args, j.id_mapped));
+                self.note(explain::seccomp(&j.policy, n.nr as u32, n.args, j.id_mapped), say);
                 Err((v & 0xffff) as i32)
             }
             Ok(RET_ALLOW) => {
@@ -145,7 +138,7 @@ impl Broker {
                 if let Some(o) = observe::find(n.nr) {
                     self.counts.observed += 1;
                     for r in observe::judge(o, &n, &self.judge.view) {
-                        self.note(r);
+                        self.note(r, say);
                     }
                 }
                 // ENOENT: the asker is gone.

@@ -198,12 +198,31 @@ impl View {
     }
 
     /// The refusal, if the view refuses `access` to `path` (absolute, inside the prison).
-    pub fn judge(&self, syscall: &'static str, path: &Path, access: Access) -> Option<Refusal> {
+    /// `pid`: the asker, whose own private tmpfs holds what it made there.
+    pub fn judge(
+        &self,
+        syscall: &'static str,
+        path: &Path,
+        access: Access,
+        pid: u32,
+    ) -> Option<Refusal> {
         let (path, found) = self.locate(path);
         let Some((dest, place)) = found else {
-            // The root brig made holds only the view's own mount points.
-            if path == Path::new("/") {
-                return None;
+            // The root brig made, and the directories it made to hold mount points (`/etc`
+            // for its files): read-only, listed, nothing to grant.
+            if self.places.iter().any(|(d, _)| d.starts_with(&path)) {
+                return match access {
+                    Access::Lookup | Access::Read | Access::Exec => None,
+                    _ => Some(Refusal {
+                        syscall,
+                        access,
+                        target: path.display().to_string(),
+                        layer: "view",
+                        reason: "brig made this directory to hold the view, read-only".into(),
+                        fix: "grant a directory beneath it instead".into(),
+                        count: 1,
+                    }),
+                };
             }
             return outside(syscall, &path, access);
         };
@@ -222,6 +241,13 @@ impl View {
             Place::Tmpfs { exec } if access == Access::Exec && !exec => {
                 let reason = format!("the private tmpfs {} is mounted noexec", dest.display());
                 refusal("noexec", reason, format!("grant exec with --tmpfs {}:x", dest.display()))
+            }
+            // The host's file of the same name is not in the prison's own tmpfs.
+            Place::Tmpfs { .. } if access != Access::Create && !inside(pid, &path) => {
+                let mut r = outside(syscall, &path, access)?;
+                r.reason =
+                    format!("not in the prison's view ({} is its own tmpfs)", dest.display());
+                Some(r)
             }
             Place::Tmpfs { .. } => None,
             Place::Grant { source, rights, origin, dir } => {
@@ -319,6 +345,20 @@ pub fn seccomp(policy: &Policy, nr: u32, args: [u64; 6], id_mapped: bool) -> Ref
     Refusal { syscall: name, access: Access::Call, target, layer: "seccomp", reason, fix, count: 1 }
 }
 
+/// Whether `path` exists in the prison of process `pid`, resolved in its root (symlinks the
+/// program made cannot lead the supervisor's lookup out of it).
+fn inside(pid: u32, path: &Path) -> bool {
+    use brig_sys::fs::{openat2, resolve};
+    let Ok(root) = openat2(None, &PathBuf::from(format!("/proc/{pid}/root")), libc::O_PATH, 0, 0)
+    else {
+        return false;
+    };
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let how = resolve::IN_ROOT | resolve::NO_MAGICLINKS;
+    openat2(Some(std::os::fd::AsFd::as_fd(&root)), rel, libc::O_PATH | libc::O_NOFOLLOW, 0, how)
+        .is_ok()
+}
+
 /// A path the view does not hold: refused if the host has it (or, to create it, its
 /// directory), with the grant that would show it.
 fn outside(syscall: &'static str, path: &Path, access: Access) -> Option<Refusal> {
@@ -408,29 +448,30 @@ mod tests {
         let v = view();
         let w = std::env::temp_dir();
         let w = w.display();
-        let exec = v.judge("execve", Path::new("/w/."), Access::Exec).expect("refused");
+        let exec = v.judge("execve", Path::new("/w/."), Access::Exec, 0).expect("refused");
         assert_eq!(exec.layer, "noexec");
         assert_eq!(exec.fix, format!("grant it with --rwx {w}:/w"));
         assert!(exec.line().starts_with("brig: refused exec of /w: the grant --rw"), "{exec:?}");
-        let m = v.judge("openat", Path::new("/m/x/../"), Access::Write).expect("refused");
+        let m = v.judge("openat", Path::new("/m/x/../"), Access::Write, 0).expect("refused");
         assert_eq!(m.fix, "give it rights = \"rw\" at brig.toml:7");
-        let tmp = v.judge("execve", Path::new("/tmp/a.out"), Access::Exec).expect("refused");
+        let tmp = v.judge("execve", Path::new("/tmp/a.out"), Access::Exec, 0).expect("refused");
         assert_eq!(tmp.fix, "grant exec with --tmpfs /tmp:x");
-        assert!(v.judge("execve", Path::new("/bin/sh"), Access::Exec).is_none(), "via the link");
-        let sys = v.judge("openat", Path::new("/bin/sh"), Access::Write).expect("refused");
+        assert!(v.judge("execve", Path::new("/bin/sh"), Access::Exec, 0).is_none(), "via the link");
+        let sys = v.judge("openat", Path::new("/bin/sh"), Access::Write, 0).expect("refused");
         assert_eq!(sys.target, "/usr/bin/sh");
-        assert!(v.judge("openat", Path::new("/proc/self/status"), Access::Read).is_none());
-        assert!(v.judge("openat", Path::new("/w/none-such"), Access::Read).is_none());
-        assert!(v.judge("openat", Path::new("/m/none-such"), Access::Write).is_none(), "ENOENT");
+        assert!(v.judge("openat", Path::new("/proc/self/status"), Access::Read, 0).is_none());
+        assert!(v.judge("openat", Path::new("/w/none-such"), Access::Read, 0).is_none());
+        assert!(v.judge("openat", Path::new("/m/none-such"), Access::Write, 0).is_none(), "ENOENT");
     }
 
     #[test]
     fn outside_the_view_only_what_the_host_has() {
         let v = view();
-        let etc = v.judge("openat", Path::new("/etc/hostname"), Access::Read).expect("refused");
+        let etc = v.judge("openat", Path::new("/etc/hostname"), Access::Read, 0).expect("refused");
         assert_eq!((etc.layer, etc.fix.as_str()), ("view", "grant it with --ro /etc/hostname"));
-        assert!(v.judge("statx", Path::new("/no/such/path"), Access::Lookup).is_none());
-        let new = v.judge("openat", Path::new("/etc/brig-new"), Access::Create).expect("refused");
+        assert!(v.judge("statx", Path::new("/no/such/path"), Access::Lookup, 0).is_none());
+        let new =
+            v.judge("openat", Path::new("/etc/brig-new"), Access::Create, 0).expect("refused");
         assert_eq!(new.fix, "grant it with --rw /etc");
     }
 }

@@ -416,6 +416,7 @@ mod tests {
             app: None,
             capability_mode: false,
             pty: Default::default(),
+            explain: false,
             start_dir: None,
             tmpfs_exec: vec![],
         }

@@ -108,7 +108,7 @@ pub fn judge(o: &Observed, n: &Notif, view: &View) -> Vec<Refusal> {
                     How::Is(a) => a,
                     How::Open(i) => open_access(n.args[i] as i32, || view.exists(&p)),
                 };
-                view.judge(o.name, &p, access)
+                view.judge(o.name, &p, access, n.pid)
             }),
             Arg::Sock(access) => sock(o.name, n, access, view),
         };
@@ -173,7 +173,7 @@ fn sock(name: &'static str, n: &Notif, access: Access, view: &View) -> Option<Re
         } else {
             std::fs::read_link(format!("/proc/{}/cwd", n.pid)).ok()?.join(p)
         };
-        return view.judge(name, &abs, a);
+        return view.judge(name, &abs, a, n.pid);
     }
     let (ip, port) = inet(family, addr)?;
     let pidfd = notify::pidfd_open(n.pid).ok()?;

@@ -135,13 +135,9 @@ pub fn supervise(
         // A hang-up with nothing to read: every process under the filter is gone (receiving
         // would fail at once, again and again, while the prison exits).
         let finished = b & libc::POLLIN == 0 && b & (libc::POLLHUP | libc::POLLERR) != 0;
-        if finished || (b != 0 && broker.as_mut().is_some_and(|b| !b.answer())) {
+        let raw = relay.is_some();
+        if finished || (b != 0 && broker.as_mut().is_some_and(|b| !b.answer(&|l| say(l, raw)))) {
             finished_broker = broker.take();
-        }
-        for line in
-            broker.as_mut().or(finished_broker.as_mut()).map(Broker::fresh).unwrap_or_default()
-        {
-            say(&line, relay.is_some());
         }
         if let Some(r) = relay.as_mut() {
             let event = r.ready(rev(master_at), rev(input_at), rev(out_at));

@@ -85,6 +85,7 @@ fn everything_at_once() {
         caps: vec![],
         capability_mode: false,
         pty: Default::default(),
+        explain: false,
         workspace: false,
         command: vec!["/usr/bin/python3".into(), "-m".into(), "http.server".into()],
     };

@@ -246,6 +246,7 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
                 allow_syscalls: allow,
                 deny_syscalls: deny,
                 best_effort,
+                explain: false,
                 caps,
                 capability_mode,
                 pty,

@@ -395,7 +395,7 @@ fn tables_and_syntax() {
     refused(
         "[bogus]\n",
         "1:2",
-        "unknown field `bogus`, expected one of `program`, `fs`, `env`, `limits`, `sandbox`, `net`, `caps`, `app`",
+        "unknown field `bogus`, expected one of `program`, `fs`, `env`, `limits`, `sandbox`, `net`, `caps`, `app`, `explain`",
         SPELLING,
     );
     refused("[program\n", "1:9", "unclosed table, expected `]`", SYNTAX);

@@ -13,6 +13,7 @@ pub mod resolve {
     pub const NO_MAGICLINKS: u64 = libc::RESOLVE_NO_MAGICLINKS;
     pub const NO_SYMLINKS: u64 = libc::RESOLVE_NO_SYMLINKS;
     pub const BENEATH: u64 = libc::RESOLVE_BENEATH;
+    pub const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT;
 }
 
 /// `struct open_how` (libc's is non-exhaustive).
