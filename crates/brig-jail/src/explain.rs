@@ -191,7 +191,7 @@ impl View {
             (p, None) => std::fs::symlink_metadata(p).is_ok(),
             (p, Some((dest, Place::Grant { source, .. }))) => {
                 let rest = p.strip_prefix(dest).unwrap_or(Path::new(""));
-                std::fs::symlink_metadata(source.join(rest)).is_ok()
+                std::fs::symlink_metadata(under(source, rest)).is_ok()
             }
             _ => true,
         }
@@ -212,7 +212,8 @@ impl View {
             // for its files): read-only, listed, nothing to grant.
             if self.places.iter().any(|(d, _)| d.starts_with(&path)) {
                 return match access {
-                    Access::Lookup | Access::Read | Access::Exec => None,
+                    // Creating what exists fails with EEXIST, not a refusal.
+                    Access::Lookup | Access::Read | Access::Exec | Access::Create => None,
                     _ => Some(Refusal {
                         syscall,
                         access,
@@ -254,7 +255,7 @@ impl View {
                 if access.right(*rights) {
                     return None;
                 }
-                let exists = std::fs::symlink_metadata(source.join(rest)).is_ok();
+                let exists = std::fs::symlink_metadata(under(source, rest)).is_ok();
                 if !exists && access != Access::Create {
                     return None; // ENOENT, not a refusal
                 }
@@ -343,6 +344,15 @@ pub fn seccomp(policy: &Policy, nr: u32, args: [u64; 6], id_mapped: bool) -> Ref
         ),
     };
     Refusal { syscall: name, access: Access::Call, target, layer: "seccomp", reason, fix, count: 1 }
+}
+
+/// `source/rest`, without the trailing slash `join("")` would add (which makes a file's lookup
+/// fail with ENOTDIR).
+fn under(source: &Path, rest: &Path) -> PathBuf {
+    match rest.as_os_str().is_empty() {
+        true => source.to_path_buf(),
+        false => source.join(rest),
+    }
 }
 
 /// Whether `path` exists in the prison of process `pid`, resolved in its root (symlinks the
