@@ -26,7 +26,10 @@ use brig_sys::fs::{self, Ident};
 use brig_sys::notify::{self, Notif};
 use brig_sys::seccomp::SockFilter;
 
-use crate::explain::{self, Refusal, View};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::explain::{self, Access, Refusal, Touched, View};
 use crate::observe;
 use crate::report::BrokerReport;
 use crate::seccomp::{self, Policy, RET_ALLOW, RET_ERRNO, RET_USER_NOTIF};
@@ -50,6 +53,8 @@ pub struct Judge {
     pub explain: bool,
     /// Root run with id-mapped grants (some groups may not be allowed).
     pub id_mapped: bool,
+    /// `brig learn`: keep every path an observed call named.
+    pub learn: bool,
 }
 
 /// How a handler answered: the call's return value, or already answered (with an fd).
@@ -63,6 +68,9 @@ type Handler = fn(&mut Broker, &Notif) -> Result<Acted, i32>;
 /// The syscalls the broker acts on, never letting the kernel run them as asked.
 static ACTS: &[(i64, Handler)] =
     &[(libc::SYS_listen, Broker::listen), (libc::SYS_memfd_create, Broker::memfd)];
+
+/// At most this many different paths are kept for `brig learn`.
+const MAX_TOUCHED: usize = 200_000;
 
 /// At most this many different refusals are kept (a flood of distinct paths is counted, not
 /// stored).
@@ -80,6 +88,8 @@ pub struct Broker {
     pub counts: BrokerReport,
     /// Each different refusal once, with how often it happened.
     pub refusals: Vec<Refusal>,
+    /// `brig learn`: what the run asked of each path.
+    pub touched: BTreeMap<PathBuf, Touched>,
 }
 
 impl Broker {
@@ -89,7 +99,8 @@ impl Broker {
         let [notif, netns]: [OwnedFd; 2] = fds.try_into().ok()?;
         let netns = fs::ident(netns.as_fd()).ok()?;
         let counts = BrokerReport::default();
-        Some(Broker { notif, netns, listeners, judge, counts, refusals: Vec::new() })
+        let (refusals, touched) = (Vec::new(), BTreeMap::new());
+        Some(Broker { notif, netns, listeners, judge, counts, refusals, touched })
     }
 
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -137,7 +148,13 @@ impl Broker {
                 // Observed: explain, then the kernel decides. What was read decides nothing.
                 if let Some(o) = observe::find(n.nr) {
                     self.counts.observed += 1;
-                    for r in observe::judge(o, &n, &self.judge.view) {
+                    let (learn, touched) = (self.judge.learn, &mut self.touched);
+                    let mut seen = |p: &Path, a: Access| {
+                        if learn && (touched.len() < MAX_TOUCHED || touched.contains_key(p)) {
+                            touched.entry(p.to_path_buf()).or_default().add(a);
+                        }
+                    };
+                    for r in observe::judge(o, &n, &self.judge.view, &mut seen) {
                         self.note(r, say);
                     }
                 }

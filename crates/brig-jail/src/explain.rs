@@ -72,6 +72,31 @@ impl Access {
     }
 }
 
+/// What a run asked of one path (`brig learn` drafts its grants from these).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Touched {
+    pub lookup: bool,
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+    pub create: bool,
+    pub remove: bool,
+}
+
+impl Touched {
+    pub fn add(&mut self, a: Access) {
+        match a {
+            Access::Lookup => self.lookup = true,
+            Access::Read => self.read = true,
+            Access::Write => self.write = true,
+            Access::Exec => self.exec = true,
+            Access::Create => self.create = true,
+            Access::Remove => self.remove = true,
+            Access::Connect | Access::Bind | Access::Call => {}
+        }
+    }
+}
+
 /// One refusal, as brig says it and as `--report` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {

@@ -417,6 +417,7 @@ mod tests {
             capability_mode: false,
             pty: Default::default(),
             explain: false,
+            learn: false,
             start_dir: None,
             tmpfs_exec: vec![],
         }

@@ -89,13 +89,14 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // 2. Compile ahead of clone: seccomp filter, Landlock ruleset, argv/envp, rlimits, cgroup.
     let t1 = Instant::now();
     let policy = compile_seccomp(plan, report)?;
-    let filter = policy.compile_notifying(&crate::observe::numbers(plan.explain));
+    let filter = policy.compile_notifying(&crate::observe::numbers(plan.explain || plan.learn));
     let judge = crate::broker::Judge {
         program: policy.compile(),
         policy,
         view: crate::explain::View::of(&view),
         explain: plan.explain,
         id_mapped: !report.id_mapped.is_empty(),
+        learn: plan.learn,
     };
     let dirs: Vec<_> = caps
         .iter()

@@ -98,8 +98,14 @@ pub fn find(nr: i32) -> Option<&'static Observed> {
 }
 
 /// The refusals the view predicts for this call; empty when it will pass, or when what the
-/// asker gave cannot be read (then the kernel fails it as it would anyway).
-pub fn judge(o: &Observed, n: &Notif, view: &View) -> Vec<Refusal> {
+/// asker gave cannot be read (then the kernel fails it as it would anyway). `seen` gets each
+/// path the call names, with what it asks (for `brig learn`).
+pub fn judge(
+    o: &Observed,
+    n: &Notif,
+    view: &View,
+    seen: &mut dyn FnMut(&Path, Access),
+) -> Vec<Refusal> {
     let mut out = Vec::new();
     for arg in o.args {
         let found = match *arg {
@@ -108,6 +114,7 @@ pub fn judge(o: &Observed, n: &Notif, view: &View) -> Vec<Refusal> {
                     How::Is(a) => a,
                     How::Open(i) => open_access(n.args[i] as i32, || view.exists(&p)),
                 };
+                seen(&p, access);
                 view.judge(o.name, &p, access, n.pid)
             }),
             Arg::Sock(access) => sock(o.name, n, access, view),

@@ -73,6 +73,9 @@ pub struct Report {
     /// Each refusal brig saw, once, with the layer and the fix (all of them with --explain;
     /// without it, seccomp's and exec's).
     pub refusals: Vec<crate::explain::Refusal>,
+    /// `brig learn`: every path the run named, with what it asked (not in the JSON).
+    #[serde(skip)]
+    pub touched: Vec<(std::path::PathBuf, crate::explain::Touched)>,
     pub exit: Exit,
     /// How often a cgroup limit bit (absent when no cgroup counted them).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -195,6 +195,7 @@ pub fn supervise(
     if let Some(b) = finished_broker.or(broker) {
         report.broker = b.counts;
         report.refusals = b.refusals;
+        report.touched = b.touched.into_iter().collect();
     }
     while pipe_open {
         pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);

@@ -234,6 +234,19 @@ fn list(plan: &Plan, first: Option<String>, pred: impl Fn(&Grant) -> bool) -> St
     }
 }
 
+/// Files a shell runs at start.
+const SHELL_RC: &[&str] = &[
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zprofile",
+    ".zshenv",
+    ".zlogin",
+];
+
 /// Credentials and tokens that live in a home directory.
 const SECRETS: &[&str] = &[
     ".ssh",
@@ -334,7 +347,7 @@ fn cap_risks(kind: &CapKind, home: Option<&Path>) -> Vec<String> {
 const METADATA: &[&str] = &["169.254.169.254", "[fd00:ec2::254]", "metadata.google.internal"];
 
 /// Why handing over the host path `src` (`writable`: to change it) is risky; empty if it is not.
-fn path_risks(src: &Path, writable: bool, home: Option<&Path>) -> Vec<String> {
+pub fn path_risks(src: &Path, writable: bool, home: Option<&Path>) -> Vec<String> {
     if src == Path::new("/") {
         let mut w = "the whole host filesystem: home directories, credentials, host sockets, \
                      /proc and /sys"
@@ -376,6 +389,16 @@ fn path_risks(src: &Path, writable: bool, home: Option<&Path>) -> Vec<String> {
     }
     if writable && SYSTEM.iter().any(|p| src.starts_with(p)) {
         out.push("it can change host system files".into());
+    }
+    let name = src.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if writable && (src.ends_with(".git") || src.ends_with(".git/hooks")) {
+        out.push("git runs the hooks in .git/hooks outside the prison".into());
+    }
+    if writable && SHELL_RC.contains(&name) {
+        out.push("your shell runs this file outside the prison".into());
+    }
+    if name.ends_with(".pem") || name.ends_with(".key") || name.starts_with("id_") {
+        out.push("it looks like a private key".into());
     }
     if let Some(k) = KERNEL.iter().find(|p| src.starts_with(p)) {
         out.push(format!(

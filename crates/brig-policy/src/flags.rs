@@ -202,6 +202,7 @@ impl<'h> Builder<'h> {
             pty: Pty::Auto,
             start_dir: None,
             explain: false,
+            learn: false,
         };
         for name in DEFAULT_ENV {
             match host.var(name) {

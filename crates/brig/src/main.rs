@@ -18,6 +18,8 @@ use brig_policy::{Flags, GrantFlag, Host, Plan};
 use brig_sys::fs;
 use clap::{Args, Parser, Subcommand};
 
+mod learn;
+
 /// A prison for untrusted code: the program touches only what it was explicitly given.
 #[derive(Parser, Debug)]
 #[command(name = "brig", version, about, propagate_version = true)]
@@ -44,6 +46,19 @@ enum Cmd {
     },
     /// Probe the kernel and say which protection layers brig can enforce here.
     Doctor,
+    /// Run COMMAND with a read-only view of the host (the current directory a throwaway copy,
+    /// no network), record what it touched, and write a draft manifest to review.
+    ///
+    /// Replay the draft with `brig run -m FILE -- COMMAND` from the same directory. Exit status:
+    /// the program's, as for `brig run`.
+    Learn {
+        /// Where to write the draft (default: stdout).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The program and its arguments.
+        #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -195,6 +210,7 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run(*args),
         Cmd::Check { manifest, verbose } => check(&manifest, verbose),
         Cmd::Doctor => Ok(doctor()),
+        Cmd::Learn { output, command } => learn(output.as_deref(), command),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -400,6 +416,82 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         errln!("{s}");
     }
     Ok(report.exit.status.clamp(0, 255) as u8)
+}
+
+/// `brig learn`: see `learn.rs`.
+fn learn(output: Option<&Path>, command: Vec<String>) -> anyhow::Result<u8> {
+    let host = host()?;
+    let cwd = host.cwd.clone();
+    if cwd == Path::new("/") {
+        anyhow::bail!("brig learn copies the current directory for the run: run it from a project directory, not /");
+    }
+    // The report file is opened first, like --report: a bad path is refused before the run.
+    let out_file = output.map(open_report).transpose()?;
+    let scratch = Scratch(std::env::temp_dir().join(format!("brig-learn-{}", std::process::id())));
+    learn::copy_tree(&cwd, &scratch.0)
+        .with_context(|| format!("cannot copy {} for the learning run", cwd.display()))?;
+    let mut grants: Vec<(GrantFlag, String)> = learn::host_view()
+        .context("cannot list /")?
+        .into_iter()
+        .filter(|(_, dest)| *dest != cwd)
+        .map(|(src, dest)| (GrantFlag::Rx, format!("{}:{}", src.display(), dest.display())))
+        .collect();
+    grants.push((GrantFlag::Rwx, format!("{}:{}", scratch.0.display(), cwd.display())));
+    let flags = Flags {
+        grants,
+        tmpfs: vec!["/tmp:x".into()],
+        no_system: true,
+        chdir: Some(cwd.display().to_string()),
+        // The home the replay has: brig's private one, not the host's (visible read-only here).
+        env: vec![format!("HOME={}", brig_policy::flags::PRISON_HOME)],
+        command: command.clone(),
+        ..Flags::default()
+    };
+    let mut plan = brig_policy::plan(&flags, None, &host)?;
+    plan.learn = true;
+    errln!(
+        "brig: learning: the host read-only, {} a throwaway copy, /tmp private, no network",
+        cwd.display()
+    );
+    let report = brig_jail::run(&plan);
+    drop(scratch);
+    if !report.exit.message.is_empty() {
+        errln!("{}", report.exit.message);
+    }
+    if report.exit.cause == "refused" {
+        return Ok(REFUSED);
+    }
+    let text = learn::draft(&command, &cwd, &report.touched, &report.refusals, home().as_deref());
+    // The draft must be a manifest brig reads; a draft that is not is brig's bug, said as such.
+    let name = output.unwrap_or(Path::new("draft.toml"));
+    brig_policy::plan_for_check(Some((name, &text)), &host).map_err(|e| {
+        anyhow::anyhow!("the draft does not parse ({e}); this is a bug in brig learn:\n{text}")
+    })?;
+    let grants = text.lines().filter(|l| l.starts_with('"')).count();
+    match out_file {
+        Some(mut f) => {
+            use std::io::Write;
+            f.write_all(text.as_bytes())
+                .with_context(|| format!("cannot write {}", name.display()))?;
+            errln!(
+                "brig: draft with {grants} grants written to {}; review it, then: brig run -m {} -- {}",
+                name.display(),
+                name.display(),
+                command.join(" ")
+            );
+        }
+        None => write_out(&text),
+    }
+    Ok(report.exit.status.clamp(0, 255) as u8)
+}
+
+/// A directory removed when dropped (the learning run's copy).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The caller's home directory, for the risk check.
