@@ -27,7 +27,11 @@ use brig_sys::notify::{self, Notif};
 use brig_sys::seccomp::SockFilter;
 
 use std::collections::BTreeMap;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::egress::{Resolver, Verdict};
 
 use crate::explain::{self, Access, Refusal, Touched, View};
 use crate::observe;
@@ -55,19 +59,27 @@ pub struct Judge {
     pub id_mapped: bool,
     /// `brig learn`: keep every path an observed call named.
     pub learn: bool,
+    /// `--egress`: the names the broker connects the prison to.
+    pub egress: Vec<brig_policy::egress::Egress>,
 }
 
-/// How a handler answered: the call's return value, or already answered (with an fd).
+/// How a handler answered: the call's return value, already answered (with an fd, or from a
+/// thread), or left to the kernel because acting would grant nothing the kernel would not.
 enum Acted {
     Value(i64),
     Answered,
+    Continue,
 }
 
-type Handler = fn(&mut Broker, &Notif) -> Result<Acted, i32>;
+type Handler = fn(&mut Broker, &Notif, &dyn Fn(&str)) -> Result<Acted, i32>;
 
-/// The syscalls the broker acts on, never letting the kernel run them as asked.
-static ACTS: &[(i64, Handler)] =
-    &[(libc::SYS_listen, Broker::listen), (libc::SYS_memfd_create, Broker::memfd)];
+/// The syscalls the broker acts on, never letting the kernel run them as asked because of what
+/// it read. `connect` is brokered only with `--egress`.
+static ACTS: &[(i64, Handler)] = &[
+    (libc::SYS_listen, Broker::listen),
+    (libc::SYS_memfd_create, Broker::memfd),
+    (libc::SYS_connect, Broker::connect),
+];
 
 /// At most this many different paths are kept for `brig learn`.
 const MAX_TOUCHED: usize = 200_000;
@@ -79,7 +91,8 @@ const MAX_REFUSALS: usize = 1000;
 /// The supervisor's broker for one prison.
 #[derive(Debug)]
 pub struct Broker {
-    notif: OwnedFd,
+    /// Shared with the egress threads, which answer the connects they make.
+    notif: Arc<OwnedFd>,
     /// The prison's network namespace (from pid 1); sockets in it may listen freely.
     netns: Ident,
     listeners: Vec<Listener>,
@@ -90,21 +103,50 @@ pub struct Broker {
     pub refusals: Vec<Refusal>,
     /// `brig learn`: what the run asked of each path.
     pub touched: BTreeMap<PathBuf, Touched>,
+    /// `--egress`: the prison's resolver and the connections made for it.
+    egress: Option<Resolver>,
 }
 
 impl Broker {
-    /// `fds` are what pid 1 sent before the program existed: the filter's listener and an fd of
-    /// the prison's network namespace. pid 1 is still trusted then.
+    /// `fds` are what pid 1 sent before the program existed: the filter's listener, an fd of
+    /// the prison's network namespace and, with `--egress`, the resolver's socket. pid 1 is
+    /// still trusted then.
     pub fn new(fds: Vec<OwnedFd>, listeners: Vec<Listener>, judge: Judge) -> Option<Broker> {
-        let [notif, netns]: [OwnedFd; 2] = fds.try_into().ok()?;
+        let mut fds = fds.into_iter();
+        let (notif, netns) = (fds.next()?, fds.next()?);
         let netns = fs::ident(netns.as_fd()).ok()?;
+        let egress = match (judge.egress.is_empty(), fds.next()) {
+            (true, None) => None,
+            (false, Some(dns)) => Some(Resolver::new(judge.egress.clone(), dns).ok()?),
+            _ => return None,
+        };
         let counts = BrokerReport::default();
         let (refusals, touched) = (Vec::new(), BTreeMap::new());
-        Some(Broker { notif, netns, listeners, judge, counts, refusals, touched })
+        let notif = Arc::new(notif);
+        Some(Broker { notif, netns, listeners, judge, counts, refusals, touched, egress })
     }
 
-    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+    pub fn fd(&self) -> BorrowedFd<'_> {
         self.notif.as_fd()
+    }
+
+    /// More fds to poll: the resolver's socket and the egress threads' wake-up pipe.
+    pub fn more_fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.egress.iter().flat_map(|e| [e.dns_fd(), e.wake_read.as_fd()]).collect()
+    }
+
+    /// Serves what `more_fds` has ready: DNS queries, and the egress threads' refusals.
+    pub fn serve(&mut self, say: &dyn Fn(&str)) {
+        let Some(mut e) = self.egress.take() else { return };
+        let mut found = Vec::new();
+        e.serve(&mut |r| found.push(r));
+        let mut buf = [0u8; 64];
+        while brig_sys::fs::read(e.wake_read.as_fd(), &mut buf).is_ok_and(|n| n > 0) {}
+        found.extend(e.done.try_iter());
+        self.egress = Some(e);
+        for r in found {
+            self.note(r, say);
+        }
     }
 
     /// Counts `r`; a new one is said at once with `--explain`, before the call goes on.
@@ -136,7 +178,7 @@ impl Broker {
         let verdict = seccomp::evaluate(&self.judge.program, n.arch, n.nr as u32, n.args, 0);
         let answer = match verdict {
             Ok(RET_USER_NOTIF) => match ACTS.iter().find(|(nr, _)| *nr == n.nr as i64) {
-                Some((_, act)) => act(self, &n),
+                Some((_, act)) => act(self, &n, say),
                 None => Err(libc::ENOSYS), // the filter and this table disagree
             },
             Ok(v) if v & 0xffff_0000 == RET_ERRNO => {
@@ -144,27 +186,17 @@ impl Broker {
                 self.note(explain::seccomp(&j.policy, n.nr as u32, n.args, j.id_mapped), say);
                 Err((v & 0xffff) as i32)
             }
-            Ok(RET_ALLOW) => {
+            Ok(RET_ALLOW) => Ok(Acted::Continue),
+            _ => Err(libc::EPERM),
+        };
+        let (val, err) = match answer {
+            Ok(Acted::Continue) => {
                 // Observed: explain, then the kernel decides. What was read decides nothing.
-                if let Some(o) = observe::find(n.nr) {
-                    self.counts.observed += 1;
-                    let (learn, touched) = (self.judge.learn, &mut self.touched);
-                    let mut seen = |p: &Path, a: Access| {
-                        if learn && (touched.len() < MAX_TOUCHED || touched.contains_key(p)) {
-                            touched.entry(p.to_path_buf()).or_default().add(a);
-                        }
-                    };
-                    for r in observe::judge(o, &n, &self.judge.view, &mut seen) {
-                        self.note(r, say);
-                    }
-                }
+                self.observe(&n, say);
                 // ENOENT: the asker is gone.
                 let _ = notify::continue_call(self.notif.as_fd(), n.id);
                 return true;
             }
-            _ => Err(libc::EPERM),
-        };
-        let (val, err) = match answer {
             Ok(Acted::Answered) => return true,
             Ok(Acted::Value(v)) => (v, 0),
             Err(e) => (-1, e),
@@ -174,10 +206,48 @@ impl Broker {
         true
     }
 
+    /// Notes what an observed call names (`brig learn`) and the refusal the view predicts.
+    fn observe(&mut self, n: &Notif, say: &dyn Fn(&str)) {
+        let Some(o) = observe::find(n.nr) else { return };
+        if !(o.always || self.judge.explain || self.judge.learn) {
+            return;
+        }
+        self.counts.observed += 1;
+        let (learn, touched) = (self.judge.learn, &mut self.touched);
+        let mut seen = |p: &Path, a: Access| {
+            if learn && (touched.len() < MAX_TOUCHED || touched.contains_key(p)) {
+                touched.entry(p.to_path_buf()).or_default().add(a);
+            }
+        };
+        for r in observe::judge(o, n, &self.judge.view, &mut seen) {
+            self.note(r, say);
+        }
+    }
+
+    /// `connect(fd, addr, len)` with `--egress`: to one of the resolver's addresses, made by
+    /// the broker from the host's network (egress.rs); any other address, the kernel's call.
+    fn connect(&mut self, n: &Notif, say: &dyn Fn(&str)) -> Result<Acted, i32> {
+        let (Some(e), Some(addr)) = (&self.egress, observe::inet_addr(n)) else {
+            return Ok(Acted::Continue);
+        };
+        match e.connect(n, addr, &self.notif) {
+            Verdict::Continue => Ok(Acted::Continue),
+            Verdict::Pending => {
+                self.counts.egress += 1;
+                Ok(Acted::Answered)
+            }
+            Verdict::Fail(errno) => Err(errno),
+            Verdict::Refuse(errno, r) => {
+                self.note(r, say);
+                Err(errno)
+            }
+        }
+    }
+
     /// `listen(fd, backlog)` for the asker: allowed on a socket of the prison's own network,
     /// and on a listen capability still listening where the runner bound it; refused (EPERM)
     /// on every other socket of the host's network.
-    fn listen(&mut self, n: &Notif) -> Result<Acted, i32> {
+    fn listen(&mut self, n: &Notif, _: &dyn Fn(&str)) -> Result<Acted, i32> {
         let done = self.try_listen(n);
         match done {
             Ok(()) => self.counts.listen_allowed += 1,
@@ -208,7 +278,7 @@ impl Broker {
     /// refuses MFD_EXEC and lets MFD_NOEXEC_SEAL through itself). The name stays in the
     /// program's memory, unread: every brokered memfd is called `brig-memfd`. The flags are
     /// register values, not memory the program could change meanwhile.
-    fn memfd(&mut self, n: &Notif) -> Result<Acted, i32> {
+    fn memfd(&mut self, n: &Notif, _: &dyn Fn(&str)) -> Result<Acted, i32> {
         let flags = n.args[1] as u32;
         let cloexec = flags & libc::MFD_CLOEXEC != 0;
         let keep = flags & !(libc::MFD_CLOEXEC | brig_sys::fdpass::MFD_EXEC);

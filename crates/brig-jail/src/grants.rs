@@ -102,6 +102,14 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         for (name, data) in etc_stubs(uid, gid) {
             v.push(entry(name, Kind::File { data: data.into_bytes() }));
         }
+        if !plan.egress.is_empty() {
+            // --egress: names go to the broker's resolver on the prison's loopback.
+            v.retain(|e| e.dest != Path::new("/etc/nsswitch.conf"));
+            let ns = "passwd: files\ngroup: files\nhosts: files dns\n";
+            v.push(entry("/etc/nsswitch.conf", Kind::File { data: ns.into() }));
+            let conf = "nameserver 127.0.0.1\noptions attempts:2 timeout:3\n";
+            v.push(entry("/etc/resolv.conf", Kind::File { data: conf.into() }));
+        }
         v.push(entry("/etc/mtab", Kind::Symlink { target: "../proc/self/mounts".into() }));
     }
     for d in DEVICES {
@@ -418,6 +426,7 @@ mod tests {
             pty: Default::default(),
             explain: false,
             learn: false,
+            egress: vec![],
             start_dir: None,
             tmpfs_exec: vec![],
         }

@@ -42,6 +42,8 @@ pub struct Inside {
     /// true when the caller is unprivileged: setgroups is denied in the user namespace
     pub keep_groups: bool,
     pub new_net: bool,
+    /// `--egress`: bind the resolver's socket at 127.0.0.1:53 for the broker.
+    pub resolver: bool,
     pub new_uts: bool,
     /// The layer steps pid 1 may skip when the kernel refuses them (`--best-effort`, minus the
     /// layers a capability rests on).
@@ -142,6 +144,14 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
         0,
     )
     .map_err(at(msg::STEP_BROKER))?;
+    // --egress: the resolver's socket, on this namespace's loopback (port 53 needs the
+    // capabilities pid 1 still has here), answered by the broker.
+    let resolver = match p.resolver {
+        true => Some(OwnedFd::from(
+            std::net::UdpSocket::bind("127.0.0.1:53").map_err(at(msg::STEP_BROKER))?,
+        )),
+        false => None,
+    };
     if p.new_uts {
         process::sethostname("brig").map_err(at(15))?;
     }
@@ -229,7 +239,8 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     // the prison ever holds it (it could answer its own calls).
     match brig_sys::seccomp::install_with_listener(&p.filter) {
         Ok(listener) => {
-            let fds = [listener.as_fd(), netns.as_fd()];
+            let mut fds = vec![listener.as_fd(), netns.as_fd()];
+            fds.extend(resolver.as_ref().map(|r| r.as_fd()));
             brig_sys::fdpass::send_fds(p.broker.as_fd(), b'b', &fds)
                 .map_err(at(msg::STEP_BROKER))?;
         }

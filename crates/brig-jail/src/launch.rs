@@ -88,7 +88,14 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
 
     // 2. Compile ahead of clone: seccomp filter, Landlock ruleset, argv/envp, rlimits, cgroup.
     let t1 = Instant::now();
-    let policy = compile_seccomp(plan, report)?;
+    let mut policy = compile_seccomp(plan, report)?;
+    if !plan.egress.is_empty() {
+        // --egress: connect() to a name's address is made by the broker (egress.rs).
+        policy.broker_call(libc::SYS_connect as u32);
+        let names: Vec<String> =
+            plan.egress.iter().map(|e| format!("{}:{}", e.host, e.port)).collect();
+        report.layer("egress", LayerState::Enforced, format!("by name: {}", names.join(", ")));
+    }
     let filter = policy.compile_notifying(&crate::observe::numbers(plan.explain || plan.learn));
     let judge = crate::broker::Judge {
         program: policy.compile(),
@@ -97,6 +104,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         explain: plan.explain,
         id_mapped: !report.id_mapped.is_empty(),
         learn: plan.learn,
+        egress: plan.egress.clone(),
     };
     let dirs: Vec<_> = caps
         .iter()
@@ -153,6 +161,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         gid,
         keep_groups: unprivileged,
         new_net: true,
+        resolver: !plan.egress.is_empty(),
         new_uts: ns & libc::CLONE_NEWUTS != 0,
         may_drop: crate::msg::LAYER_STEPS
             .into_iter()

@@ -5,7 +5,9 @@
 pub mod broker;
 pub mod caps;
 mod degrade;
+mod dns;
 pub mod doctor;
+mod egress;
 pub mod error;
 pub mod explain;
 pub mod grants;

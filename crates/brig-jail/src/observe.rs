@@ -211,6 +211,15 @@ fn sock(name: &'static str, n: &Notif, access: Access, view: &View) -> Option<Re
     Some(Refusal { syscall: name, access, target, layer, reason, fix, count: 1 })
 }
 
+/// The inet address `connect(fd, addr, len)` names (args[1], args[2]), if it can be read.
+pub fn inet_addr(n: &Notif) -> Option<std::net::SocketAddr> {
+    let mut addr = [0u8; 128];
+    let len = (n.args[2] as u32 as usize).min(addr.len());
+    let got = notify::read_mem(n.pid, n.args[1], &mut addr[..len]).ok()?;
+    let family = u16::from_ne_bytes([*addr.first()?, *addr.get(1)?]) as i32;
+    inet(family, &addr[..got]).map(|(ip, port)| std::net::SocketAddr::new(ip, port))
+}
+
 /// The address and port of a `sockaddr_in` or `sockaddr_in6`.
 fn inet(family: i32, a: &[u8]) -> Option<(std::net::IpAddr, u16)> {
     let port = u16::from_be_bytes([*a.get(2)?, *a.get(3)?]);

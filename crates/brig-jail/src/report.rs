@@ -100,6 +100,8 @@ pub struct BrokerReport {
     pub memfd_made: u32,
     /// Calls refused (seccomp, or predicted by the view for an observed call).
     pub refused: u32,
+    /// Connections made for the prison by host name (`--egress`).
+    pub egress: u32,
     /// Calls observed and left to the kernel (exec; with --explain, paths and sockets).
     pub observed: u32,
 }

@@ -96,6 +96,9 @@ pub fn supervise(
         let pipe_at = slot(&mut fds, pipe_open.then(|| pipe.as_fd()), libc::POLLIN);
         let handover_at = slot(&mut fds, handover.as_ref().map(|h| h.as_fd()), libc::POLLIN);
         let broker_at = slot(&mut fds, broker.as_ref().map(|b| b.fd()), libc::POLLIN);
+        let more = broker.as_ref().map(Broker::more_fds).unwrap_or_default();
+        let more_at: Vec<Option<usize>> =
+            more.into_iter().map(|fd| slot(&mut fds, Some(fd), libc::POLLIN)).collect();
         let want = relay.as_ref().map(Relay::interest).unwrap_or_default();
         let master_at = match (&relay, want.master) {
             (Some(r), Some(ev)) => slot(&mut fds, Some(r.master()), ev),
@@ -136,6 +139,11 @@ pub fn supervise(
         // would fail at once, again and again, while the prison exits).
         let finished = b & libc::POLLIN == 0 && b & (libc::POLLHUP | libc::POLLERR) != 0;
         let raw = relay.is_some();
+        if more_at.iter().any(|&at| rev(at) != 0) {
+            if let Some(b) = broker.as_mut() {
+                b.serve(&|l| say(l, raw));
+            }
+        }
         if finished || (b != 0 && broker.as_mut().is_some_and(|b| !b.answer(&|l| say(l, raw)))) {
             finished_broker = broker.take();
         }

@@ -78,6 +78,17 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
          abstract sockets)"
             .into(),
     );
+    for e in &plan.egress {
+        let how = match e.is_pattern() {
+            true => "any name under it, never a local or private address",
+            false => "that name only, wherever it resolves",
+        };
+        s.lines.push(format!(
+            "Egress: TCP to {}:{} ({how}), connected by brig from the host's network after \
+             checking the name the prison looked up",
+            e.host, e.port
+        ));
+    }
     for c in &plan.caps {
         s.lines.push(format!("Capability {} (fd {}): {}", c.name, c.fd, cap_words(&c.kind)));
     }

@@ -78,6 +78,8 @@ pub struct Flags {
     pub best_effort: bool,
     /// `--explain`.
     pub explain: bool,
+    /// `--egress HOST:PORT`, repeatable.
+    pub egress: Vec<String>,
     /// (kind, "NAME=SPEC") for `--dir`, `--file`, `--listen`, `--connect`, `--data`.
     pub caps: Vec<(&'static str, String)>,
     pub capability_mode: bool,
@@ -203,6 +205,7 @@ impl<'h> Builder<'h> {
             start_dir: None,
             explain: false,
             learn: false,
+            egress: vec![],
         };
         for name in DEFAULT_ENV {
             match host.var(name) {
@@ -312,6 +315,7 @@ impl<'h> Builder<'h> {
         self.plan.system = m.system;
         self.plan.best_effort = m.best_effort;
         self.plan.explain = m.explain;
+        self.plan.egress.extend(m.egress.iter().cloned());
         self.plan.syscalls.allow.extend(m.syscalls.allow.iter().cloned());
         self.plan.syscalls.deny.extend(m.syscalls.deny.iter().cloned());
         self.plan.capability_mode = m.capability_mode;
@@ -464,6 +468,13 @@ impl<'h> Builder<'h> {
         self.plan.system &= !f.no_system;
         self.plan.best_effort |= f.best_effort;
         self.plan.explain |= f.explain;
+        for e in &f.egress {
+            let rule =
+                crate::egress::Egress::parse(e).map_err(|p| PolicyError::flag("--egress", e, p))?;
+            if !self.plan.egress.contains(&rule) {
+                self.plan.egress.push(rule);
+            }
+        }
         if let Some(c) = &f.chdir {
             self.plan.chdir =
                 Some(paths::inside(c).map_err(|p| PolicyError::flag("--chdir", c, p))?);

@@ -15,6 +15,7 @@
 
 pub mod caps;
 pub mod check;
+pub mod egress;
 mod error;
 pub mod flags;
 pub mod manifest;

@@ -26,6 +26,7 @@
 //! mode = "default"          # or "capability": act only through held fds (docs/capabilities.md)
 //! [net]
 //! mode = "none"             # the only mode today
+//! egress = ["api.example.org:443", "*.pypi.org:443"]   # host names the broker connects to
 //! [caps.site]               # a capability, handed over as an fd (docs/capabilities.md)
 //! kind = "dir"              # dir, file, listen, connect, data
 //! path = "./site"           # dir, file, data; relative to the manifest's directory
@@ -77,6 +78,8 @@ pub struct Manifest {
     pub explain: bool,
     pub syscalls: SyscallChanges,
     pub net: Net,
+    /// `[net] egress`.
+    pub egress: Vec<crate::egress::Egress>,
     /// `[sandbox] mode = "capability"`.
     pub capability_mode: bool,
     /// `[caps.NAME]` in file order; host paths still as written (relative to the manifest).
@@ -258,6 +261,7 @@ validated!(CapKindName(String), "a capability kind", numbers: false, cap_kind);
 validated!(PtyValue(Pty), "\"auto\", \"always\" or \"never\"", numbers: false, Pty::parse);
 validated!(Mode(bool), "\"default\" or \"capability\"", numbers: false, sandbox_mode);
 validated!(FileModeValue(FileMode), "a file mode", numbers: false, FileMode::parse);
+validated!(EgressRule(crate::egress::Egress), "a host name and port such as \"api.example.org:443\"", numbers: false, crate::egress::Egress::parse);
 validated!(Address(String), "tcp://HOST:PORT or unix:PATH", numbers: false, address);
 
 fn cap_kind(s: &str) -> Result<String, Problem> {
@@ -317,7 +321,7 @@ pub(crate) fn net_mode(s: &str) -> Result<Net, Problem> {
     Err(Problem::new(
         format!("network mode {s:?} does not exist"),
         "only \"none\" (a private network namespace with loopback only) exists; \
-         later versions add named listeners and connections",
+         reach the outside with egress = [\"HOST:PORT\"] or listen and connect capabilities",
     ))
 }
 
@@ -587,6 +591,8 @@ struct RawSandbox {
 #[serde(deny_unknown_fields, expecting = "a [net] table")]
 struct RawNet {
     mode: Option<NetMode>,
+    #[serde(default)]
+    egress: Vec<EgressRule>,
 }
 
 impl Raw {
@@ -663,6 +669,7 @@ impl Raw {
                 deny: s.deny_syscalls.into_iter().map(|n| n.0).collect(),
             },
             net: self.net.mode.map_or(Net::None, |m| m.0),
+            egress: self.net.egress.into_iter().map(|e| e.0).collect(),
             capability_mode: s.mode.is_some_and(|m| m.0),
             caps: caps_out,
             app: app.map(|(pos, t)| (t, pos)),

@@ -40,6 +40,8 @@ pub const ETC: &[(&str, &str)] = &[
     ("/etc/fonts", "fontconfig's configuration"),
     ("/etc/protocols", "protocol names (getprotobyname)"),
     ("/etc/services", "service names and ports (getservbyname)"),
+    ("/etc/host.conf", "the resolver's host options (multi on)"),
+    ("/etc/gai.conf", "getaddrinfo's address sorting"),
     ("/etc/os-release", "the distribution's name and version"),
 ];
 
@@ -51,7 +53,10 @@ pub const ETC_LEFT_OUT: &[(&str, &str)] = &[
         "replaced by brig's own (the prison's user, localhost)",
     ),
     ("machine-id", "identifies the host"),
-    ("resolv.conf, gai.conf, host.conf", "the host's network; the prison has none by default"),
+    (
+        "resolv.conf",
+        "the host's resolver: the prison has no network, or brig's own resolver with --egress",
+    ),
     ("gitconfig, npmrc, pip.conf, wgetrc, maven", "tool settings: may carry registries and tokens"),
     (
         "python3*, perl, xml, terminfo, inputrc, magic, mime.types, timezone",

@@ -86,7 +86,7 @@ fn everything_at_once() {
         capability_mode: false,
         pty: Default::default(),
         explain: false,
-        learn: false,
+        egress: vec![],
         workspace: false,
         command: vec!["/usr/bin/python3".into(), "-m".into(), "http.server".into()],
     };

@@ -247,6 +247,7 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
                 deny_syscalls: deny,
                 best_effort,
                 explain: false,
+                egress: vec![],
                 caps,
                 capability_mode,
                 pty,

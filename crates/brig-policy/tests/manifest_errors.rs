@@ -226,13 +226,24 @@ fn sandbox_and_net() {
         "[net]\nmode = \"host\"\n",
         "2:8",
         "network mode \"host\" does not exist",
-        "only \"none\" (a private network namespace with loopback only) exists; later versions add named listeners and connections",
+        "only \"none\" (a private network namespace with loopback only) exists; reach the outside with egress = [\"HOST:PORT\"] or listen and connect capabilities",
     );
-    refused("[net]\nports = 1\n", "2:1", "unknown field `ports`, expected `mode`", SPELLING);
+    refused(
+        "[net]\nports = 1\n",
+        "2:1",
+        "unknown field `ports`, expected `mode` or `egress`",
+        SPELLING,
+    );
+    refused(
+        "[net]\negress = [\"api.example.org:443\", \"1.2.3.4:80\"]\n",
+        "2:34",
+        "\"1.2.3.4:80\" is an address, not a host name",
+        "name the host (the broker checks the name and pins the address it resolves), or hand over a connection with --connect NAME=tcp://ADDR:PORT",
+    );
     refused(
         "[net]\n\"a\\u001fb\" = 1\n",
         "2:1",
-        "unknown field `a\\u{1f}b`, expected `mode`",
+        "unknown field `a\\u{1f}b`, expected `mode` or `egress`",
         SPELLING,
     );
     refused(

@@ -62,6 +62,12 @@ pub fn place_for_exec(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
     check_int(unsafe { libc::dup3(fd.as_raw_fd(), target, 0) }).map(drop)
 }
 
+/// The file status flags (`F_GETFL`: O_NONBLOCK, O_APPEND, the access mode).
+pub fn status_flags(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    // SAFETY: F_GETFL takes no argument; `fd` is open.
+    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })
+}
+
 /// Sets or clears O_NONBLOCK (cleared after opening a FIFO or device without blocking the
 /// runner; set on the terminal relay's pty master).
 pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {

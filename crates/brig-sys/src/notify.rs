@@ -47,12 +47,29 @@ pub fn id_valid(fd: BorrowedFd<'_>, id: u64) -> bool {
     unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
 }
 
-/// `pidfd_open(pid, 0)`.
-pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    // SAFETY: integer arguments only; the kernel returns a new fd that only we own.
-    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) })?;
-    // SAFETY: just returned by the kernel.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+/// A pidfd for thread `tid` (a notification's asker is a thread, often not its process's
+/// first): `pidfd_open(tid, PIDFD_THREAD)` (Linux 6.9), else one for its thread group, read from
+/// `/proc/TID/status`. Either reaches the process's fd table (`pidfd_getfd`).
+pub fn pidfd_open(tid: u32) -> io::Result<OwnedFd> {
+    const PIDFD_THREAD: libc::c_long = libc::O_EXCL as libc::c_long;
+    let open = |pid: u32, flags: libc::c_long| {
+        // SAFETY: integer arguments only; the kernel returns a new fd that only we own.
+        let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, flags) })?;
+        // SAFETY: just returned by the kernel.
+        Ok::<_, io::Error>(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    };
+    match open(tid, PIDFD_THREAD) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            let status = std::fs::read_to_string(format!("/proc/{tid}/status"))?;
+            let tgid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+            open(tgid, 0)
+        }
+        r => r,
+    }
 }
 
 /// `pidfd_getfd(pidfd, target, 0)`: a close-on-exec duplicate of the process's fd `target` (the
@@ -140,4 +157,26 @@ pub fn read_cstr(pid: u32, addr: u64, max: usize) -> io::Result<Option<Vec<u8>>>
         };
     }
     Ok(None)
+}
+
+/// Installs a duplicate of `fd` in the asking process at number `target`, replacing what was
+/// there (`SECCOMP_ADDFD_FLAG_SETFD`, as dup2 would), without answering: the caller answers
+/// after. Used to swap a socket the broker connected for the one the program asked with.
+pub fn replace_fd(
+    notif: BorrowedFd<'_>,
+    id: u64,
+    fd: BorrowedFd<'_>,
+    target: i32,
+    cloexec: bool,
+) -> io::Result<()> {
+    let addfd = libc::seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SETFD as u32,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: target as u32,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: SECCOMP_IOCTL_NOTIF_ADDFD reads one `struct seccomp_notif_addfd` from `addfd`.
+    check_int(unsafe { libc::ioctl(notif.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) })
+        .map(drop)
 }

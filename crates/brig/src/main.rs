@@ -95,9 +95,14 @@ struct RunArgs {
     #[arg(long, value_name = "NAME[=VALUE]")]
     env: Vec<String>,
     /// Network: only `none` (a private namespace with loopback); reach the outside through
-    /// --listen and --connect capabilities.
+    /// --egress, or --listen and --connect capabilities.
     #[arg(long, value_name = "MODE")]
     net: Option<String>,
+    /// Let the prison reach HOST:PORT by name, for any TCP client: its DNS lookups are answered
+    /// by brig, and brig connects from the host's network, checking name and port. Repeatable;
+    /// `*.example.org:443` patterns (never reaching local or private addresses).
+    #[arg(long, value_name = "HOST:PORT")]
+    egress: Vec<String>,
     /// Capability: a directory fd, with rights r (default), rw, rwc or rx beneath it.
     #[arg(long = "dir", value_name = "NAME=PATH[:RIGHTS]")]
     cap_dir: Vec<String>,
@@ -263,6 +268,7 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
         deny_syscalls: args.deny_syscalls.clone(),
         best_effort: args.best_effort,
         explain: args.explain,
+        egress: args.egress.clone(),
         pty: args.pty.clone(),
         workspace: args.workspace,
         caps: [

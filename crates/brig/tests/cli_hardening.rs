@@ -214,7 +214,10 @@ fn run_and_check_warn_about_risky_capabilities() {
         assert_eq!(code(&o), 0, "{who:?}: {}", stderr(&o));
         let e = stderr(&o);
         for want in [
-            format!("brig: warning: capability key (--data {data}): {ssh} holds credentials\n"),
+            format!(
+                "brig: warning: capability key (--data {data}): {ssh} holds credentials; it \
+                 looks like a private key\n"
+            ),
             format!("brig: warning: capability agent (--listen {sock}): {ssh} holds credentials\n"),
             format!("brig: warning: capability out (--file {out}): mode create empties"),
         ] {

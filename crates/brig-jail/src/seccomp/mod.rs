@@ -181,6 +181,14 @@ impl Policy {
         Ok(())
     }
 
+    /// Sends syscall `nr` to the broker, which acts on it (`connect` with `--egress`).
+    pub fn broker_call(&mut self, nr: u32) {
+        let name = names::name(nr).unwrap_or("?");
+        self.rules.retain(|r| r.nr != nr);
+        let why = "answered by the broker";
+        self.rules.push(Rule { name, nr, action: RuleAction::Broker, why });
+    }
+
     /// Whether every rule of the group or syscall `name` is still in the policy.
     pub fn keeps(&self, name: &str) -> bool {
         lookup(name).is_some_and(|sel| sel.rules().iter().all(|r| self.rules.contains(r)))
