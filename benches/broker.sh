@@ -27,6 +27,20 @@ row brig "$BRIG" run -q --rx "$out" -- "$out/probe" open "$N" "$out/file"
 row "brig --explain" "$BRIG" run -q --explain --rx "$out" -- "$out/probe" open "$N" "$out/file" 2>/dev/null
 row "brig --explain" "$BRIG" run -q --explain --rx "$out" -- "$out/probe" connect "$N" "$port" 2>/dev/null
 row brig "$BRIG" run -q --rx "$out" -- "$out/probe" connect "$N" "$port"
+# Brokered connect: --egress to a name the host resolves to 127.0.0.1, where a server listens.
+# The name comes from a hosts file bound over /etc/hosts around brig (needs root).
+if [ "$(id -u)" = 0 ]; then
+  printf '127.0.0.1 localhost\n127.0.0.1 brig-bench.test\n' > "$out/hosts"; chmod a+r "$out/hosts"
+  python3 -c 'import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(4096)
+while True: s.accept()[0].close()' "$port" & srv=$!
+  sleep 0.5
+  EN=$((N / 10))
+  row host "$out/probe" egress "$EN" 127.0.0.1 "$port"
+  unshare -m --propagation private sh -c "mount --bind $out/hosts /etc/hosts && exec ${as[*]} $BRIG run -q --egress brig-bench.test:$port --rx $out -- $out/probe egress $EN brig-bench.test $port" |
+    while read -r call _ p50 _ p99; do echo "| brig --egress | $call (brokered) | $p50 | $p99 |"; done
+  kill $srv
+fi
 
 # A small C project: 60 files, make -j2.
 mkdir -p "$out/proj"

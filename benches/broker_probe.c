@@ -5,7 +5,10 @@
  *                    round trip plus the broker's judgement)
  *   open N PATH      openat + close of PATH (observed by the broker under --explain)
  *   connect N PORT   a TCP connect to 127.0.0.1:PORT and close (refused inside)
+ *   egress N HOST PORT  a TCP connect to HOST:PORT (resolved once) and close: with --egress,
+ *                    made by the broker from the host's network
  */
+#include <netdb.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -35,6 +38,10 @@ int main(int argc, char **argv) {
     long long *t = malloc(sizeof(long long) * n);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (argc > 3 && strcmp(mode, "connect") == 0) sa.sin_port = htons(atoi(argv[3]));
+    struct addrinfo *ai = NULL, hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    if (strcmp(mode, "egress") == 0) {
+        if (argc < 5 || getaddrinfo(argv[3], argv[4], &hints, &ai) != 0) return 3;
+    }
     for (long i = 0; i < n; i++) {
         long long t0 = now();
         if (strcmp(mode, "plain") == 0) {
@@ -47,6 +54,10 @@ int main(int argc, char **argv) {
         } else if (strcmp(mode, "connect") == 0) {
             int s = socket(AF_INET, SOCK_STREAM, 0);
             connect(s, (struct sockaddr *)&sa, sizeof sa);
+            close(s);
+        } else if (strcmp(mode, "egress") == 0) {
+            int s = socket(AF_INET, SOCK_STREAM, 0);
+            if (connect(s, ai->ai_addr, ai->ai_addrlen) != 0) return 4;
             close(s);
         } else {
             return 2;

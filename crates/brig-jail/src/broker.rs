@@ -31,6 +31,7 @@ use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::ask::{Answer, Asker};
 use crate::egress::{Resolver, Verdict};
 
 use crate::explain::{self, Access, Refusal, Touched, View};
@@ -61,6 +62,8 @@ pub struct Judge {
     pub learn: bool,
     /// `--egress`: the names the broker connects the prison to.
     pub egress: Vec<brig_policy::egress::Egress>,
+    /// `--ask`: brig's terminal, to ask about refused opens.
+    pub asker: Option<Asker>,
 }
 
 /// How a handler answered: the call's return value, already answered (with an fd, or from a
@@ -191,8 +194,11 @@ impl Broker {
         };
         let (val, err) = match answer {
             Ok(Acted::Continue) => {
-                // Observed: explain, then the kernel decides. What was read decides nothing.
-                self.observe(&n, say);
+                // Observed: explain, then the kernel decides. What was read decides nothing,
+                // unless the user, asked, allowed it: then the broker opened the file itself.
+                if self.observe(&n, say) {
+                    return true;
+                }
                 // ENOENT: the asker is gone.
                 let _ = notify::continue_call(self.notif.as_fd(), n.id);
                 return true;
@@ -206,11 +212,13 @@ impl Broker {
         true
     }
 
-    /// Notes what an observed call names (`brig learn`) and the refusal the view predicts.
-    fn observe(&mut self, n: &Notif, say: &dyn Fn(&str)) {
-        let Some(o) = observe::find(n.nr) else { return };
-        if !(o.always || self.judge.explain || self.judge.learn) {
-            return;
+    /// Notes what an observed call names (`brig learn`) and the refusal the view predicts;
+    /// with `--ask`, asks about a refused open. True when the call was answered here.
+    fn observe(&mut self, n: &Notif, say: &dyn Fn(&str)) -> bool {
+        let Some(o) = observe::find(n.nr) else { return false };
+        let j = &self.judge;
+        if !(o.always || j.explain || j.learn || j.asker.is_some()) {
+            return false;
         }
         self.counts.observed += 1;
         let (learn, touched) = (self.judge.learn, &mut self.touched);
@@ -219,9 +227,63 @@ impl Broker {
                 touched.entry(p.to_path_buf()).or_default().add(a);
             }
         };
-        for r in observe::judge(o, n, &self.judge.view, &mut seen) {
-            self.note(r, say);
+        let refusals = observe::judge(o, n, &self.judge.view, &mut seen);
+        let answered = self.ask(n, &refusals);
+        if answered != Some(true) {
+            for r in refusals {
+                self.note(r, say);
+            }
         }
+        answered.is_some()
+    }
+
+    /// `--ask`: the answers "always", as the manifest lines that would grant them.
+    pub fn asked_always(&self) -> Vec<String> {
+        let Some(a) = &self.judge.asker else { return Vec::new() };
+        a.always
+            .iter()
+            .map(|(p, acc)| {
+                let rights = if *acc == Access::Write { "rw" } else { "r" };
+                format!("\"{}\" = \"{rights}\"", p.display())
+            })
+            .collect()
+    }
+
+    /// `--ask` for a refused open of an existing file: `Some(allowed)` when answered here.
+    fn ask(&mut self, n: &Notif, refusals: &[Refusal]) -> Option<bool> {
+        let flags = match n.nr as i64 {
+            libc::SYS_openat => n.args[2] as i32,
+            libc::SYS_open => n.args[1] as i32,
+            _ => return None,
+        };
+        let r = refusals.iter().find(|r| {
+            matches!(r.access, Access::Read | Access::Write)
+                && matches!(r.layer, "view" | "landlock")
+        })?;
+        if flags & (libc::O_PATH | libc::O_CREAT) != 0 {
+            return None; // never brokered: the kernel's refusal stands
+        }
+        let host = self.judge.view.host_of(Path::new(&r.target))?;
+        let asker = self.judge.asker.as_mut()?;
+        if asker.ask(r, &host) == Answer::No {
+            self.counts.asked_refused += 1;
+            return None;
+        }
+        // The notification may be gone while the user thought.
+        let fd = asker.open_for_prison(&host, flags);
+        let answer = match fd {
+            Ok(fd) => notify::answer_with_fd(
+                self.notif.as_fd(),
+                n.id,
+                fd.as_fd(),
+                flags & libc::O_CLOEXEC != 0,
+            )
+            .map(drop),
+            Err(e) => notify::respond(self.notif.as_fd(), n.id, -1, e),
+        };
+        self.counts.asked_allowed += 1;
+        let _ = answer;
+        Some(true)
     }
 
     /// `connect(fd, addr, len)` with `--egress`: to one of the resolver's addresses, made by

@@ -209,6 +209,18 @@ impl View {
         (path, Some((Path::new("/"), &Place::Fixed)))
     }
 
+    /// The host file behind `path` inside: the grant's source beneath it, or the host's own
+    /// path outside the view (or hidden by the prison's own tmpfs); `None` for what brig made.
+    pub fn host_of(&self, path: &Path) -> Option<PathBuf> {
+        match self.locate(path) {
+            (p, None) | (p, Some((_, Place::Tmpfs { .. }))) => Some(p),
+            (p, Some((dest, Place::Grant { source, .. }))) => {
+                Some(under(source, p.strip_prefix(dest).unwrap_or(Path::new(""))))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `path` exists where the view takes it from (the host's file behind a grant, or
     /// the host's own path outside the view); true for what brig made.
     pub fn exists(&self, path: &Path) -> bool {

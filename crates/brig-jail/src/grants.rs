@@ -427,6 +427,7 @@ mod tests {
             explain: false,
             learn: false,
             egress: vec![],
+            ask: None,
             start_dir: None,
             tmpfs_exec: vec![],
         }

@@ -96,7 +96,16 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
             plan.egress.iter().map(|e| format!("{}:{}", e.host, e.port)).collect();
         report.layer("egress", LayerState::Enforced, format!("by name: {}", names.join(", ")));
     }
-    let filter = policy.compile_notifying(&crate::observe::numbers(plan.explain || plan.learn));
+    let observe = plan.explain || plan.learn || plan.ask.is_some();
+    let filter = policy.compile_notifying(&crate::observe::numbers(observe));
+    // --ask needs brig's own terminal to ask on.
+    let asker = match plan.ask {
+        Some(t) => Some(
+            crate::ask::Asker::open(t, uid)
+                .map_err(JailError::setup("--ask: open brig's terminal (/dev/tty)"))?,
+        ),
+        None => None,
+    };
     let judge = crate::broker::Judge {
         program: policy.compile(),
         policy,
@@ -105,6 +114,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         id_mapped: !report.id_mapped.is_empty(),
         learn: plan.learn,
         egress: plan.egress.clone(),
+        asker,
     };
     let dirs: Vec<_> = caps
         .iter()

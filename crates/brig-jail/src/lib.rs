@@ -2,6 +2,7 @@
 //! its view, locks it down, execs the program, and supervises it. `launch::run` is the entry.
 #![forbid(unsafe_code)]
 
+mod ask;
 pub mod broker;
 pub mod caps;
 mod degrade;

@@ -73,6 +73,9 @@ pub struct Report {
     /// Each refusal brig saw, once, with the layer and the fix (all of them with --explain;
     /// without it, seccomp's and exec's).
     pub refusals: Vec<crate::explain::Refusal>,
+    /// `--ask`: what the user allowed "always", as manifest lines to keep it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_always: Vec<String>,
     /// `brig learn`: every path the run named, with what it asked (not in the JSON).
     #[serde(skip)]
     pub touched: Vec<(std::path::PathBuf, crate::explain::Touched)>,
@@ -100,6 +103,9 @@ pub struct BrokerReport {
     pub memfd_made: u32,
     /// Calls refused (seccomp, or predicted by the view for an observed call).
     pub refused: u32,
+    /// Opens the user allowed (`--ask`) and refused.
+    pub asked_allowed: u32,
+    pub asked_refused: u32,
     /// Connections made for the prison by host name (`--egress`).
     pub egress: u32,
     /// Calls observed and left to the kernel (exec; with --explain, paths and sockets).

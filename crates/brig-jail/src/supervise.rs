@@ -201,6 +201,7 @@ pub fn supervise(
         r.finish();
     }
     if let Some(b) = finished_broker.or(broker) {
+        report.allowed_always = b.asked_always();
         report.broker = b.counts;
         report.refusals = b.refusals;
         report.touched = b.touched.into_iter().collect();

@@ -7,6 +7,7 @@
 //! program starts in the caller's directory when a grant makes it visible, else in `/`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::caps::{self, Cap, CapKind, Endpoint};
 use crate::error::{PolicyError, Pos, Problem};
@@ -80,6 +81,9 @@ pub struct Flags {
     pub explain: bool,
     /// `--egress HOST:PORT`, repeatable.
     pub egress: Vec<String>,
+    /// `--ask`, and how long to wait for an answer (`--ask-timeout`).
+    pub ask: bool,
+    pub ask_timeout: Option<String>,
     /// (kind, "NAME=SPEC") for `--dir`, `--file`, `--listen`, `--connect`, `--data`.
     pub caps: Vec<(&'static str, String)>,
     pub capability_mode: bool,
@@ -206,6 +210,7 @@ impl<'h> Builder<'h> {
             explain: false,
             learn: false,
             egress: vec![],
+            ask: None,
         };
         for name in DEFAULT_ENV {
             match host.var(name) {
@@ -468,6 +473,15 @@ impl<'h> Builder<'h> {
         self.plan.system &= !f.no_system;
         self.plan.best_effort |= f.best_effort;
         self.plan.explain |= f.explain;
+        if f.ask || f.ask_timeout.is_some() {
+            let t = match &f.ask_timeout {
+                Some(t) => {
+                    units::duration(t).map_err(|p| PolicyError::flag("--ask-timeout", t, p))?
+                }
+                None => Duration::from_secs(30),
+            };
+            self.plan.ask = Some(t);
+        }
         for e in &f.egress {
             let rule =
                 crate::egress::Egress::parse(e).map_err(|p| PolicyError::flag("--egress", e, p))?;
@@ -706,7 +720,7 @@ mod tests {
         }
         let mut f = cmd(&["x"]);
         f.net = Some("host".into());
-        assert!(err(&f).contains("later versions add named listeners and connections"));
+        assert!(err(&f).contains("reach the outside with egress"));
     }
 
     #[test]

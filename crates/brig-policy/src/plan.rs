@@ -166,6 +166,8 @@ pub struct Plan {
     pub pty: Pty,
     /// `--explain`: each refusal said as it happens, with the layer and the flag that grants it.
     pub explain: bool,
+    /// `--ask`: on a refused open, ask the user on brig's terminal, waiting this long.
+    pub ask: Option<Duration>,
     /// `--egress`: host names (and ports) the broker connects the prison to.
     pub egress: Vec<crate::egress::Egress>,
     /// `brig learn`: the broker keeps every path the program names (not from flags or manifests).

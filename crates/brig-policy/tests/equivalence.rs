@@ -87,6 +87,8 @@ fn everything_at_once() {
         pty: Default::default(),
         explain: false,
         egress: vec![],
+        ask: false,
+        ask_timeout: None,
         workspace: false,
         command: vec!["/usr/bin/python3".into(), "-m".into(), "http.server".into()],
     };

@@ -248,6 +248,8 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
                 best_effort,
                 explain: false,
                 egress: vec![],
+                ask: false,
+                ask_timeout: None,
                 caps,
                 capability_mode,
                 pty,

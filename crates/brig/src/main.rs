@@ -160,6 +160,13 @@ struct RunArgs {
     /// it, and the flag that would grant it; a summary at exit (also in --report).
     #[arg(long)]
     explain: bool,
+    /// When an open is refused, ask on your terminal (never the program's) whether to allow it
+    /// once, always (this run) or not; on yes brig opens the file and hands it over.
+    #[arg(long)]
+    ask: bool,
+    /// How long --ask waits for an answer before it is no (default 30s).
+    #[arg(long, value_name = "DUR")]
+    ask_timeout: Option<String>,
     /// A pseudo-terminal of the prison's own: auto (when stdio is a terminal; default), always,
     /// or never (the program then holds your terminal).
     #[arg(long, value_name = "auto|always|never")]
@@ -269,6 +276,8 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
         best_effort: args.best_effort,
         explain: args.explain,
         egress: args.egress.clone(),
+        ask: args.ask,
+        ask_timeout: args.ask_timeout.clone(),
         pty: args.pty.clone(),
         workspace: args.workspace,
         caps: [
@@ -417,7 +426,15 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     if !report.exit.message.is_empty() {
         errln!("{}", report.exit.message);
     }
-    let failed = report.exit.status != 0;
+    if !report.allowed_always.is_empty() {
+        errln!("brig: you allowed for this run only; to keep it, add under [fs] in a manifest:");
+        for l in &report.allowed_always {
+            errln!("  {l}");
+        }
+    }
+    // A limit brig already named (memory, wall time) needs no hint.
+    let failed =
+        ["exited", "signaled"].contains(&report.exit.cause.as_str()) && report.exit.status != 0;
     if let Some(s) = brig_jail::explain::summary(&report.refusals, plan.explain, failed) {
         errln!("{s}");
     }

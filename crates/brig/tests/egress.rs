@@ -1,5 +1,5 @@
 //! `--egress HOST:PORT`: any TCP client in the prison reaches an allowed name through brig's
-//! resolver and broker (curl, Python urllib and a raw non-blocking socket, node fetch, a Go
+//! resolver and broker (curl, Python urllib, requests and a raw non-blocking socket, node fetch, a Go
 //! client, git over http, psql), against servers on the host's loopback; other names, ports
 //! and addresses are refused and explained; a pattern never reaches a local address. Both uids.
 //!
@@ -176,6 +176,16 @@ fn every_client_reaches_an_allowed_name() {
                     "-c",
                     "import sys, urllib.request; \
                      sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())",
+                    &url,
+                ],
+                "hello-egress\n",
+            ),
+            (
+                "python requests",
+                vec![
+                    "/usr/bin/python3",
+                    "-c",
+                    "import sys, requests; sys.stdout.write(requests.get(sys.argv[1]).text)",
                     &url,
                 ],
                 "hello-egress\n",
