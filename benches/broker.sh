@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The broker's costs, in one run (not a test; run on demand): per-call p50/p99 of a plain
 # syscall, a refused one (a raw user-notification round trip through the broker), an openat
-# (plain, and observed under --explain) and a TCP connect, inside brig and on the bare host;
+# (plain, observed under --explain, and brokered: made by the broker under --ask), a TCP
+# connect (and one brokered by --egress), inside brig and on the bare host;
 # then two syscall-heavy workloads (find /usr, make -j2 of 60 C files) under brig, under
 # brig --explain and, given BRIG_BEFORE (a brig without the broker's observer, e.g. a build
 # of a373cf2), under that, with bwrap beside them. Unprivileged: as root it drops to
@@ -26,6 +27,10 @@ row host "$out/probe" open "$N" "$out/file"
 row brig "$BRIG" run -q --rx "$out" -- "$out/probe" open "$N" "$out/file"
 row "brig --explain" "$BRIG" run -q --explain --rx "$out" -- "$out/probe" open "$N" "$out/file" 2>/dev/null
 row "brig --explain" "$BRIG" run -q --explain --rx "$out" -- "$out/probe" connect "$N" "$port" 2>/dev/null
+# Brokered open: the file is not in the view; --ask is answered "always" once (on a pty, as a
+# person would), after which each open is made by the broker and installed with ADDFD.
+"${as[@]}" python3 "$here/../crates/brig/tests/probes/ask_driver.py" a "$BRIG" run -q --ask --rx "$out/probe" -- "$out/probe" open "$N" "$out/file" |
+  tr -d '\r' | grep '^open p50' | while read -r call _ p50 _ p99; do echo "| brig --ask (always) | $call (brokered) | $p50 | $p99 |"; done
 row brig "$BRIG" run -q --rx "$out" -- "$out/probe" connect "$N" "$port"
 # Brokered connect: --egress to a name the host resolves to 127.0.0.1, where a server listens.
 # The name comes from a hosts file bound over /etc/hosts around brig (needs root).

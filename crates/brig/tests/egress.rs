@@ -94,8 +94,39 @@ fn egress_run(who: Who, args: &[&str]) -> Output {
         .expect("unshare")
 }
 
+/// Whether the test can bind its hosts file (root); says so when it cannot.
 fn root() -> bool {
-    brig_sys::process::ids().0 == 0
+    let root = brig_sys::process::ids().0 == 0;
+    if !root {
+        eprintln!("skipped: binding a hosts file for the test names needs root");
+    }
+    root
+}
+
+/// One test's servers on the host's loopback: the web root over HTTP, and pg_server.py
+/// counting connections.
+struct Servers {
+    _web: Scratch,
+    _http: Server,
+    hp: u16,
+    log: Scratch,
+    _pg: Server,
+    pp: u16,
+}
+
+fn servers(who: Who) -> Servers {
+    let web = web_root(who);
+    let (http, hp) = http_server(&web.path);
+    let log = Scratch::new(who);
+    let (pg, pp) = pg_server(&log.join("log"));
+    Servers { _web: web, _http: http, hp, log, _pg: pg, pp }
+}
+
+impl Servers {
+    /// How many connections reached pg_server.py.
+    fn connections(&self) -> usize {
+        std::fs::read_to_string(self.log.join("log")).unwrap_or_default().lines().count()
+    }
 }
 
 /// A Go HTTP client (pure Go resolver: it reads /etc/resolv.conf itself), built once.
@@ -141,15 +172,12 @@ fn web_root(who: Who) -> Scratch {
 #[test]
 fn every_client_reaches_an_allowed_name() {
     if !root() {
-        eprintln!("skipped: binding a hosts file for the test names needs root");
         return;
     }
     let go = go_client();
     for who in everyone() {
-        let web = web_root(who);
-        let (_http, hp) = http_server(&web.path);
-        let log = Scratch::new(who);
-        let (_pg, pp) = pg_server(&log.join("log"));
+        let sv = servers(who);
+        let (hp, pp) = (sv.hp, sv.pp);
         let url = format!("http://{NAME}:{hp}/index.html");
         let (e1, e2) = (format!("{NAME}:{hp}"), format!("{NAME}:{pp}"));
         let gobin = go.parent().expect("dir").to_str().expect("utf-8");
@@ -224,22 +252,18 @@ fn every_client_reaches_an_allowed_name() {
             "{who:?} psql: {}",
             stderr(&o)
         );
-        let seen = std::fs::read_to_string(log.join("log")).unwrap_or_default();
-        assert_eq!(seen.lines().count(), 2, "raw socket and psql reached the server: {seen}");
+        assert_eq!(sv.connections(), 2, "raw socket and psql reached the server");
     }
 }
 
 #[test]
 fn other_names_ports_and_addresses_are_refused_and_explained() {
     if !root() {
-        eprintln!("skipped: binding a hosts file for the test names needs root");
         return;
     }
     for who in everyone() {
-        let web = web_root(who);
-        let (_http, hp) = http_server(&web.path);
-        let log = Scratch::new(who);
-        let (_pg, pp) = pg_server(&log.join("log"));
+        let sv = servers(who);
+        let (hp, pp) = (sv.hp, sv.pp);
         let allowed = format!("{NAME}:{hp}");
         let talk = "import socket, sys\n\
              s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)\n\
@@ -276,20 +300,18 @@ fn other_names_ports_and_addresses_are_refused_and_explained() {
             &["--egress", &allowed, "--", "python3", "-c", talk, "127.0.0.1", &pps],
         );
         assert_ne!(code(&o), 0, "{}", stdout(&o));
-        let seen = std::fs::read_to_string(log.join("log")).unwrap_or_default();
-        assert_eq!(seen.lines().count(), 1, "only the allowed connection arrived: {seen}");
+        assert_eq!(sv.connections(), 1, "only the allowed connection arrived");
     }
 }
 
 #[test]
 fn a_pattern_never_reaches_a_local_address() {
     if !root() {
-        eprintln!("skipped: binding a hosts file for the test names needs root");
         return;
     }
     for who in everyone() {
-        let web = web_root(who);
-        let (_http, hp) = http_server(&web.path);
+        let sv = servers(who);
+        let hp = sv.hp;
         let url = format!("http://a.brig-pattern.test:{hp}/index.html");
         let pattern = format!("*.brig-pattern.test:{hp}");
         let o = egress_run(who, &["--explain", "--egress", &pattern, "--", "curl", "-sS", &url]);

@@ -26,17 +26,21 @@ fn args<'a>(v: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
     v.iter().map(String::as_str).chain(rest.iter().copied()).collect()
 }
 
+/// A scratch directory holding `app`, a script that prints `ran`.
+fn with_app(who: Who) -> Scratch {
+    let s = Scratch::new(who);
+    let app = s.write("app", "#!/bin/sh\necho ran\n");
+    std::fs::set_permissions(app, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    s.own(who);
+    s
+}
+
 #[test]
 fn each_layer_is_explained_and_the_fix_works() {
     for who in everyone() {
-        let s = Scratch::new(who);
-        s.write("app", "#!/bin/sh\necho ran\n");
+        let s = with_app(who);
         s.write("data", "secret-ish\n");
-        std::fs::set_permissions(
-            s.join("app"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("chmod");
         s.own(who);
         let app = s.sub("app");
         let data = s.sub("data");
@@ -123,14 +127,7 @@ fn each_refusal_is_said_once_and_reported() {
 #[test]
 fn a_failure_after_refusals_gets_a_hint_without_explain() {
     for who in everyone() {
-        let s = Scratch::new(who);
-        s.write("app", "#!/bin/sh\necho ran\n");
-        std::fs::set_permissions(
-            s.join("app"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("chmod");
-        s.own(who);
+        let s = with_app(who);
         let script = format!("{} ; exit 3", s.sub("app"));
         let o = run(who, &["--rw", s.s(), "--", "/bin/sh", "-c", &script]);
         assert_eq!(code(&o), 3);
