@@ -29,7 +29,7 @@ row "brig --explain" "$BRIG" run -q --explain --rx "$out" -- "$out/probe" open "
 row "brig --explain" "$BRIG" run -q --explain --rx "$out" -- "$out/probe" connect "$N" "$port" 2>/dev/null
 # Brokered open: the file is not in the view; --ask is answered "always" once (on a pty, as a
 # person would), after which each open is made by the broker and installed with ADDFD.
-"${as[@]}" python3 "$here/../crates/brig/tests/probes/ask_driver.py" a "$BRIG" run -q --ask --rx "$out/probe" -- "$out/probe" open "$N" "$out/file" |
+"${as[@]}" /usr/bin/python3 "$here/../crates/brig/tests/probes/ask_driver.py" a "$BRIG" run -q --ask --rx "$out/probe" -- "$out/probe" open "$N" "$out/file" |
   tr -d '\r' | grep '^open p50' | while read -r call _ p50 _ p99; do echo "| brig --ask (always) | $call (brokered) | $p50 | $p99 |"; done
 row brig "$BRIG" run -q --rx "$out" -- "$out/probe" connect "$N" "$port"
 # Brokered connect: --egress to a name the host resolves to 127.0.0.1, where a server listens.

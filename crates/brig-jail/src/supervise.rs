@@ -213,6 +213,18 @@ pub fn supervise(
     let hits = cgroup.map(|c| Hits { oom_kills: c.oom_kills(), tasks_refused: c.tasks_refused() });
     report.hits = hits.clone();
     let hits = hits.unwrap_or_default();
+    if hits.tasks_refused > 0 {
+        // The limit's refusals, with the others (said during the run already).
+        report.refusals.push(crate::explain::Refusal {
+            syscall: "clone",
+            access: crate::explain::Access::Call,
+            target: "clone (a new process or thread)".into(),
+            layer: "limit",
+            reason: format!("--procs {} reached", plan.limits.procs),
+            fix: format!("raise it with --procs {}", plan.limits.procs.saturating_mul(2)),
+            count: hits.tasks_refused.min(u32::MAX as u64) as u32,
+        });
+    }
     let mem = size(plan.limits.mem.unwrap_or_default());
     match hits.oom_kills {
         0 => {}

@@ -160,3 +160,23 @@ fn the_manifest_can_ask_for_explanations() {
         }
     }
 }
+
+#[test]
+fn a_limit_is_a_refusal_with_its_flag() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let report = s.sub("r.json");
+        let forks = "for i in $(seq 30); do sleep 0.3 & done; wait";
+        let o = run(who, &["--procs", "8", "--report", &report, "--", "/bin/sh", "-c", forks]);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+        if json["hits"].is_null() {
+            continue; // RLIMIT_NPROC: no cgroup counts the refusals here
+        }
+        let r =
+            json["refusals"].as_array().expect("refusals").iter().find(|r| r["layer"] == "limit");
+        let r = r.unwrap_or_else(|| panic!("{who:?}: {json}\n{}", stderr(&o)));
+        assert_eq!(r["fix"], "raise it with --procs 16", "{r}");
+        assert!(r["count"].as_u64().is_some_and(|n| n > 0), "{r}");
+    }
+}
