@@ -82,3 +82,26 @@ fn ask_without_a_terminal_is_refused() {
         assert!(stderr(&o).contains("--ask"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn rewriting_the_path_while_the_broker_asks_opens_only_what_was_allowed() {
+    // The broker opens its own copy of the path it showed: a thread rewriting the program's
+    // buffer to another file outside the view gets that file asked about (and refused), never
+    // opened under the allowed one's answer.
+    let probe = include_str!("probes/broker.py");
+    for who in everyone() {
+        let (s, allowed) = secret(who);
+        let p = s.write("broker.py", probe);
+        let hidden = Scratch::new(who);
+        hidden.write("secret", "secret\n");
+        hidden.own(who);
+        s.own(who);
+        let (p, secret) = (p.to_str().expect("utf-8").to_string(), hidden.sub("secret"));
+        let args =
+            ["--ask", "--rx", &p, "--", "/usr/bin/python3", &p, "race", &allowed, &secret, "20000"];
+        let out = asked(who, "an+", &args);
+        let line = out.lines().find(|l| l.starts_with("race:")).unwrap_or_else(|| panic!("{out}"));
+        assert!(line.ends_with(" 0 secret"), "{who:?}: {line}");
+        assert!(!line.contains(" 0 opened"), "{who:?}: the allowed file was never opened: {line}");
+    }
+}
