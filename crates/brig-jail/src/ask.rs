@@ -50,20 +50,24 @@ impl Asker {
         Ok(Asker { tty, timeout, root_for, always: Vec::new() })
     }
 
-    /// Asks about refusal `r` of an open of host file `host`. "always" answers are kept.
-    pub fn ask(&mut self, r: &Refusal, host: &Path) -> Answer {
+    /// Asks about refusal `r` of an open of host file `host` (or a connection), while
+    /// `pending()` (the asker still waits: a question for a process that is gone ends as no).
+    /// "always" answers are kept.
+    pub fn ask(&mut self, r: &Refusal, host: &Path, pending: &dyn Fn() -> bool) -> Answer {
         if self.always.iter().any(|(p, a)| p == host && *a == r.access) {
             return Answer::Always;
         }
         let secs = self.timeout.as_secs();
+        let what = match r.access {
+            Access::Connect => format!("connect to {}", r.target),
+            a => format!("{} of {}", a.word(), r.target),
+        };
         let q = format!(
-            "\r\nbrig: allow {} of {}? ({}) [o]nce [a]lways [n]o (no in {secs} s) ",
-            r.access.word(),
-            r.target,
+            "\r\nbrig: allow {what}? ({}) [o]nce [a]lways [n]o (no in {secs} s) ",
             r.reason
         );
         let _ = self.tty.write_all(q.as_bytes());
-        let answer = self.read_key();
+        let answer = self.read_key(pending);
         let said = match answer {
             Answer::Once => "once",
             Answer::Always => "always",
@@ -77,7 +81,7 @@ impl Asker {
     }
 
     /// One key from the terminal, without waiting for Enter, until the timeout.
-    fn read_key(&mut self) -> Answer {
+    fn read_key(&mut self, pending: &dyn Fn() -> bool) -> Answer {
         let fd = self.tty.as_fd();
         let saved = Termios::get(fd).ok();
         if let Some(t) = &saved {
@@ -87,12 +91,14 @@ impl Asker {
         let mut answer = Answer::No;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || !pending() {
                 break;
             }
-            let ready = brig_sys::process::poll(&[(fd, libc::POLLIN)], Some(left));
-            if !ready.is_ok_and(|r| r[0] & libc::POLLIN != 0) {
-                break;
+            let slice = left.min(Duration::from_millis(200));
+            match brig_sys::process::poll(&[(fd, libc::POLLIN)], Some(slice)) {
+                Ok(r) if r[0] & libc::POLLIN != 0 => {}
+                Ok(_) => continue,
+                Err(_) => break,
             }
             let mut b = [0u8; 1];
             if let Ok(1) = fs::read(fd, &mut b) {

@@ -118,10 +118,13 @@ impl Broker {
         let mut fds = fds.into_iter();
         let (notif, netns) = (fds.next()?, fds.next()?);
         let netns = fs::ident(netns.as_fd()).ok()?;
-        let egress = match (judge.egress.is_empty(), fds.next()) {
-            (true, None) => None,
-            (false, Some(dns)) => Some(Resolver::new(judge.egress.clone(), dns).ok()?),
-            _ => return None,
+        // With --ask, any name resolves: a connection to it is asked about.
+        let egress = match fds.next() {
+            None => None,
+            Some(dns) => {
+                let any = judge.asker.is_some();
+                Some(Resolver::new(judge.egress.clone(), dns, any).ok()?)
+            }
         };
         let counts = BrokerReport::default();
         let (refusals, touched) = (Vec::new(), BTreeMap::new());
@@ -243,8 +246,12 @@ impl Broker {
         a.always
             .iter()
             .map(|(p, acc)| {
-                let rights = if *acc == Access::Write { "rw" } else { "r" };
-                format!("\"{}\" = \"{rights}\"", p.display())
+                let p = p.display();
+                match acc {
+                    Access::Connect => format!("[net] egress = [\"{p}\"]"),
+                    Access::Write => format!("[fs] \"{p}\" = \"rw\""),
+                    _ => format!("[fs] \"{p}\" = \"r\""),
+                }
             })
             .collect()
     }
@@ -265,7 +272,9 @@ impl Broker {
         }
         let host = self.judge.view.host_of(Path::new(&r.target))?;
         let asker = self.judge.asker.as_mut()?;
-        if asker.ask(r, &host) == Answer::No {
+        let notif = &self.notif;
+        let pending = || notify::id_valid(notif.as_fd(), n.id);
+        if asker.ask(r, &host, &pending) == Answer::No {
             self.counts.asked_refused += 1;
             return None;
         }
@@ -289,10 +298,17 @@ impl Broker {
     /// `connect(fd, addr, len)` with `--egress`: to one of the resolver's addresses, made by
     /// the broker from the host's network (egress.rs); any other address, the kernel's call.
     fn connect(&mut self, n: &Notif, say: &dyn Fn(&str)) -> Result<Acted, i32> {
-        let (Some(e), Some(addr)) = (&self.egress, observe::inet_addr(n)) else {
+        let (Some(e), Some(addr)) = (&mut self.egress, observe::inet_addr(n)) else {
             return Ok(Acted::Continue);
         };
-        match e.connect(n, addr, &self.notif) {
+        let asker = &mut self.judge.asker;
+        let notif = self.notif.clone();
+        let pending = || notify::id_valid(notif.as_fd(), n.id);
+        let mut ask = |r: &Refusal| match asker.as_mut() {
+            Some(a) => a.ask(r, Path::new(&r.target), &pending),
+            None => Answer::No,
+        };
+        match e.connect(n, addr, &self.notif, &mut ask) {
             Verdict::Continue => Ok(Acted::Continue),
             Verdict::Pending => {
                 self.counts.egress += 1;

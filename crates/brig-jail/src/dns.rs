@@ -78,7 +78,14 @@ pub struct Asked {
 
 /// Answers one query: `Some((reply, asked))`, or `None` for a packet that is not a query we
 /// answer (dropped).
-pub fn answer(query: &[u8], rules: &[Egress], names: &mut Names) -> Option<(Vec<u8>, Asked)> {
+/// With `any_name` (`--ask`), every valid name gets an address (a connection to it is asked
+/// about).
+pub fn answer(
+    query: &[u8],
+    rules: &[Egress],
+    any_name: bool,
+    names: &mut Names,
+) -> Option<(Vec<u8>, Asked)> {
     if query.len() < 12 || query.len() > 512 {
         return None;
     }
@@ -107,7 +114,7 @@ pub fn answer(query: &[u8], rules: &[Egress], names: &mut Names) -> Option<(Vec<
         return Some((out, Asked { name, allowed: false }));
     }
     let allowed = rules.iter().any(|r| r.names(&name));
-    let index = if allowed { names.index_of(&name) } else { None };
+    let index = if allowed || any_name { names.index_of(&name) } else { None };
     let Some(i) = index else {
         reply(NXDOMAIN, 0, &mut out);
         return Some((out, Asked { name, allowed }));
@@ -170,21 +177,27 @@ mod tests {
     fn allowed_names_get_our_addresses_and_map_back() {
         let rules = [Egress::parse("*.example.org:443").expect("rule")];
         let mut names = Names::default();
-        let (a, asked) = answer(&query("WWW.example.org", TYPE_A), &rules, &mut names).expect("a");
+        let (a, asked) =
+            answer(&query("WWW.example.org", TYPE_A), &rules, false, &mut names).expect("a");
         assert!(asked.allowed && asked.name == "www.example.org");
         assert_eq!(&a[..2], &[0x12, 0x34]);
         assert_eq!(a[3] & 0xf, 0, "NOERROR");
         assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1, "one answer");
         let ip: [u8; 4] = a[a.len() - 4..].try_into().expect("4");
         assert_eq!(names.name_of(IpAddr::from(ip)), Some("www.example.org"));
-        let (aaaa, _) = answer(&query("www.example.org", TYPE_AAAA), &rules, &mut names).expect("");
+        let (aaaa, _) =
+            answer(&query("www.example.org", TYPE_AAAA), &rules, false, &mut names).expect("");
         let ip: [u8; 16] = aaaa[aaaa.len() - 16..].try_into().expect("16");
         assert_eq!(names.name_of(IpAddr::from(ip)), Some("www.example.org"));
-        let (mx, _) = answer(&query("www.example.org", 15), &rules, &mut names).expect("mx");
+        let (mx, _) = answer(&query("www.example.org", 15), &rules, false, &mut names).expect("mx");
         assert_eq!((mx[3] & 0xf, mx[7]), (0, 0), "NODATA");
-        let (no, asked) = answer(&query("evil.com", TYPE_A), &rules, &mut names).expect("nx");
+        let (no, asked) =
+            answer(&query("evil.com", TYPE_A), &rules, false, &mut names).expect("nx");
         assert_eq!((no[3] & 0xf, asked.allowed), (NXDOMAIN, false));
         assert_eq!(names.name_of("198.18.0.99".parse().expect("ip")), None);
+        // --ask: any name resolves (a connection to it is asked about).
+        let (any, asked) = answer(&query("evil.com", TYPE_A), &rules, true, &mut names).expect("a");
+        assert_eq!((any[3] & 0xf, asked.allowed), (0, false));
         assert_eq!(names.name_of("10.0.0.1".parse().expect("ip")), None);
     }
 
@@ -194,15 +207,15 @@ mod tests {
         let mut names = Names::default();
         let good = query("a.example.org", TYPE_A);
         for cut in 0..good.len() {
-            let _ = answer(&good[..cut], &rules, &mut names); // never panics
+            let _ = answer(&good[..cut], &rules, false, &mut names); // never panics
         }
         let mut resp = good.clone();
         resp[2] |= 0x80;
-        assert!(answer(&resp, &rules, &mut names).is_none(), "a response is dropped");
+        assert!(answer(&resp, &rules, false, &mut names).is_none(), "a response is dropped");
         let mut long = vec![0u8; 12];
         long[5] = 1;
         long.extend(std::iter::repeat_n(63u8, 600));
-        assert!(answer(&long, &rules, &mut names).is_none());
+        assert!(answer(&long, &rules, false, &mut names).is_none());
         let mut s = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..20_000 {
             let mut p = good.clone();
@@ -211,7 +224,7 @@ mod tests {
             s ^= s << 17;
             let i = (s as usize) % p.len();
             p[i] = (s >> 32) as u8;
-            let _ = answer(&p, &rules, &mut names);
+            let _ = answer(&p, &rules, false, &mut names);
         }
     }
 }

@@ -25,6 +25,7 @@ use std::time::Duration;
 use brig_policy::egress::{allowing, Egress};
 use brig_sys::notify::{self, Notif};
 
+use crate::ask::Answer;
 use crate::dns::{self, Names};
 use crate::explain::{Access, Refusal};
 
@@ -56,10 +57,13 @@ pub struct Resolver {
     sender: mpsc::Sender<Refusal>,
     wake: Arc<OwnedFd>,
     pub wake_read: OwnedFd,
+    any_name: bool,
 }
 
 impl Resolver {
-    pub fn new(rules: Vec<Egress>, dns: OwnedFd) -> std::io::Result<Resolver> {
+    /// `any_name` (`--ask`): every name resolves, and a connection no rule allows is asked
+    /// about instead of refused.
+    pub fn new(rules: Vec<Egress>, dns: OwnedFd, any_name: bool) -> std::io::Result<Resolver> {
         let dns = UdpSocket::from(dns);
         dns.set_nonblocking(true)?;
         let (sender, done) = mpsc::channel();
@@ -67,7 +71,8 @@ impl Resolver {
         brig_sys::fdpass::set_nonblocking(wake_read.as_fd(), true)?;
         let inflight = Arc::new(AtomicUsize::new(0));
         let names = Names::default();
-        Ok(Resolver { rules, names, dns, inflight, done, sender, wake: Arc::new(wake), wake_read })
+        let wake = Arc::new(wake);
+        Ok(Resolver { rules, names, dns, inflight, done, sender, wake, wake_read, any_name })
     }
 
     pub fn dns_fd(&self) -> BorrowedFd<'_> {
@@ -80,11 +85,10 @@ impl Resolver {
         let mut buf = [0u8; 512];
         for _ in 0..64 {
             let Ok((n, from)) = self.dns.recv_from(&mut buf) else { return };
-            let Some((reply, asked)) = dns::answer(&buf[..n], &self.rules, &mut self.names) else {
-                continue;
-            };
+            let answered = dns::answer(&buf[..n], &self.rules, self.any_name, &mut self.names);
+            let Some((reply, asked)) = answered else { continue };
             let _ = self.dns.send_to(&reply, from);
-            if !asked.allowed {
+            if !asked.allowed && !self.any_name {
                 note(Refusal {
                     syscall: "dns",
                     access: Access::Lookup,
@@ -99,8 +103,16 @@ impl Resolver {
         }
     }
 
-    /// Judges `connect(fd, addr)` of notification `n`; `notif` answers it from a thread.
-    pub fn connect(&self, n: &Notif, addr: SocketAddr, notif: &Arc<OwnedFd>) -> Verdict {
+    /// Judges `connect(fd, addr)` of notification `n`; `notif` answers it from a thread. A
+    /// name and port no rule allows are put to `ask` (`--ask`): yes allows them as an exact
+    /// name, "always" for the rest of the run.
+    pub fn connect(
+        &mut self,
+        n: &Notif,
+        addr: SocketAddr,
+        notif: &Arc<OwnedFd>,
+        ask: &mut dyn FnMut(&Refusal) -> Answer,
+    ) -> Verdict {
         let Some(name) = self.names.name_of(addr.ip()).map(str::to_string) else {
             return Verdict::Continue;
         };
@@ -121,10 +133,21 @@ impl Resolver {
         if ty.ok() != Some(libc::SOCK_STREAM) {
             return Verdict::Continue;
         }
-        let Some(rule) = allowing(&self.rules, &name, port).cloned() else {
-            let fix = format!("allow it with --egress {name}:{port}");
-            let r = refusal("not an --egress name and port".into(), fix);
-            return Verdict::Refuse(libc::EACCES, r);
+        let rule = match allowing(&self.rules, &name, port).cloned() {
+            Some(rule) => rule,
+            None => {
+                let fix = format!("allow it with --egress {name}:{port}");
+                let r = refusal("not an --egress name and port".into(), fix);
+                let exact = Egress { host: name.clone(), port };
+                match ask(&r) {
+                    Answer::No => return Verdict::Refuse(libc::EACCES, r),
+                    Answer::Once => exact,
+                    Answer::Always => {
+                        self.rules.push(exact.clone());
+                        exact
+                    }
+                }
+            }
         };
         if self.inflight.fetch_add(1, Ordering::SeqCst) >= MAX_INFLIGHT {
             self.inflight.fetch_sub(1, Ordering::SeqCst);

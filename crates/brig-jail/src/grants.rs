@@ -102,7 +102,7 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         for (name, data) in etc_stubs(uid, gid) {
             v.push(entry(name, Kind::File { data: data.into_bytes() }));
         }
-        if !plan.egress.is_empty() {
+        if plan.resolver() {
             // --egress: names go to the broker's resolver on the prison's loopback.
             v.retain(|e| e.dest != Path::new("/etc/nsswitch.conf"));
             let ns = "passwd: files\ngroup: files\nhosts: files dns\n";

@@ -89,9 +89,11 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // 2. Compile ahead of clone: seccomp filter, Landlock ruleset, argv/envp, rlimits, cgroup.
     let t1 = Instant::now();
     let mut policy = compile_seccomp(plan, report)?;
-    if !plan.egress.is_empty() {
+    if plan.resolver() {
         // --egress: connect() to a name's address is made by the broker (egress.rs).
         policy.broker_call(libc::SYS_connect as u32);
+    }
+    if !plan.egress.is_empty() {
         let names: Vec<String> =
             plan.egress.iter().map(|e| format!("{}:{}", e.host, e.port)).collect();
         report.layer("egress", LayerState::Enforced, format!("by name: {}", names.join(", ")));
@@ -171,7 +173,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         gid,
         keep_groups: unprivileged,
         new_net: true,
-        resolver: !plan.egress.is_empty(),
+        resolver: plan.resolver(),
         new_uts: ns & libc::CLONE_NEWUTS != 0,
         may_drop: crate::msg::LAYER_STEPS
             .into_iter()

@@ -174,6 +174,14 @@ pub struct Plan {
     pub learn: bool,
 }
 
+impl Plan {
+    /// Whether the prison gets brig's resolver and brokered `connect` (`--egress`, or `--ask`,
+    /// which may allow a connection by name when asked).
+    pub fn resolver(&self) -> bool {
+        !self.egress.is_empty() || self.ask.is_some()
+    }
+}
+
 /// `--pty`: when the program gets a pseudo-terminal of its own instead of the caller's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pty {

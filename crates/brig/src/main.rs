@@ -427,7 +427,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         errln!("{}", report.exit.message);
     }
     if !report.allowed_always.is_empty() {
-        errln!("brig: you allowed for this run only; to keep it, add under [fs] in a manifest:");
+        errln!("brig: you allowed for this run only; to keep it, add to a manifest:");
         for l in &report.allowed_always {
             errln!("  {l}");
         }

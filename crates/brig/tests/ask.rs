@@ -64,7 +64,7 @@ fn always_asks_once_per_file() {
         assert_eq!(out.matches("[o]nce [a]lways [n]o").count(), 1, "{who:?}: {out}");
         assert_eq!(out.matches("the asked-for file").count(), 2, "{who:?}: {out}");
         // ... and says how to keep the answer.
-        assert!(out.contains(&format!("\"{file}\" = \"r\"")), "{who:?}: {out}");
+        assert!(out.contains(&format!("[fs] \"{file}\" = \"r\"")), "{who:?}: {out}");
     }
 }
 

@@ -75,17 +75,22 @@ fn hosts() -> PathBuf {
 
 /// `brig run ARGS` as `who`, with the test names resolvable on the host.
 fn egress_run(who: Who, args: &[&str]) -> Output {
+    let brig = brig_bin();
+    let mut a = vec![brig.to_str().expect("utf-8"), "run"];
+    a.extend_from_slice(args);
+    as_with_hosts(who, &a)
+}
+
+/// `cmd` as `who` in a private mount namespace where /etc/hosts has the test names.
+fn as_with_hosts(who: Who, cmd: &[&str]) -> Output {
     let hosts = hosts();
     let mut script = format!("mount --bind {} /etc/hosts && exec ", hosts.display());
     if let Who::User(u) = who {
         script.push_str(&format!("setpriv --reuid={u} --regid={u} --clear-groups "));
     }
     script.push_str("\"$@\"");
-    let brig = brig_bin();
     let mut a = vec!["-m", "--propagation", "private", "sh", "-c", &script, "sh"];
-    a.push(brig.to_str().expect("utf-8"));
-    a.push("run");
-    a.extend_from_slice(args);
+    a.extend_from_slice(cmd);
     Command::new("unshare")
         .args(&a)
         .current_dir("/")
@@ -339,6 +344,37 @@ fn bad_egress_rules_are_refused_before_the_run() {
             let o = run(who, &["--egress", bad, "--", "true"]);
             assert_eq!(code(&o), 125, "{bad}");
             assert!(stderr(&o).contains("--egress") && stderr(&o).contains(says), "{}", stderr(&o));
+        }
+    }
+}
+
+#[test]
+fn ask_allows_a_connection_by_name_when_asked() {
+    if !root() {
+        return;
+    }
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probes/ask_driver.py");
+    for who in everyone() {
+        let sv = servers(who);
+        let url = format!("http://{NAME}:{}/index.html", sv.hp);
+        let brig = brig_bin();
+        for (key, ok) in [("o", true), ("n+", false)] {
+            let cmd = [
+                "/usr/bin/python3",
+                driver.to_str().expect("utf-8"),
+                key,
+                brig.to_str().expect("utf-8"),
+                "run",
+                "--ask",
+                "--",
+                "curl",
+                "-sS",
+                &url,
+            ];
+            let out = stdout(&as_with_hosts(who, &cmd));
+            let question = format!("allow connect to {NAME}:{}?", sv.hp);
+            assert!(out.contains(&question), "{who:?}: {out}");
+            assert_eq!(out.contains("hello-egress"), ok, "{who:?} {key}: {out}");
         }
     }
 }
