@@ -160,10 +160,13 @@ enum Place {
 #[derive(Debug, Clone, Default)]
 pub struct View {
     places: Vec<(PathBuf, Place)>,
+    /// The prison has brig's resolver (`--egress`, `--ask`).
+    pub resolver: bool,
 }
 
 impl View {
-    pub fn of(entries: &[Entry]) -> View {
+    /// The view of `entries`; `resolver`: the prison has brig's name server.
+    pub fn of(entries: &[Entry], resolver: bool) -> View {
         let places = entries
             .iter()
             .map(|e| {
@@ -183,7 +186,7 @@ impl View {
                 (e.dest.clone(), place)
             })
             .collect();
-        View { places }
+        View { places, resolver }
     }
 
     /// The place holding `path` (absolute, inside), after following the links brig made:
@@ -244,6 +247,19 @@ impl View {
         pid: u32,
     ) -> Option<Refusal> {
         let (path, found) = self.locate(path);
+        // Looking for a name server outside the view: the way out is --egress, not the host's
+        // resolver file.
+        if path == Path::new("/etc/resolv.conf") && !self.resolver && found.is_none() {
+            return Some(Refusal {
+                syscall,
+                access,
+                target: path.display().to_string(),
+                layer: "network",
+                reason: "the prison has no name server: no name resolves without --egress".into(),
+                fix: "let it reach a host by name with --egress HOST:PORT".into(),
+                count: 1,
+            });
+        }
         let Some((dest, place)) = found else {
             // The root brig made, and the directories it made to hold mount points (`/etc`
             // for its files): read-only, listed, nothing to grant.
@@ -487,6 +503,7 @@ mod tests {
                 ("/w".into(), grant(w, Rights::RWC, &format!("--rw {w}:/w"), true)),
                 ("/m".into(), grant(w, Rights::R, "brig.toml:7", true)),
             ],
+            resolver: false,
         }
     }
 

@@ -111,7 +111,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let judge = crate::broker::Judge {
         program: policy.compile(),
         policy,
-        view: crate::explain::View::of(&view),
+        view: crate::explain::View::of(&view, plan.resolver()),
         explain: plan.explain,
         id_mapped: !report.id_mapped.is_empty(),
         learn: plan.learn,

@@ -201,6 +201,13 @@ fn sock(name: &'static str, n: &Notif, access: Access, view: &View) -> Option<Re
             "the prison may open no TCP connection itself".to_string(),
             format!("give it a connection with --connect NAME=tcp://{target}"),
         ),
+        // libc's resolver: connect a datagram socket to the name server of /etc/resolv.conf
+        // (127.0.0.1:53 when there is none).
+        (libc::SOCK_DGRAM, Access::Connect) if port == 53 && !view.resolver => (
+            "network",
+            "the prison has no name server: no name resolves without --egress".to_string(),
+            "let it reach a host by name with --egress HOST:PORT".to_string(),
+        ),
         (_, Access::Connect) if !ip.is_loopback() && !ip.is_unspecified() => (
             "network",
             "the prison's network has only loopback".to_string(),

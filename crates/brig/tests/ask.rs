@@ -105,3 +105,18 @@ fn rewriting_the_path_while_the_broker_asks_opens_only_what_was_allowed() {
         assert!(!line.contains(" 0 opened"), "{who:?}: the allowed file was never opened: {line}");
     }
 }
+
+#[test]
+fn links_the_program_makes_are_never_followed_for_it() {
+    // Even with every question answered "always", a symlink the program makes in its own grant,
+    // or /proc/self/root, leads only into the prison's view: nothing is asked, nothing opened.
+    for who in everyone() {
+        let (_s, file) = secret(who);
+        let w = Scratch::new(who);
+        let link = w.sub("l");
+        let script = format!("ln -s {file} {link}; cat {link}; cat /proc/self/root{file}; true");
+        let out = asked(who, "a+", &["--ask", "--rw", w.s(), "--", "/bin/sh", "-c", &script]);
+        assert!(!out.contains("the asked-for file"), "{who:?}: {out}");
+        assert!(!out.contains("[o]nce"), "{who:?}: asked: {out}");
+    }
+}

@@ -96,6 +96,10 @@ fn each_layer_is_explained_and_the_fix_works() {
         let o = run(who, &["--explain", "--", "python3", "-c", &connect]);
         let line = said(&stderr(&o), &format!("connect to 127.0.0.1:{port}"));
         assert!(line.ends_with(&format!("--connect NAME=tcp://127.0.0.1:{port}")), "{line}");
+        // A name: the prison has no name server.
+        let o = run(who, &["--explain", "--", "curl", "-sS", "http://example.org/"]);
+        let line = said(&stderr(&o), "read of /etc/resolv.conf");
+        assert!(line.ends_with("--egress HOST:PORT"), "{line}");
         let bind = format!("import socket; socket.socket().bind(('127.0.0.1', {port}))");
         let o = run(who, &["--explain", "--", "python3", "-c", &bind]);
         let line = said(&stderr(&o), &format!("bind of 127.0.0.1:{port}"));
