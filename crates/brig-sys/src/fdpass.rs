@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
 use crate::{check, check_int, cstr};
@@ -31,9 +31,10 @@ pub fn sealed_memfd(name: &str, data: &[u8]) -> io::Result<OwnedFd> {
     while done < data.len() {
         done += crate::fs::write(std::os::fd::AsFd::as_fd(&fd), &data[done..])?;
     }
-    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
-    // SAFETY: F_ADD_SEALS takes an int argument; `fd` is open.
-    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
+    add_seals(
+        fd.as_fd(),
+        libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL,
+    )?;
     // A new, read-only open file description of the same memfd (the first one is read-write).
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     crate::fs::openat2(None, std::path::Path::new(&path), libc::O_RDONLY, 0, 0)
@@ -119,63 +120,107 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 /// The most fds [`send_fds`] sends and [`recv_fds`] accepts in one message.
 pub const MAX_FDS: usize = 4;
 
+/// The most fds [`send_msg`] sends and [`recv_msg`] accepts in one message.
+pub const MAX_MSG_FDS: usize = 16;
+
 /// Sends `fds` (at most [`MAX_FDS`]) with the one-byte message `tag` over a unix socket
 /// (SCM_RIGHTS).
 pub fn send_fds(sock: BorrowedFd<'_>, tag: u8, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
     if fds.len() > MAX_FDS {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
+    send_msg(sock, &[tag], fds)
+}
+
+/// Receives one message from [`send_fds`]: its tag and the fds it carried (close-on-exec), in
+/// order. A message with more than [`MAX_FDS`] fds is refused (what arrived is closed). End of
+/// stream gives `UnexpectedEof`.
+pub fn recv_fds(sock: BorrowedFd<'_>) -> io::Result<(u8, Vec<OwnedFd>)> {
+    let mut byte = [0u8; 1];
+    let r = recv_msg(sock, &mut byte, false)?;
+    if r.len == 0 && r.fds.is_empty() {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    if r.fds_cut || r.fds.len() > MAX_FDS {
+        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+    }
+    Ok((byte[0], r.fds))
+}
+
+/// Sends one message, `bytes` with `fds` (at most [`MAX_MSG_FDS`]) beside it, over a unix
+/// socket (SCM_RIGHTS); never raises SIGPIPE.
+pub fn send_msg(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    if fds.len() > MAX_MSG_FDS {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
     let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-    let mut byte = [tag];
-    // u64 words keep the control buffer aligned for cmsghdr.
-    let mut control = [0u64; 8];
+    // u64 words keep the control buffer aligned for cmsghdr: CMSG_SPACE(16 * 4) = 80 bytes.
+    let mut control = [0u64; 16];
     let payload = std::mem::size_of_val(raw.as_slice()) as u32;
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(payload) } as usize;
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut iov =
+        libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
     // SAFETY: msghdr is plain old data; all-zero is valid before the fields are set.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space;
-    // SAFETY: `control` is 64 bytes, at least CMSG_SPACE(4 * 4) = 32, so the first header and
-    // its data fit; CMSG_FIRSTHDR is non-null for a control buffer that large.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(payload) as usize;
-        std::ptr::copy_nonoverlapping(raw.as_ptr(), libc::CMSG_DATA(c).cast::<RawFd>(), raw.len());
+    if !raw.is_empty() {
+        msg.msg_control = control.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE is a pure size computation.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(payload) } as usize;
+        // SAFETY: `control` is 128 bytes, at least CMSG_SPACE(16 * 4), so the first header and
+        // its data fit; CMSG_FIRSTHDR is non-null for a control buffer that large.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(payload) as usize;
+            std::ptr::copy_nonoverlapping(
+                raw.as_ptr(),
+                libc::CMSG_DATA(c).cast::<RawFd>(),
+                raw.len(),
+            );
+        }
     }
-    // SAFETY: `msg` points at `iov` and `control`, both alive for the call.
+    // SAFETY: `msg` points at `iov` (the kernel only reads `bytes` through it) and `control`,
+    // all alive for the call.
     check(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as libc::c_long)
         .map(drop)
 }
 
-/// Receives one message from [`send_fds`]: its tag and the fds it carried (close-on-exec), in
-/// order. A message with more than [`MAX_FDS`] fds is truncated by the kernel and refused (the
-/// excess is closed by the kernel, what arrived is closed here). End of stream gives
-/// `UnexpectedEof`.
-pub fn recv_fds(sock: BorrowedFd<'_>) -> io::Result<(u8, Vec<OwnedFd>)> {
-    let mut byte = [0u8; 1];
-    let mut control = [0u64; 8];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+/// One message received by [`recv_msg`].
+#[derive(Debug)]
+pub struct Received {
+    /// Bytes written into the buffer (0 with no fds: the peer closed).
+    pub len: usize,
+    /// The message was longer than the buffer (the rest is lost).
+    pub cut: bool,
+    /// More fds came than [`MAX_MSG_FDS`] (the kernel closed the rest).
+    pub fds_cut: bool,
+    /// The fds that came, close-on-exec, in order.
+    pub fds: Vec<OwnedFd>,
+}
+
+/// Receives one message into `buf` with the fds beside it; `nonblocking`: EAGAIN when none
+/// waits. Nothing is allocated from what the peer sent but the fds themselves (at most
+/// [`MAX_MSG_FDS`]).
+pub fn recv_msg(sock: BorrowedFd<'_>, buf: &mut [u8], nonblocking: bool) -> io::Result<Received> {
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: msghdr is plain old data; all-zero is valid before the fields are set.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     // SAFETY: pure size computation.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE((MAX_FDS * 4) as u32) } as usize;
-    // SAFETY: `msg` points at `iov` and `control` (64 bytes >= msg_controllen), alive for the
-    // call.
-    let n = check(unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) }
-        as libc::c_long)?;
-    let mut out = Vec::new();
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE((MAX_MSG_FDS * 4) as u32) } as usize;
+    let flags = libc::MSG_CMSG_CLOEXEC | if nonblocking { libc::MSG_DONTWAIT } else { 0 };
+    // SAFETY: `msg` points at `iov` (covering `buf`, ours mutably) and `control` (128 bytes >=
+    // msg_controllen), alive for the call.
+    let n = check(unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, flags) } as libc::c_long)?;
+    let mut fds = Vec::new();
     // SAFETY: the kernel filled `control` up to msg_controllen with well-formed headers;
     // CMSG_FIRSTHDR/NXTHDR stay within it. Each SCM_RIGHTS fd is new and owned by nobody else,
-    // so it is wrapped at once (and closed if we refuse the message).
+    // so it is wrapped at once (and closed if the message is refused).
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
@@ -183,17 +228,28 @@ pub fn recv_fds(sock: BorrowedFd<'_>) -> io::Result<(u8, Vec<OwnedFd>)> {
                 let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
                 let data = libc::CMSG_DATA(c).cast::<RawFd>();
                 for i in 0..count {
-                    out.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                    fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
                 }
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    if n == 0 && out.is_empty() {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
-    }
-    Ok((byte[0], out))
+    Ok(Received {
+        len: n as usize,
+        cut: msg.msg_flags & libc::MSG_TRUNC != 0,
+        fds_cut: msg.msg_flags & libc::MSG_CTRUNC != 0,
+        fds,
+    })
+}
+
+/// The seals on a memfd (`F_GET_SEALS`); EINVAL for a file that cannot be sealed.
+pub fn seals(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    // SAFETY: F_GET_SEALS takes no argument; `fd` is open.
+    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })
+}
+
+/// Adds `seals` to a memfd (`F_ADD_SEALS`).
+pub fn add_seals(fd: BorrowedFd<'_>, seals: i32) -> io::Result<()> {
+    // SAFETY: F_ADD_SEALS takes an int; `fd` is open.
+    check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(drop)
 }
