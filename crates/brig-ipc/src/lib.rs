@@ -71,6 +71,9 @@ pub struct Channel {
     limits: Limits,
     next_id: u64,
     buf: Vec<u8>,
+    /// The receive timeout set on the socket (`SO_RCVTIMEO`), set again only when it changes:
+    /// a blocking receive costs one syscall where poll and receive cost two.
+    timeout: Option<Duration>,
 }
 
 /// A request as received: its id (to reply to) and message.
@@ -91,7 +94,7 @@ impl Channel {
     pub fn new(sock: OwnedFd, limits: Limits) -> Channel {
         let max_fds = limits.max_fds.min(brig_sys::fdpass::MAX_MSG_FDS);
         let limits = Limits { max_fds, ..limits };
-        Channel { sock, limits, next_id: 1, buf: vec![0; limits.max_bytes] }
+        Channel { sock, limits, next_id: 1, buf: vec![0; limits.max_bytes], timeout: None }
     }
 
     /// The socket, for polling.
@@ -106,7 +109,7 @@ impl Channel {
         e.bytes.extend_from_slice(MAGIC);
         e.str(&ours);
         self.send_raw(e)?;
-        let (bytes, fds) = self.recv_raw(Instant::now() + wait)?;
+        let (bytes, fds) = self.recv_raw(wait)?;
         let mut d = Dec::new(&self.buf[..bytes], fds);
         let magic = d.u64().map_err(|_| Error::Garbage("a hello"))?;
         let theirs = d.str(256)?.to_string();
@@ -136,7 +139,7 @@ impl Channel {
     /// Sends a request and waits for its reply until `wait` has passed.
     pub fn call<Q: Wire, R: Wire>(&mut self, q: Q, wait: Duration) -> Result<R, Error> {
         let id = self.request(q)?;
-        let (bytes, fds) = self.recv_raw(Instant::now() + wait)?;
+        let (bytes, fds) = self.recv_raw(wait)?;
         let mut d = Dec::new(&self.buf[..bytes], fds);
         let (kind, got) = (d.u8()?, d.u64()?);
         if got != id {
@@ -155,7 +158,7 @@ impl Channel {
 
     /// Receives the next request, waiting until `wait` has passed.
     pub fn next_request<M: Wire>(&mut self, wait: Duration) -> Result<Request<M>, Error> {
-        let (bytes, fds) = self.recv_raw(Instant::now() + wait)?;
+        let (bytes, fds) = self.recv_raw(wait)?;
         let mut d = Dec::new(&self.buf[..bytes], fds);
         if d.u8()? != REQUEST {
             return Err(Error::Garbage("not a request"));
@@ -190,18 +193,24 @@ impl Channel {
         })
     }
 
-    /// One message into `self.buf`: its length and fds, checked against the limits.
-    fn recv_raw(&mut self, deadline: Instant) -> Result<(usize, Vec<OwnedFd>), Error> {
+    /// One message into `self.buf`, waiting at most `wait`: its length and fds, checked
+    /// against the limits.
+    fn recv_raw(&mut self, wait: Duration) -> Result<(usize, Vec<OwnedFd>), Error> {
+        let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let ready = brig_sys::process::poll(&[(self.sock.as_fd(), libc::POLLIN)], Some(left))
-                .map_err(Error::Io)?;
-            if ready[0] == 0 {
+            if left.is_zero() {
                 return Err(Error::Timeout);
             }
-            let r = match brig_sys::fdpass::recv_msg(self.sock.as_fd(), &mut self.buf, true) {
+            // The same wait as last time (the common case) needs no new timeout.
+            if self.timeout != Some(wait) || left < wait {
+                brig_sys::net::set_recv_timeout(self.sock.as_fd(), left).map_err(Error::Io)?;
+                self.timeout = (left == wait).then_some(wait);
+            }
+            let r = match brig_sys::fdpass::recv_msg(self.sock.as_fd(), &mut self.buf, false) {
                 Ok(r) => r,
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return Err(Error::Timeout),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
                     return Err(Error::PeerGone)
                 }

@@ -101,3 +101,24 @@ pub fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> 
     })
     .map(drop)
 }
+
+/// Sets how long a blocking receive on `fd` waits before failing with EAGAIN (`SO_RCVTIMEO`;
+/// zero would mean forever, so it is at least 1 µs).
+pub fn set_recv_timeout(fd: BorrowedFd<'_>, wait: std::time::Duration) -> io::Result<()> {
+    let micros = wait.as_micros().clamp(1, i64::MAX as u128) as i64;
+    let tv = libc::timeval {
+        tv_sec: (micros / 1_000_000) as libc::time_t,
+        tv_usec: (micros % 1_000_000) as libc::suseconds_t,
+    };
+    // SAFETY: the kernel reads one `struct timeval` from `tv`, alive for the call.
+    check_int(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const libc::timeval as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
