@@ -74,6 +74,8 @@ pub struct Channel {
     /// The receive timeout set on the socket (`SO_RCVTIMEO`), set again only when it changes:
     /// a blocking receive costs one syscall where poll and receive cost two.
     timeout: Option<Duration>,
+    /// The buffer frames are written into, kept between sends.
+    out: Vec<u8>,
 }
 
 /// A request as received: its id (to reply to) and message.
@@ -94,7 +96,14 @@ impl Channel {
     pub fn new(sock: OwnedFd, limits: Limits) -> Channel {
         let max_fds = limits.max_fds.min(brig_sys::fdpass::MAX_MSG_FDS);
         let limits = Limits { max_fds, ..limits };
-        Channel { sock, limits, next_id: 1, buf: vec![0; limits.max_bytes], timeout: None }
+        Channel {
+            sock,
+            limits,
+            next_id: 1,
+            buf: vec![0; limits.max_bytes],
+            timeout: None,
+            out: Vec::new(),
+        }
     }
 
     /// The socket, for polling.
@@ -108,7 +117,7 @@ impl Channel {
         let mut e = Enc::default();
         e.bytes.extend_from_slice(MAGIC);
         e.str(&ours);
-        self.send_raw(e)?;
+        self.send_raw(&e)?;
         let (bytes, fds) = self.recv_raw(wait)?;
         let mut d = Dec::new(&self.buf[..bytes], fds);
         let magic = d.u64().map_err(|_| Error::Garbage("a hello"))?;
@@ -170,14 +179,17 @@ impl Channel {
     }
 
     fn frame<M: Wire>(&mut self, kind: u8, id: u64, msg: M) -> Result<(), Error> {
-        let mut e = Enc::default();
+        let mut e = Enc { bytes: std::mem::take(&mut self.out), fds: Vec::new() };
+        e.bytes.clear();
         e.u8(kind);
         e.u64(id);
         msg.encode(&mut e);
-        self.send_raw(e)
+        let sent = self.send_raw(&e);
+        self.out = e.bytes;
+        sent
     }
 
-    fn send_raw(&self, e: Enc) -> Result<(), Error> {
+    fn send_raw(&self, e: &Enc) -> Result<(), Error> {
         if e.bytes.len() > self.limits.max_bytes {
             return Err(Error::TooBig { max: self.limits.max_bytes });
         }
