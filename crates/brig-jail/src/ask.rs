@@ -58,12 +58,9 @@ impl Asker {
             return Answer::Always;
         }
         let secs = self.timeout.as_secs();
-        let what = match r.access {
-            Access::Connect => format!("connect to {}", r.target),
-            a => format!("{} of {}", a.word(), r.target),
-        };
         let q = format!(
-            "\r\nbrig: allow {what}? ({}) [o]nce [a]lways [n]o (no in {secs} s) ",
+            "\r\nbrig: allow {}? ({}) [o]nce [a]lways [n]o (no in {secs} s) ",
+            r.what(),
             r.reason
         );
         let _ = self.tty.write_all(q.as_bytes());

@@ -11,7 +11,6 @@
 //! Landlock nor the network namespace sees. The broker takes the socket itself (`pidfd_getfd`:
 //! the same open file description, not a number the program could swap), judges it, and
 //! performs `listen` on it: the call is never continued to the kernel after a check.
-
 //!
 //! Every refusal of the seccomp policy comes here too (except ENOSYS, which is how libc learns
 //! to fall back): the broker judges the call with the policy's own program, notes which group
@@ -20,20 +19,17 @@
 //!
 //! Adding a brokered syscall: a rule in `seccomp::table::BROKERED` and a line in [`ACTS`].
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use brig_sys::fs::{self, Ident};
 use brig_sys::notify::{self, Notif};
 use brig_sys::seccomp::SockFilter;
 
-use std::collections::BTreeMap;
-use std::os::fd::BorrowedFd;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use crate::ask::{Answer, Asker};
 use crate::egress::{Resolver, Verdict};
-
 use crate::explain::{self, Access, Refusal, Touched, View};
 use crate::observe;
 use crate::report::BrokerReport;
@@ -278,20 +274,16 @@ impl Broker {
             self.counts.asked_refused += 1;
             return None;
         }
-        // The notification may be gone while the user thought.
-        let fd = asker.open_for_prison(&host, flags);
-        let answer = match fd {
-            Ok(fd) => notify::answer_with_fd(
-                self.notif.as_fd(),
-                n.id,
-                fd.as_fd(),
-                flags & libc::O_CLOEXEC != 0,
-            )
-            .map(drop),
+        // Allowed: the file the user was shown, opened here and installed; or, if it cannot be
+        // opened for the prison, its errno. ENOENT from either: the asker is gone meanwhile.
+        self.counts.asked_allowed += 1;
+        let cloexec = flags & libc::O_CLOEXEC != 0;
+        let _ = match asker.open_for_prison(&host, flags) {
+            Ok(fd) => {
+                notify::answer_with_fd(self.notif.as_fd(), n.id, fd.as_fd(), cloexec).map(drop)
+            }
             Err(e) => notify::respond(self.notif.as_fd(), n.id, -1, e),
         };
-        self.counts.asked_allowed += 1;
-        let _ = answer;
         Some(true)
     }
 

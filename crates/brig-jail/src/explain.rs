@@ -119,15 +119,20 @@ impl Refusal {
     /// The line on brig's stderr: `brig: refused exec of /w/app: the grant --rw /w has no x;
     /// grant it with --rwx /w`.
     pub fn line(&self) -> String {
-        let what = match self.access {
+        let what = self.what();
+        match self.fix.is_empty() {
+            true => format!("brig: refused {what}: {}", self.reason),
+            false => format!("brig: refused {what}: {}; {}", self.reason, self.fix),
+        }
+    }
+
+    /// What was asked, in words: `exec of /w/app`, `connect to host:443`, `syscall ptrace`.
+    pub fn what(&self) -> String {
+        match self.access {
             Access::Call => format!("syscall {}", self.target),
             Access::Connect => format!("connect to {}", self.target),
             Access::Bind => format!("bind of {}", self.target),
             a => format!("{} of {}", a.word(), self.target),
-        };
-        match self.fix.is_empty() {
-            true => format!("brig: refused {what}: {}", self.reason),
-            false => format!("brig: refused {what}: {}; {}", self.reason, self.fix),
         }
     }
 

@@ -161,10 +161,8 @@ fn path_of(n: &Notif, dirfd: Option<usize>, path: usize) -> Option<PathBuf> {
 
 /// A refusal of `connect` or `bind` on the socket args[0] to the address at args[1].
 fn sock(name: &'static str, n: &Notif, access: Access, view: &View) -> Option<Refusal> {
-    let mut addr = [0u8; 128];
-    let len = (n.args[2] as u32 as usize).min(addr.len());
-    let got = notify::read_mem(n.pid, n.args[1], &mut addr[..len]).ok()?;
-    let addr = &addr[..got];
+    let (buf, got) = sockaddr(n)?;
+    let addr = &buf[..got];
     let family = u16::from_ne_bytes([*addr.first()?, *addr.get(1)?]) as i32;
     if family == libc::AF_UNIX {
         let path = &addr[2..];
@@ -218,12 +216,19 @@ fn sock(name: &'static str, n: &Notif, access: Access, view: &View) -> Option<Re
     Some(Refusal { syscall: name, access, target, layer, reason, fix, count: 1 })
 }
 
-/// The inet address `connect(fd, addr, len)` names (args[1], args[2]), if it can be read.
-pub fn inet_addr(n: &Notif) -> Option<std::net::SocketAddr> {
+/// The socket address of `connect`/`bind(fd, addr, len)` (args[1], args[2]) as far as it can
+/// be read, at most 128 bytes (a `sockaddr_storage`): the buffer and how much of it was read.
+fn sockaddr(n: &Notif) -> Option<([u8; 128], usize)> {
     let mut addr = [0u8; 128];
     let len = (n.args[2] as u32 as usize).min(addr.len());
     let got = notify::read_mem(n.pid, n.args[1], &mut addr[..len]).ok()?;
-    let family = u16::from_ne_bytes([*addr.first()?, *addr.get(1)?]) as i32;
+    Some((addr, got))
+}
+
+/// The inet address `connect(fd, addr, len)` names, if it can be read.
+pub fn inet_addr(n: &Notif) -> Option<std::net::SocketAddr> {
+    let (addr, got) = sockaddr(n)?;
+    let family = u16::from_ne_bytes([addr[0], addr[1]]) as i32;
     inet(family, &addr[..got]).map(|(ip, port)| std::net::SocketAddr::new(ip, port))
 }
 

@@ -120,3 +120,22 @@ fn links_the_program_makes_are_never_followed_for_it() {
         assert!(!out.contains("[o]nce"), "{who:?}: asked: {out}");
     }
 }
+
+#[test]
+fn as_root_yes_does_not_lend_roots_rights() {
+    // brig runs as root, the prison as uid 65534: a yes opens only what 65534 may open by the
+    // file's mode, never with root's rights.
+    if !everyone().contains(&Who::Root) {
+        return;
+    }
+    let s = Scratch::new(Who::Root);
+    let file = s.write("roots-only", "root's own file\n");
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let _ = std::process::Command::new("chown").args(["0:0"]).arg(&file).status();
+    let file = file.to_str().expect("utf-8");
+    let out = asked(Who::Root, "o", &["--ask", "--", "cat", file]);
+    assert!(out.contains("allow read of"), "{out}");
+    assert!(!out.contains("root's own file"), "{out}");
+    assert!(out.trim_end().ends_with("exit 1"), "{out}");
+}
