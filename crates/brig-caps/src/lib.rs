@@ -93,6 +93,7 @@ pub enum Kind {
     Listen,
     Connect,
     Data,
+    Channel,
 }
 
 impl Kind {
@@ -104,6 +105,7 @@ impl Kind {
             Kind::Listen => "listen",
             Kind::Connect => "connect",
             Kind::Data => "data",
+            Kind::Channel => "channel",
         }
     }
 }
@@ -250,6 +252,12 @@ impl Caps {
     /// A `file` capability, opened as its mode says.
     pub fn file(&mut self, name: &str) -> Result<cap_std::fs::File, Error> {
         Ok(cap_std::fs::File::from_std(self.take(name, Kind::File)?.into()))
+    }
+
+    /// A `channel` capability: one end of a unix `SOCK_SEQPACKET` socketpair (give it to
+    /// `brig_ipc::Channel::new`).
+    pub fn channel(&mut self, name: &str) -> Result<OwnedFd, Error> {
+        self.take(name, Kind::Channel)
     }
 
     /// A `data` capability's bytes.

@@ -199,6 +199,7 @@ pub fn describe(plan: &Plan) -> Description {
                     i.address = Some(e.to_string());
                 }
                 CapKind::Data { .. } => {}
+                CapKind::Channel { .. } => i.kind = Kind::Channel,
             }
             i
         })
@@ -292,6 +293,7 @@ fn open(c: &Cap, files: &mut SocketFiles) -> Result<Opening, JailError> {
             }
             fdpass::sealed_memfd(&format!("brig-data:{}", c.name), &bytes).map_err(io)
         }
+        CapKind::Channel { fd } => channel(c, *fd),
         CapKind::Listen(Endpoint::Tcp { host, port }) => {
             let addr = resolve(c, host, *port)?;
             let l = TcpListener::bind(&addr[..]).map_err(|e| {
@@ -359,6 +361,20 @@ fn open(c: &Cap, files: &mut SocketFiles) -> Result<Opening, JailError> {
         }
     }?;
     Ok((fd, None, None))
+}
+
+/// A `channel` capability: fd `n`, which brig inherited, must be a unix `SOCK_SEQPACKET`
+/// socket. brig takes it over (a close-on-exec copy; the inherited number is closed).
+fn channel(c: &Cap, n: i32) -> Result<OwnedFd, JailError> {
+    let fix = "pass one end of a seqpacket socketpair at that number";
+    let fd = fdpass::claim_inherited(n)
+        .map_err(|e| refuse(c, format!("fd {n} is not open in brig: {e}"), fix))?;
+    let opt = |name| brig_sys::net::getsockopt_int(fd.as_fd(), libc::SOL_SOCKET, name);
+    match (opt(libc::SO_DOMAIN), opt(libc::SO_TYPE)) {
+        (Ok(libc::AF_UNIX), Ok(libc::SOCK_SEQPACKET)) => {}
+        _ => return Err(refuse(c, format!("fd {n} is not a unix seqpacket socket"), fix)),
+    }
+    fdpass::dup_at_least(fd.as_fd(), 3).map_err(|e| refuse(c, format!("fd {n}: {e}"), fix))
 }
 
 /// A `file` capability. The file is opened as it is (never created or truncated here: see

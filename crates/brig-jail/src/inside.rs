@@ -29,6 +29,8 @@ pub struct Inside {
     pub capability_mode: bool,
     pub landlock: Option<Prepared>,
     pub filter: Vec<SockFilter>,
+    /// `--only-syscalls`: a second filter, installed by the program's process just before exec.
+    pub allow_list: Option<Vec<SockFilter>>,
     pub rlimits: Vec<crate::limits::Rlimit>,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
@@ -581,6 +583,12 @@ fn program(p: &Inside) -> ! {
         report,
         Msg { kind: msg::PREEXEC, step: 0, errno: 0, operand: 0, value: process::monotonic_ns() },
     );
+    if let Some(f) = &p.allow_list {
+        if let Err(e) = brig_sys::seccomp::install(f) {
+            fail(report, (msg::STEP_SECCOMP, e, u32::MAX));
+            process::exit_now(125);
+        }
+    }
     let e = if p.capability_mode {
         capability_exec(p, report, &high, &envp)
     } else {

@@ -100,6 +100,12 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     }
     let observe = plan.explain || plan.learn || plan.ask.is_some();
     let filter = policy.compile_notifying(&crate::observe::numbers(observe));
+    let allow_list = match plan.syscalls.only.is_empty() {
+        true => None,
+        false => Some(
+            seccomp::Policy::allow_list(&plan.syscalls.only).map_err(JailError::Seccomp)?.compile(),
+        ),
+    };
     // --ask needs brig's own terminal to ask on.
     let asker = match plan.ask {
         Some(t) => Some(
@@ -163,6 +169,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         capability_mode: plan.capability_mode,
         landlock,
         filter,
+        allow_list,
         rlimits,
         argv,
         envp,
@@ -274,6 +281,7 @@ fn compile_seccomp(plan: &Plan, report: &mut Report) -> Result<seccomp::Policy, 
     for name in &plan.syscalls.deny {
         policy.deny(name).map_err(JailError::Seccomp)?;
     }
+
     for group in degrade::KEPT_WHEN_ID_MAPPED {
         if !report.id_mapped.is_empty() && !policy.keeps(group) {
             return Err(JailError::Seccomp(format!(
@@ -282,11 +290,11 @@ fn compile_seccomp(plan: &Plan, report: &mut Report) -> Result<seccomp::Policy, 
             )));
         }
     }
-    report.layer(
-        "seccomp",
-        LayerState::Enforced,
-        format!("deny-list: {} rules", policy.denied_names().len()),
-    );
+    let mut what = format!("deny-list: {} rules", policy.denied_names().len());
+    if !plan.syscalls.only.is_empty() {
+        what += &format!(", then an allow-list of {} syscalls", plan.syscalls.only.len());
+    }
+    report.layer("seccomp", LayerState::Enforced, what);
     Ok(policy)
 }
 

@@ -38,6 +38,9 @@ pub enum CapKind {
     Connect(Endpoint),
     /// A file's bytes in a sealed, read-only memfd.
     Data { path: PathBuf },
+    /// One end of a channel (a unix `SOCK_SEQPACKET` socket) that brig's caller made and passed
+    /// to brig at fd `fd`: a component's link to the program or group that started it.
+    Channel { fd: i32 },
 }
 
 impl CapKind {
@@ -49,6 +52,7 @@ impl CapKind {
             CapKind::Listen(_) => "listen",
             CapKind::Connect(_) => "connect",
             CapKind::Data { .. } => "data",
+            CapKind::Channel { .. } => "channel",
         }
     }
 }
@@ -232,8 +236,8 @@ pub fn rewrite(v: &mut toml::Value, caps: &[Cap], at: &str) -> Result<(), Proble
 }
 
 /// Parses a flag's `NAME=SPEC` for `kind`: `dir` takes `PATH[:RIGHTS]`, `file` takes
-/// `PATH[:MODE]`, `listen`/`connect` an endpoint, `data` a PATH. Relative paths are relative to
-/// `cwd`.
+/// `PATH[:MODE]`, `listen`/`connect` an endpoint, `data` a PATH, `channel` the number of an fd
+/// brig inherited. Relative paths are relative to `cwd`.
 pub fn from_flag(kind: &str, spec: &str, cwd: &Path) -> Result<(String, CapKind), Problem> {
     let (n, rest) = spec.split_once('=').ok_or_else(|| {
         Problem::new("no NAME= before the value", format!("write NAME=VALUE (e.g. --{kind} x=…)"))
@@ -251,10 +255,23 @@ pub fn from_flag(kind: &str, spec: &str, cwd: &Path) -> Result<(String, CapKind)
         },
         "listen" => CapKind::Listen(endpoint(rest, Some(cwd), true)?),
         "connect" => CapKind::Connect(endpoint(rest, Some(cwd), false)?),
+        "channel" => CapKind::Channel { fd: inherited_fd(rest)? },
         _ => CapKind::Data { path: path(rest)? },
     };
     check_stdio(&n, &kind)?;
     Ok((n, kind))
+}
+
+/// The number of an fd brig inherits for a `channel` capability: 3 or more (0-2 are brig's own
+/// standard streams).
+fn inherited_fd(s: &str) -> Result<i32, Problem> {
+    match s.parse::<i32>() {
+        Ok(n) if n >= 3 => Ok(n),
+        _ => Err(Problem::new(
+            format!("{s:?} is not an fd number of 3 or more"),
+            "pass the channel's socket to brig at fd 3 or above and give that number (--channel c=3)",
+        )),
+    }
 }
 
 /// An endpoint for `listen` (port 0 allowed: the kernel picks one) or `connect`.

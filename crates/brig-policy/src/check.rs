@@ -134,6 +134,14 @@ pub fn describe(plan: &Plan, home: Option<&Path>) -> Summary {
     if !plan.syscalls.allow.is_empty() {
         sc.push_str(&format!(", but allowing {}", plan.syscalls.allow.join(", ")));
     }
+    if !plan.syscalls.only.is_empty() {
+        sc = format!(
+            "only these {} (an allow-list; every other one is refused), and the exec that starts \
+             it: {}; within them {sc}",
+            plan.syscalls.only.len(),
+            plan.syscalls.only.join(", ")
+        );
+    }
     s.lines.push(format!("System calls: {sc}"));
     s.lines.push(
         match plan.pty {
@@ -221,6 +229,10 @@ fn cap_words(k: &CapKind) -> String {
                 path.display()
             )
         }
+        CapKind::Channel { fd } => format!(
+            "one end of a channel brig's caller made (fd {fd}): it can exchange messages and fds \
+             with whoever holds the other end"
+        ),
     }
 }
 
@@ -328,6 +340,7 @@ fn cap_risks(kind: &CapKind, home: Option<&Path>) -> Vec<String> {
             r
         }
         CapKind::Data { path } => path_risks(path, false, home),
+        CapKind::Channel { .. } => Vec::new(),
         // The socket file is created in the host's filesystem.
         CapKind::Listen(Endpoint::Unix(path)) => path_risks(path, true, home),
         CapKind::Connect(Endpoint::Unix(path)) => path_risks(path, false, home),

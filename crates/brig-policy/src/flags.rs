@@ -76,6 +76,8 @@ pub struct Flags {
     /// Names or comma-separated lists; the seccomp module validates the names.
     pub allow_syscalls: Vec<String>,
     pub deny_syscalls: Vec<String>,
+    /// `--only-syscalls`: an allow-list.
+    pub only_syscalls: Vec<String>,
     pub best_effort: bool,
     /// `--explain`.
     pub explain: bool,
@@ -84,7 +86,8 @@ pub struct Flags {
     /// `--ask`, and how long to wait for an answer (`--ask-timeout`).
     pub ask: bool,
     pub ask_timeout: Option<String>,
-    /// (kind, "NAME=SPEC") for `--dir`, `--file`, `--listen`, `--connect`, `--data`.
+    /// (kind, "NAME=SPEC") for `--dir`, `--file`, `--listen`, `--connect`, `--data`,
+    /// `--channel`.
     pub caps: Vec<(&'static str, String)>,
     pub capability_mode: bool,
     /// `auto`, `always` or `never`.
@@ -323,6 +326,7 @@ impl<'h> Builder<'h> {
         self.plan.egress.extend(m.egress.iter().cloned());
         self.plan.syscalls.allow.extend(m.syscalls.allow.iter().cloned());
         self.plan.syscalls.deny.extend(m.syscalls.deny.iter().cloned());
+        self.plan.syscalls.only.extend(m.syscalls.only.iter().cloned());
         self.plan.capability_mode = m.capability_mode;
         self.plan.pty = m.program.pty.unwrap_or(self.plan.pty);
         for c in &m.caps {
@@ -525,6 +529,7 @@ impl<'h> Builder<'h> {
         let s = &mut self.plan.syscalls;
         s.allow.extend(syscall_names("--allow-syscalls", &f.allow_syscalls)?);
         s.deny.extend(syscall_names("--deny-syscalls", &f.deny_syscalls)?);
+        s.only.extend(syscall_names("--only-syscalls", &f.only_syscalls)?);
         for (kind, spec) in &f.caps {
             let flag = format!("--{kind}");
             let err = |p: Problem| PolicyError::flag(&flag, spec, p);

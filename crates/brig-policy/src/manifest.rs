@@ -23,6 +23,7 @@
 //! explain = false           # say each refusal with the flag that grants it (also top level)
 //! allow_syscalls = ["@debug"]
 //! deny_syscalls = []
+//! only_syscalls = []        # if not empty: an allow-list, every other syscall refused
 //! mode = "default"          # or "capability": act only through held fds (docs/capabilities.md)
 //! [net]
 //! mode = "none"             # the only mode today
@@ -585,6 +586,8 @@ struct RawSandbox {
     allow_syscalls: Vec<SyscallName>,
     #[serde(default)]
     deny_syscalls: Vec<SyscallName>,
+    #[serde(default)]
+    only_syscalls: Vec<SyscallName>,
 }
 
 #[derive(Deserialize, Default)]
@@ -667,6 +670,7 @@ impl Raw {
             syscalls: SyscallChanges {
                 allow: s.allow_syscalls.into_iter().map(|n| n.0).collect(),
                 deny: s.deny_syscalls.into_iter().map(|n| n.0).collect(),
+                only: s.only_syscalls.into_iter().map(|n| n.0).collect(),
             },
             net: self.net.mode.map_or(Net::None, |m| m.0),
             egress: self.net.egress.into_iter().map(|e| e.0).collect(),

@@ -129,6 +129,8 @@ pub struct SyscallChanges {
     pub allow: Vec<String>,
     /// added to the deny-list
     pub deny: Vec<String>,
+    /// when not empty, an allow-list: every other syscall is refused (exec aside)
+    pub only: Vec<String>,
 }
 
 /// Everything brig will do for one run, fixed before the first syscall.

@@ -56,7 +56,7 @@ fn everything_at_once() {
          \"/data\" = \"rwc\"\n\"/build\" = { from = \"/home/u/proj/build\", rights = \"rwxc\" }\n\"/scratch\" = \"tmpfs\"\n\
          [env]\nLANG = \"C.UTF-8\"\nTERM = true\nMISSING = true\n\
          [limits]\nwall = \"30s\"\ncpu = \"10s\"\nmemory = \"256MiB\"\nprocesses = 32\nfsize = \"1GiB\"\nnofile = 256\ntmp = \"64MiB\"\n\
-         [sandbox]\nsystem = false\nbest_effort = true\nallow_syscalls = [\"@debug\"]\ndeny_syscalls = [\"bpf\", \"io_uring_setup\"]\n\
+         [sandbox]\nsystem = false\nbest_effort = true\nallow_syscalls = [\"@debug\"]\ndeny_syscalls = [\"bpf\", \"io_uring_setup\"]\nonly_syscalls = [\"read\", \"write\"]\n\
          [net]\nmode = \"none\"\n",
     );
     let s = |v: &str| Some(v.to_string());
@@ -81,6 +81,7 @@ fn everything_at_once() {
         tmp_size: s("64MiB"),
         allow_syscalls: vec!["@debug".into()],
         deny_syscalls: vec!["bpf,io_uring_setup".into()],
+        only_syscalls: vec!["read,write".into()],
         best_effort: true,
         caps: vec![],
         capability_mode: false,

@@ -245,6 +245,7 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
                 tmp_size,
                 allow_syscalls: allow,
                 deny_syscalls: deny,
+                only_syscalls: vec![],
                 best_effort,
                 explain: false,
                 egress: vec![],

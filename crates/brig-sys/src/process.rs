@@ -234,6 +234,68 @@ pub fn unshare(flags: i32) -> io::Result<()> {
     check_int(unsafe { libc::unshare(flags) }).map(drop)
 }
 
+/// Starts `path` with `argv` and `envp` in a new process through `posix_spawn` (safe in a
+/// multithreaded caller: no fork of its heap), with each `(fd, n)` of `fds` at number `n`,
+/// inheritable. Every other fd the child gets is one without close-on-exec. Returns its pid.
+pub fn spawn(
+    path: &CStr,
+    argv: &[CString],
+    envp: &[CString],
+    fds: &[(BorrowedFd<'_>, RawFd)],
+) -> io::Result<i32> {
+    // Copies above every target, so that placing one never overwrites the source of another.
+    let above = fds.iter().map(|&(_, n)| n).max().unwrap_or(2) + 1;
+    let copies = fds
+        .iter()
+        .map(|(fd, _)| crate::fdpass::dup_at_least(*fd, above))
+        .collect::<io::Result<Vec<OwnedFd>>>()?;
+    let mut a: Vec<*mut libc::c_char> = argv.iter().map(|s| s.as_ptr() as *mut _).collect();
+    a.push(std::ptr::null_mut());
+    let mut e: Vec<*mut libc::c_char> = envp.iter().map(|s| s.as_ptr() as *mut _).collect();
+    e.push(std::ptr::null_mut());
+    // SAFETY: an all-zero posix_spawn_file_actions_t is a valid place for init to write to.
+    let mut actions: libc::posix_spawn_file_actions_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `actions` is ours and initialised before use, destroyed below on every path.
+    check_spawn(unsafe { libc::posix_spawn_file_actions_init(&mut actions) })?;
+    let mut r = Ok(());
+    for (copy, &(_, n)) in copies.iter().zip(fds) {
+        if r.is_ok() {
+            // SAFETY: `actions` was initialised; `copy` stays open until after the spawn; dup2
+            // in the child clears close-on-exec on `n`.
+            let added = unsafe {
+                libc::posix_spawn_file_actions_adddup2(&mut actions, copy.as_raw_fd(), n)
+            };
+            r = check_spawn(added);
+        }
+    }
+    let mut pid: libc::pid_t = 0;
+    let r = r.and_then(|_| {
+        // SAFETY: `a` and `e` are NULL-terminated arrays of pointers into CStrings that
+        // outlive the call (posix_spawn does not write through them); `actions` is valid.
+        check_spawn(unsafe {
+            libc::posix_spawn(
+                &mut pid,
+                path.as_ptr(),
+                &actions,
+                std::ptr::null(),
+                a.as_ptr(),
+                e.as_ptr(),
+            )
+        })
+    });
+    // SAFETY: initialised above, not used after.
+    unsafe { libc::posix_spawn_file_actions_destroy(&mut actions) };
+    r.map(|_| pid)
+}
+
+/// posix_spawn's functions return the error number instead of setting errno.
+fn check_spawn(r: libc::c_int) -> io::Result<()> {
+    match r {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
 /// `execve(path, argv, envp)`; returns only on failure.
 pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();

@@ -119,6 +119,10 @@ struct RunArgs {
     /// puts a capability at fd 0, 1 or 2.
     #[arg(long = "data", value_name = "NAME=PATH")]
     cap_data: Vec<String>,
+    /// Capability: one end of a channel, a unix seqpacket socket brig inherited at fd FD (3 or
+    /// more) from its caller; how components are joined (docs/components.md).
+    #[arg(long = "channel", value_name = "NAME=FD")]
+    cap_channel: Vec<String>,
     /// Capability mode from exec on: the program acts only through the fds it holds (static
     /// binaries; others enter it themselves through brig-caps).
     #[arg(long)]
@@ -153,6 +157,10 @@ struct RunArgs {
     /// Add a seccomp group or syscall to the deny-list.
     #[arg(long, value_name = "@GROUP|NAME", value_delimiter = ',')]
     deny_syscalls: Vec<String>,
+    /// Allow-list: refuse every syscall but these (and the exec that starts the program), for
+    /// programs whose needs are known, such as components.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    only_syscalls: Vec<String>,
     /// Run even if a protection layer is unavailable, and report it.
     #[arg(long)]
     best_effort: bool,
@@ -273,6 +281,7 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
         tmp_size: args.tmp_size.clone(),
         allow_syscalls: args.allow_syscalls.clone(),
         deny_syscalls: args.deny_syscalls.clone(),
+        only_syscalls: args.only_syscalls.clone(),
         best_effort: args.best_effort,
         explain: args.explain,
         egress: args.egress.clone(),
@@ -286,6 +295,7 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
             ("listen", &args.cap_listen),
             ("connect", &args.cap_connect),
             ("data", &args.cap_data),
+            ("channel", &args.cap_channel),
         ]
         .into_iter()
         .flat_map(|(k, v)| v.iter().map(move |s| (k, s.clone())))

@@ -209,6 +209,36 @@ impl Policy {
         Ok(())
     }
 
+    /// An allow-list, installed as a second filter on top of the deny-list, just before the
+    /// exec (the deny-list's own filter keeps its broker): every syscall not in `names` is
+    /// refused with EPERM by the kernel. `execve`, `execveat` and `exit_group` are always kept:
+    /// brig's exec of the program needs them, and after it an exec can only run what the view
+    /// grants with x. Names must be syscalls, not groups.
+    pub fn allow_list(names: &[String]) -> Result<Policy, String> {
+        let mut keep: Vec<u32> =
+            [libc::SYS_execve, libc::SYS_execveat, libc::SYS_exit_group].map(|n| n as u32).to_vec();
+        for name in names {
+            match lookup(name) {
+                Some(Selection::Rule(r)) => keep.push(r.nr),
+                Some(Selection::Syscall { nr, .. }) => keep.push(nr),
+                Some(Selection::Group(_)) => {
+                    return Err(format!(
+                        "`{name}` is a deny-list group: an allow-list names each syscall"
+                    ))
+                }
+                None => return Err(unknown(name)),
+            }
+        }
+        let rules = (0..=MAX_KNOWN_NR)
+            .filter(|nr| !keep.contains(nr))
+            .filter_map(|nr| {
+                let action = RuleAction::Errno(libc::EPERM);
+                Some(Rule { name: names::name(nr)?, nr, action, why: "not in the allow-list" })
+            })
+            .collect();
+        Ok(Policy { rules })
+    }
+
     /// The BPF program; at most a few hundred instructions whatever was allowed or denied.
     pub fn compile(&self) -> Vec<SockFilter> {
         bpf::compile(&self.rules)

@@ -1,0 +1,199 @@
+//! `unpack [OPTIONS] ARCHIVE DESTDIR`: extracts an untrusted tar archive (plain, gzip, zstd or
+//! xz) by sending its compressed bytes to a decompression component, a prison with no
+//! filesystem, no network and an allow-list of syscalls. This process writes the files itself,
+//! checking every path, link and size it receives.
+//!
+//! Options: `--malicious` uses the hostile component (every attack is reported); `--in-process`
+//! decompresses here instead (the benchmark's reference); `--max-bytes N` and `--max-entries N`
+//! set the budget (default 1 GiB, 100000); `--deadline SECS` the wait for each answer (10).
+//! Exit status: 0 when everything was extracted, 1 when an entry or the component was refused
+//! (the message names it), 2 on bad usage.
+
+mod component;
+mod malicious;
+mod proto;
+mod writer;
+
+use std::fs::File;
+use std::io::Read;
+use std::time::Duration;
+
+use brig_component::{Component, Entry, Restart, Spec};
+use proto::{Format, Reply, Request};
+use writer::{Budget, Writer};
+
+const UNPACK: Entry =
+    Entry { name: "unpack", protocol: "unpack/1", serve: component::serve, syscalls: &[] };
+const HOSTILE: Entry = Entry {
+    name: "unpack-malicious",
+    protocol: "unpack/1",
+    serve: malicious::serve,
+    syscalls: &[],
+};
+
+struct Args {
+    archive: String,
+    dest: String,
+    malicious: bool,
+    in_process: bool,
+    budget: Budget,
+    deadline: Duration,
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!("unpack: {why}\nusage: unpack [--malicious|--in-process] [--max-bytes N] [--max-entries N] [--deadline SECS] ARCHIVE DESTDIR");
+    std::process::exit(2)
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        archive: String::new(),
+        dest: String::new(),
+        malicious: false,
+        in_process: false,
+        budget: Budget { bytes: 1 << 30, entries: 100_000 },
+        deadline: Duration::from_secs(10),
+    };
+    let mut pos = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        let mut num = |flag: &str| -> u64 {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| usage(&format!("{flag} takes a number")))
+        };
+        match x.as_str() {
+            "--malicious" => a.malicious = true,
+            "--in-process" => a.in_process = true,
+            "--max-bytes" => a.budget.bytes = num("--max-bytes"),
+            "--max-entries" => a.budget.entries = num("--max-entries"),
+            "--deadline" => a.deadline = Duration::from_secs(num("--deadline")),
+            _ if x.starts_with("--") => usage(&format!("unknown option {x}")),
+            _ => pos.push(x),
+        }
+    }
+    let [archive, dest] =
+        <[String; 2]>::try_from(pos).unwrap_or_else(|_| usage("give ARCHIVE and DESTDIR"));
+    (a.archive, a.dest) = (archive, dest);
+    a
+}
+
+/// The format, from the archive's first bytes (never from its name).
+fn format(head: &[u8]) -> Format {
+    match head {
+        [0x1f, 0x8b, ..] => Format::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Format::Zstd,
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Format::Xz,
+        _ => Format::Tar,
+    }
+}
+
+/// Pulls every entry from the component into `w`.
+fn pull(
+    c: &mut Component,
+    w: &mut Writer,
+    fmt: Format,
+    attempt: u32,
+    bytes: &[u8],
+    wait: Duration,
+) -> Result<(), String> {
+    let archive =
+        brig_sys::fdpass::sealed_memfd("unpack-archive", bytes).map_err(|e| e.to_string())?;
+    let opened = c
+        .call::<_, Reply>(Request::Open { format: fmt, attempt, archive }, wait)
+        .map_err(|e| e.to_string())?;
+    opened.verify(|r| match r {
+        Reply::Opened => Ok(()),
+        other => Err(format!("the component answered Open with {}", name(&other))),
+    })?;
+    loop {
+        let next = c.call::<_, Reply>(Request::Next, wait).map_err(|e| e.to_string())?;
+        let entry = next.verify(|r| match r {
+            Reply::Entry(e) => Ok(Some(e)),
+            Reply::End => Ok(None),
+            other => Err(format!("the component answered Next with {}", name(&other))),
+        })?;
+        let Some(entry) = entry else { return Ok(()) };
+        let mut left = entry.size;
+        writer_entry(w, entry)?;
+        while left > 0 {
+            let got = c.call::<_, Reply>(Request::Read, wait).map_err(|e| e.to_string())?;
+            let data = got.verify(|r| match r {
+                Reply::Data(d) | Reply::Blob(d) if !d.is_empty() && d.len() as u64 <= left => Ok(d),
+                Reply::Data(_) | Reply::Blob(_) => Err(format!(
+                    "the component sent a chunk of the wrong size ({left} bytes were due)"
+                )),
+                other => Err(format!("the component answered Read with {}", name(&other))),
+            })?;
+            left -= data.len() as u64;
+            component::Sink::data(w, &data)?;
+        }
+    }
+}
+
+fn writer_entry(w: &mut Writer, e: proto::Entry) -> Result<(), String> {
+    component::Sink::entry(w, e)
+}
+
+fn name(r: &Reply) -> &'static str {
+    match r {
+        Reply::Opened => "Opened",
+        Reply::Entry(_) => "an entry",
+        Reply::End => "End",
+        Reply::Data(_) | Reply::Blob(_) => "data",
+    }
+}
+
+fn main() {
+    brig_component::dispatch(&[UNPACK, HOSTILE]);
+    let a = args();
+    let mut bytes = Vec::new();
+    if let Err(e) = File::open(&a.archive).and_then(|mut f| f.read_to_end(&mut bytes)) {
+        eprintln!("unpack: {}: {e}", a.archive);
+        std::process::exit(1);
+    }
+    let fmt = format(&bytes);
+    let dest = match cap_std::fs::Dir::open_ambient_dir(&a.dest, cap_std::ambient_authority()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("unpack: {}: {e}", a.dest);
+            std::process::exit(1);
+        }
+    };
+    let w = Writer::new(dest, a.budget);
+    let r = if a.in_process {
+        in_process(w, fmt, bytes)
+    } else if a.malicious {
+        malicious::run(w, fmt, &bytes, a.deadline, HOSTILE)
+    } else {
+        through_component(w, fmt, &bytes, a.deadline)
+    };
+    match r {
+        Ok((n, b)) => eprintln!("unpack: {n} entries, {b} bytes of file data"),
+        Err(e) => {
+            eprintln!("unpack: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn through_component(
+    mut w: Writer,
+    fmt: Format,
+    bytes: &[u8],
+    wait: Duration,
+) -> Result<(u64, u64), String> {
+    let mut c = Component::start(Spec { restart: Restart::Never, ..Spec::new(UNPACK) })
+        .map_err(|e| e.to_string())?;
+    pull(&mut c, &mut w, fmt, 0, bytes, wait)?;
+    w.finish()
+}
+
+fn in_process(mut w: Writer, fmt: Format, bytes: Vec<u8>) -> Result<(u64, u64), String> {
+    let archive =
+        brig_sys::fdpass::sealed_memfd("unpack-archive", &bytes).map_err(|e| e.to_string())?;
+    drop(bytes);
+    let input = component::decoder(fmt, File::from(archive)).map_err(|e| e.to_string())?;
+    component::unpack(input, &mut w)?;
+    w.finish()
+}
