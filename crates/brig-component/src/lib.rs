@@ -299,7 +299,9 @@ impl Component {
                 Ok(())
             }
             Err(e) => {
-                stop(pid);
+                // brig may be saying why it refused to start it: let it finish.
+                drop(ch);
+                end(pid, Duration::from_secs(2));
                 self.failed = Some(e.to_string());
                 Err(Error::Failed { name, source: e })
             }
@@ -366,16 +368,21 @@ impl Drop for Component {
         if let Some((ch, pid)) = self.running.take() {
             // Closing the channel ends a well-behaved component; brig then exits.
             drop(ch);
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_millis(500) {
-                if let Ok(Some(_)) = brig_sys::process::wait(pid, true) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            stop(pid);
+            end(pid, Duration::from_millis(500));
         }
     }
+}
+
+/// Waits up to `grace` for a component's brig to exit, then ends it.
+fn end(pid: i32, grace: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < grace {
+        if let Ok(Some(_)) = brig_sys::process::wait(pid, true) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    stop(pid);
 }
 
 /// Ends a component's brig (which tears its prison down) and reaps it.
