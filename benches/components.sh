@@ -14,3 +14,43 @@ for where in same across; do
   if [ $where = same ]; then run=(taskset -c 0 "$bin"); else run=("$bin"); fi
   "${run[@]}" "$N" | while read -r mode _ p50 _ p99; do echo "| $where | $mode | $p50 | $p99 |"; done
 done
+
+# A 64 MiB answer in a sealed memfd is the pingpong run's last line (above).
+
+# Restart of a crashed component: a new brig, prison, exec and hello, then one call.
+cargo build -q --release -p brig-component --examples
+echo
+echo "| component | p50 (µs) | p99 (µs) |"
+echo "|---|---:|---:|"
+target/x86_64-unknown-linux-gnu/release/examples/restart 50 |
+  while read -r what _ p50 _ p99; do echo "| $what | $p50 | $p99 |"; done
+
+# unpack of a 200 MB archive (50 files of base64 text) through the component, against the
+# same crates in-process (--in-process); median of 5 alternating runs each, in seconds.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/src"
+head -c 150000000 /dev/urandom | base64 -w 100 | split -b 4000000 - "$work/src/part-"
+tar -C "$work/src" -cf "$work/a.tar" .
+gzip -1 -k "$work/a.tar"
+zstd -q "$work/a.tar" -o "$work/a.tar.zst"
+unpack=target/x86_64-unknown-linux-gnu/release/examples/unpack
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo
+echo "| archive | in-process (s) | component (s) | in-process / component |"
+echo "|---|---:|---:|---:|"
+for a in a.tar.gz a.tar.zst; do
+  for i in 1 2 3 4 5; do
+    for mode in in-process component; do
+      rm -rf "$work/out" && mkdir "$work/out"
+      flag=(); [ $mode = in-process ] && flag=(--in-process)
+      s=$(date +%s.%N)
+      "$unpack" "${flag[@]}" "$work/$a" "$work/out" 2>/dev/null
+      e=$(date +%s.%N)
+      echo "$e - $s" | bc >> "$work/$mode"
+    done
+  done
+  ip=$(median < "$work/in-process"); co=$(median < "$work/component")
+  echo "| $a ($(stat -c %s "$work/a.tar") bytes) | $ip | $co | $(echo "scale=3; $ip / $co" | bc) |"
+  rm -f "$work/in-process" "$work/component"
+done

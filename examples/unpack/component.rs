@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use brig_ipc::Channel;
 
-use crate::proto::{Entry, Format, Kind, Reply, Request, INLINE};
+use crate::proto::{Chunk, Entry, Format, Kind, Reply, Request, INLINE};
 
 /// Where the archive's entries go: the caller's validating writer, or the channel.
 pub trait Sink {
@@ -50,8 +50,9 @@ pub fn unpack(input: Box<dyn Read>, sink: &mut dyn Sink) -> Result<(), String> {
         if kind != Kind::File {
             continue;
         }
+        // Full chunks (the last one excepted), so the caller knows how many are due.
         loop {
-            let n = e.read(&mut buf).map_err(|e| format!("reading the archive: {e}"))?;
+            let n = fill(&mut e, &mut buf).map_err(|e| format!("reading the archive: {e}"))?;
             if n == 0 {
                 break;
             }
@@ -59,6 +60,18 @@ pub fn unpack(input: Box<dyn Read>, sink: &mut dyn Sink) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Reads until `buf` is full or the entry ends.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// How long the component waits for the caller's next request.
@@ -104,13 +117,17 @@ struct Link<'a> {
 }
 
 impl Link<'_> {
-    fn answer(&mut self, want: fn(&Request) -> bool, reply: Reply) -> Result<(), String> {
+    fn answer<R: brig_ipc::Wire>(
+        &mut self,
+        want: fn(&Request) -> bool,
+        reply: R,
+    ) -> Result<(), String> {
         let r = self.ch.next_request::<Request>(IDLE).map_err(|e| {
             self.broken = true;
             e.to_string()
         })?;
         if !want(&r.msg) {
-            let _ = self.ch.reply::<Reply>(r.id, Err("out of order".into()));
+            let _ = self.ch.reply::<()>(r.id, Err("out of order".into()));
             self.broken = true;
             return Err("the caller asked out of order".into());
         }
@@ -126,6 +143,6 @@ impl Sink for Link<'_> {
         self.answer(|r| matches!(r, Request::Next), Reply::Entry(e))
     }
     fn data(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.answer(|r| matches!(r, Request::Read), Reply::Data(bytes.to_vec()))
+        self.answer(|r| matches!(r, Request::Read), Chunk(bytes))
     }
 }

@@ -19,16 +19,22 @@ use std::io::Read;
 use std::time::Duration;
 
 use brig_component::{Component, Entry, Restart, Spec};
-use proto::{Format, Reply, Request};
+use proto::{Format, Reply, Request, INLINE};
 use writer::{Budget, Writer};
 
-const UNPACK: Entry =
-    Entry { name: "unpack", protocol: "unpack/1", serve: component::serve, syscalls: &[] };
+const UNPACK: Entry = Entry {
+    name: "unpack",
+    protocol: "unpack/1",
+    serve: component::serve,
+    syscalls: &[],
+    limits: proto::LIMITS,
+};
 const HOSTILE: Entry = Entry {
     name: "unpack-malicious",
     protocol: "unpack/1",
     serve: malicious::serve,
     syscalls: &[],
+    limits: proto::LIMITS,
 };
 
 struct Args {
@@ -116,16 +122,25 @@ fn pull(
         let Some(entry) = entry else { return Ok(()) };
         let mut left = entry.size;
         writer_entry(w, entry)?;
-        while left > 0 {
-            let got = c.call::<_, Reply>(Request::Read, wait).map_err(|e| e.to_string())?;
+        // Every chunk is full but the last: the caller knows how many are due and asks for the
+        // next before writing this one, so the component decompresses while we write.
+        let mut next =
+            (left > 0).then(|| c.request(Request::Read)).transpose().map_err(|e| e.to_string())?;
+        while let Some(id) = next {
+            let due = left.min(INLINE as u64);
+            next = (left > due)
+                .then(|| c.request(Request::Read))
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            let got = c.answer::<Reply>(id, wait).map_err(|e| e.to_string())?;
             let data = got.verify(|r| match r {
-                Reply::Data(d) | Reply::Blob(d) if !d.is_empty() && d.len() as u64 <= left => Ok(d),
+                Reply::Data(d) | Reply::Blob(d) if d.len() as u64 == due => Ok(d),
                 Reply::Data(_) | Reply::Blob(_) => Err(format!(
-                    "the component sent a chunk of the wrong size ({left} bytes were due)"
+                    "the component sent a chunk of the wrong size ({due} bytes were due)"
                 )),
                 other => Err(format!("the component answered Read with {}", name(&other))),
             })?;
-            left -= data.len() as u64;
+            left -= due;
             component::Sink::data(w, &data)?;
         }
     }

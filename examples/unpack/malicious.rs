@@ -91,7 +91,7 @@ pub fn serve(mut ch: Channel) -> i32 {
                 let _ = ch.reply(r.id, Ok(entry("etc/passwd", Kind::File, 5, "")));
             }
         }
-        3 => raw(&ch, 1, id, &vec![b'A'; 200 << 10], &[]),
+        3 => raw(&ch, 1, id, &vec![b'A'; proto::LIMITS.max_bytes + 1000], &[]),
         4 => raw(&ch, 1, id, &[2], &[ch.fd(); 8]),
         5 => raw(&ch, 1, id, &[4], &[ch.fd()]),
         6 => raw(&ch, 1, id, &[0xff; 64], &[]),

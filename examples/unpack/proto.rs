@@ -6,8 +6,10 @@ use brig_ipc::{Dec, Enc, Error, FdKind, Wire};
 
 /// The longest path or link target an entry may name.
 pub const MAX_PATH: usize = 4096;
-/// The most data one inline chunk carries (a message is at most 64 KiB).
-pub const INLINE: usize = 60 << 10;
+/// The most data one inline chunk carries.
+pub const INLINE: usize = 1 << 20;
+/// The channel's limits: a chunk and its header; the fds of the largest message (one).
+pub const LIMITS: brig_ipc::Limits = brig_ipc::Limits { max_bytes: INLINE + 64, max_fds: 4 };
 /// The most data one sealed-memfd chunk may hold.
 pub const MAX_BLOB: u64 = 16 << 20;
 
@@ -56,6 +58,19 @@ pub enum Reply {
     Data(Vec<u8>),
     /// Bytes in a sealed memfd.
     Blob(Vec<u8>),
+}
+
+/// `Reply::Data` as the component sends it: from its buffer, without a copy to own it.
+pub struct Chunk<'a>(pub &'a [u8]);
+
+impl Wire for Chunk<'_> {
+    fn encode(self, e: &mut Enc) {
+        e.u8(3);
+        e.bytes(self.0);
+    }
+    fn decode(_: &mut Dec<'_>) -> Result<Self, Error> {
+        Err(Error::Garbage("a chunk is decoded as a Reply"))
+    }
 }
 
 impl Wire for Request {

@@ -14,7 +14,10 @@
 //!     }
 //!     0
 //! }
-//! const DOUBLE: Entry = Entry { name: "double", protocol: "double/1", serve: double, syscalls: &[] };
+//! const DOUBLE: Entry = Entry {
+//!     name: "double", protocol: "double/1", serve: double, syscalls: &[],
+//!     limits: brig_ipc::Limits::DEFAULT,
+//! };
 //!
 //! fn main() -> Result<(), brig_component::Error> {
 //!     brig_component::dispatch(&[DOUBLE]);                 // a component's process stops here
@@ -93,6 +96,8 @@ pub struct Entry {
     pub serve: fn(Channel) -> i32,
     /// Syscalls it needs beyond [`BASE_SYSCALLS`].
     pub syscalls: &'static [&'static str],
+    /// What its channel carries, on both ends.
+    pub limits: Limits,
 }
 
 /// The argument that tells a re-executed binary which entry point to run.
@@ -121,7 +126,7 @@ fn serve(e: &Entry) -> i32 {
         Ok(fd) => fd,
         Err(_) => return 125,
     };
-    let mut ch = Channel::new(fd, Limits::default());
+    let mut ch = Channel::new(fd, e.limits);
     match hello(&mut ch, e.protocol, HELLO_WAIT) {
         Ok(()) => (e.serve)(ch),
         Err(_) => 125,
@@ -165,7 +170,7 @@ impl Spec {
         Spec {
             entry,
             restart: Restart::Never,
-            limits: Limits::default(),
+            limits: entry.limits,
             memory: Some("256M".into()),
             cpu: None,
             brig_flags: Vec::new(),
@@ -312,22 +317,41 @@ impl Component {
     /// breaks the protocol is stopped, and the error says what it did; the next call restarts
     /// it if the policy allows.
     pub fn call<Q: Wire, R: Wire>(&mut self, q: Q, wait: Duration) -> Result<Untrusted<R>, Error> {
+        let id = self.request(q)?;
+        self.answer(id, wait)
+    }
+
+    /// Sends `q` without waiting: several requests may be in flight, answered in order.
+    pub fn request<Q: Wire>(&mut self, q: Q) -> Result<u64, Error> {
         self.ensure_running()?;
         let name = self.name();
         let Some((ch, _)) = self.running.as_mut() else {
             return Err(Error::Stopped { name, why: "not running".into() });
         };
-        match ch.call::<Q, R>(q, wait) {
+        let sent = ch.request(q);
+        sent.map_err(|e| self.failed_with(e))
+    }
+
+    /// Waits at most `wait` for the answer to request `id` (the oldest one in flight).
+    pub fn answer<R: Wire>(&mut self, id: u64, wait: Duration) -> Result<Untrusted<R>, Error> {
+        let name = self.name();
+        let Some((ch, _)) = self.running.as_mut() else {
+            return Err(Error::Stopped { name, why: "not running".into() });
+        };
+        match ch.answer::<R>(id, wait) {
             Ok(r) => {
                 self.failures_in_a_row = 0;
                 Ok(Untrusted(r))
             }
             Err(brig_ipc::Error::Remote(reason)) => Err(Error::Refused { name, reason }),
-            Err(e) => {
-                self.kill(e.to_string());
-                Err(Error::Failed { name, source: e })
-            }
+            Err(e) => Err(self.failed_with(e)),
         }
+    }
+
+    /// Stops the component after it broke the channel's rules.
+    fn failed_with(&mut self, e: brig_ipc::Error) -> Error {
+        self.kill(e.to_string());
+        Error::Failed { name: self.name(), source: e }
     }
 
     /// Stops the component (it is restarted by the next call if the policy allows).

@@ -51,9 +51,14 @@ pub struct Limits {
     pub max_fds: usize,
 }
 
+impl Limits {
+    /// 64 KiB and 4 fds per message.
+    pub const DEFAULT: Limits = Limits { max_bytes: 64 << 10, max_fds: 4 };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 64 << 10, max_fds: 4 }
+        Limits::DEFAULT
     }
 }
 
@@ -93,9 +98,21 @@ impl Channel {
     }
 
     /// A channel over `sock`, a `SOCK_SEQPACKET` unix socket (handed over as a capability).
+    /// Messages above the socket's default size (about 200 KiB) need a larger send buffer,
+    /// which is asked for here; the kernel caps it at `net.core.wmem_max`, and a send that
+    /// still does not fit fails with `Io` (EMSGSIZE).
     pub fn new(sock: OwnedFd, limits: Limits) -> Channel {
         let max_fds = limits.max_fds.min(brig_sys::fdpass::MAX_MSG_FDS);
         let limits = Limits { max_fds, ..limits };
+        if limits.max_bytes > Limits::DEFAULT.max_bytes {
+            let want = i32::try_from(limits.max_bytes + 4096).unwrap_or(i32::MAX);
+            let _ = brig_sys::net::setsockopt_int(
+                sock.as_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                want,
+            );
+        }
         Channel {
             sock,
             limits,
@@ -148,6 +165,12 @@ impl Channel {
     /// Sends a request and waits for its reply until `wait` has passed.
     pub fn call<Q: Wire, R: Wire>(&mut self, q: Q, wait: Duration) -> Result<R, Error> {
         let id = self.request(q)?;
+        self.answer(id, wait)
+    }
+
+    /// Waits until `wait` has passed for the reply to request `id`, which must be the next
+    /// message (replies come in the order of the requests: several may be in flight).
+    pub fn answer<R: Wire>(&mut self, id: u64, wait: Duration) -> Result<R, Error> {
         let (bytes, fds) = self.recv_raw(wait)?;
         let mut d = Dec::new(&self.buf[..bytes], fds);
         let (kind, got) = (d.u8()?, d.u64()?);
@@ -209,16 +232,20 @@ impl Channel {
     /// against the limits.
     fn recv_raw(&mut self, wait: Duration) -> Result<(usize, Vec<OwnedFd>), Error> {
         let deadline = Instant::now() + wait;
+        let mut first = true;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::Timeout);
             }
-            // The same wait as last time (the common case) needs no new timeout.
-            if self.timeout != Some(wait) || left < wait {
-                brig_sys::net::set_recv_timeout(self.sock.as_fd(), left).map_err(Error::Io)?;
-                self.timeout = (left == wait).then_some(wait);
+            // The same wait as last time (the common case) needs no new timeout; a retry
+            // after EINTR waits only for what is left.
+            if !first || self.timeout != Some(wait) {
+                let set = if first { wait } else { left };
+                brig_sys::net::set_recv_timeout(self.sock.as_fd(), set).map_err(Error::Io)?;
+                self.timeout = first.then_some(wait);
             }
+            first = false;
             let r = match brig_sys::fdpass::recv_msg(self.sock.as_fd(), &mut self.buf, false) {
                 Ok(r) => r,
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return Err(Error::Timeout),

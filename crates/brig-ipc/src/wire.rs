@@ -159,6 +159,15 @@ impl<'a> Dec<'a> {
         f.take(len).read_to_end(&mut out).map_err(Error::Io)?;
         Ok(out)
     }
+    /// Bulk data from a sealed memfd, at most `max` bytes, mapped read-only rather than
+    /// copied: for large data (no allocation, no copy; the seals keep it from changing).
+    pub fn sealed(&mut self, max: u64) -> Result<brig_sys::fdpass::SealedMap, Error> {
+        let fd = self.fd(FdKind::Sealed)?;
+        brig_sys::fdpass::SealedMap::new(fd.as_fd(), max).map_err(|e| match e.raw_os_error() {
+            Some(libc::EFBIG) => Error::TooBig { max: max as usize },
+            _ => Error::Io(e),
+        })
+    }
     /// Refuses leftovers: a message is exactly what its type reads.
     pub fn finish(self) -> Result<(), Error> {
         match (self.at == self.bytes.len(), self.fds.is_empty()) {

@@ -253,3 +253,65 @@ pub fn add_seals(fd: BorrowedFd<'_>, seals: i32) -> io::Result<()> {
     // SAFETY: F_ADD_SEALS takes an int; `fd` is open.
     check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(drop)
 }
+
+/// A read-only mapping of a memfd sealed against writing and shrinking: its bytes can change
+/// neither under the mapping (F_SEAL_WRITE; the kernel refuses that seal while any writable
+/// mapping exists) nor under its end (F_SEAL_SHRINK: no SIGBUS). Unmapped on drop.
+#[derive(Debug)]
+pub struct SealedMap {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and its contents cannot change (the seals); sharing or
+// moving the handle between threads is as safe as sharing a `&[u8]`.
+unsafe impl Send for SealedMap {}
+// SAFETY: as above.
+unsafe impl Sync for SealedMap {}
+
+impl SealedMap {
+    /// Maps all of `fd` (prefaulted: one call instead of a fault per page). `EPERM` unless it
+    /// carries F_SEAL_WRITE and F_SEAL_SHRINK; `EFBIG` if it is longer than `max`.
+    pub fn new(fd: BorrowedFd<'_>, max: u64) -> io::Result<SealedMap> {
+        let need = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK;
+        if seals(fd)? & need != need {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
+        let len = std::fs::File::from(fd.try_clone_to_owned()?).metadata()?.len();
+        if len > max {
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
+        }
+        let len = usize::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        if len == 0 {
+            return Ok(SealedMap { ptr: std::ptr::null_mut(), len: 0 });
+        }
+        let flags = libc::MAP_SHARED | libc::MAP_POPULATE;
+        // SAFETY: a new read-only mapping of `len` bytes of `fd` at an address the kernel
+        // picks; it aliases nothing of ours.
+        let ptr = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, flags, fd.as_raw_fd(), 0)
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(SealedMap { ptr, len })
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` maps `len` readable bytes for as long as `self` lives, and the seals
+        // (checked in `new`) keep them from changing or going away.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+impl Drop for SealedMap {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: the mapping made in `new`, not used after this.
+            unsafe { libc::munmap(self.ptr, self.len) };
+        }
+    }
+}
