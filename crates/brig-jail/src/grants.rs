@@ -426,6 +426,7 @@ mod tests {
             pty: Default::default(),
             explain: false,
             learn: false,
+            ready_fd: None,
             egress: vec![],
             ask: None,
             start_dir: None,

@@ -71,6 +71,11 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let (uid, gid) = if unprivileged { (host_uid, host_gid) } else { (ROOT_RUNS_AS, ROOT_RUNS_AS) };
     report.host_uid = host_uid;
     report.prison_uid = uid;
+    let started = plan
+        .ready_fd
+        .map(brig_sys::fdpass::claim_inherited)
+        .transpose()
+        .map_err(JailError::setup("claim the ready fd (--ready-fd)"))?;
 
     // 1. Grants: resolve and open every host path once; from here on they are fds.
     let mut view = grants::open_view(plan, uid, gid)?;
@@ -256,6 +261,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         cloned_ns: t2_ns,
         tty,
         ttys,
+        ready: started,
     };
     let out = supervise::supervise(plan, prison, cgroup.as_ref(), report, &operands);
     let _ = old_mask.set_mask();

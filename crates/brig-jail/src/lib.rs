@@ -12,6 +12,7 @@ mod egress;
 pub mod error;
 pub mod explain;
 pub mod grants;
+pub mod group;
 mod idmap;
 mod inside;
 pub mod landlock;

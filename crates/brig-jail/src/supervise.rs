@@ -34,6 +34,8 @@ pub struct Running {
     pub tty: Option<terminal::Setup>,
     /// Which of brig's stdio fds are terminals (a hang-up of one ends the prison).
     pub ttys: [bool; 3],
+    /// Written to once when the program is about to be executed (`Plan::ready_fd`).
+    pub ready: Option<OwnedFd>,
 }
 
 /// How long the prison has after brig's terminal hangs up (and the prison got SIGHUP) before it
@@ -65,8 +67,19 @@ pub fn supervise(
     report: &mut Report,
     operands: &[String],
 ) -> Result<(), JailError> {
-    let Running { pid, pidfd, pipe, broker: handover, listeners, judge, cloned_ns, tty, ttys } =
-        prison;
+    let Running {
+        pid,
+        pidfd,
+        pipe,
+        broker: handover,
+        listeners,
+        judge,
+        cloned_ns,
+        tty,
+        ttys,
+        ready,
+    } = prison;
+    let mut started = ready;
     let clone_ns = cloned_ns;
     let mut handover = Some(handover);
     let mut for_broker = Some((listeners, judge));
@@ -116,6 +129,12 @@ pub fn supervise(
         let rev = |at: Option<usize>| at.map_or(0, |i| ready[i]);
         if rev(pipe_at) != 0 {
             pipe_open = read_msgs(&pipe, &mut buf, &mut msgs);
+            if msgs.iter().any(|m| m.kind == msg::PREEXEC) {
+                // The reader may be gone; then nobody waits for it.
+                if let Some(r) = started.take() {
+                    let _ = fs::write(r.as_fd(), b"r");
+                }
+            }
         }
         if rev(handover_at) != 0 {
             // pid 1 sends at most two messages before the program exists, then closes its end.

@@ -49,7 +49,7 @@ impl GrantFlag {
 }
 
 /// The CLI's flags as the user typed them (clap fills it; nothing is parsed yet).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flags {
     /// (flag, "PATH[:DEST]"). PATH may be relative (to the caller's cwd); DEST, when given, is
     /// absolute. The spec is split at its last ':' only if what follows starts with '/': `a:b`
@@ -94,6 +94,9 @@ pub struct Flags {
     pub pty: Option<String>,
     /// The program and its arguments (after `--`).
     pub command: Vec<String>,
+    /// `--component NAME`: run this member of a group manifest (with its channel ends given
+    /// as `--channel`).
+    pub component: Option<String>,
 }
 
 /// The caller's context, passed in so that this crate reads nothing itself.
@@ -128,7 +131,10 @@ pub fn plan(
 ) -> Result<Plan, PolicyError> {
     let mut b = Builder::new(host);
     if let Some((file, text)) = manifest {
-        b.manifest(&Manifest::parse(file, text)?, file)?;
+        let m = Manifest::parse(file, text)?;
+        b.manifest(member(&m, file, flags)?, file)?;
+    } else if flags.component.is_some() {
+        return Err(flag_problem("--component needs the group's manifest (-m FILE)"));
     }
     b.flags(flags)?;
     b.finish()?;
@@ -143,11 +149,69 @@ pub fn plan(
     Ok(b.plan)
 }
 
+fn flag_problem(message: &str) -> PolicyError {
+    PolicyError::Plan {
+        message: message.into(),
+        hint: "see docs/components.md: brig run -m GROUP.toml runs a whole group".into(),
+    }
+}
+
+/// The manifest that applies: `m` itself, or the group member `--component` names, whose
+/// channel ends must all be given as `--channel` (brig's group supervisor does).
+fn member<'m>(m: &'m Manifest, file: &Path, flags: &Flags) -> Result<&'m Manifest, PolicyError> {
+    let shown = file.display();
+    let (group, name) = match (&m.group, &flags.component) {
+        (None, None) => return Ok(m),
+        (None, Some(_)) => {
+            return Err(flag_problem(&format!("--component: {shown} is not a group of components")))
+        }
+        (Some(g), None) => {
+            return Err(PolicyError::Plan {
+                message: format!("{shown} is a group of components ({})", g.names()),
+                hint: format!(
+                    "run the whole group with `brig run -m {shown}` and no other flags, or one \
+                     component with --component NAME"
+                ),
+            })
+        }
+        (Some(g), Some(n)) => (g, n),
+    };
+    let Some(member) = group.member(name) else {
+        return Err(PolicyError::Plan {
+            message: format!("{shown} has no component {name:?}"),
+            hint: format!("use one of: {}", group.names()),
+        });
+    };
+    for (cap, _, _) in group.ends_of(name) {
+        let given = flags.caps.iter().any(|(k, spec)| {
+            *k == "channel" && spec.split_once('=').is_some_and(|(n, _)| n == cap)
+        });
+        if !given {
+            return Err(PolicyError::Plan {
+                message: format!(
+                    "component {name} holds the channel end {cap:?}, and none was given"
+                ),
+                hint: format!(
+                    "run the whole group (brig run -m {shown}), or pass it: --channel {cap}=FD"
+                ),
+            });
+        }
+    }
+    Ok(&member.manifest)
+}
+
 /// Builds the plan of a manifest alone, for `brig check` (a missing `[program]` is allowed).
 pub fn plan_for_check(manifest: Option<(&Path, &str)>, host: &Host) -> Result<Plan, PolicyError> {
     let mut b = Builder::new(host);
     if let Some((file, text)) = manifest {
-        b.manifest(&Manifest::parse(file, text)?, file)?;
+        let m = Manifest::parse(file, text)?;
+        if let Some(g) = &m.group {
+            return Err(PolicyError::Plan {
+                message: format!("{} is a group of components ({})", file.display(), g.names()),
+                hint: "describe each with brig_policy::group (brig check does)".into(),
+            });
+        }
+        b.manifest(&m, file)?;
     }
     b.finish()?;
     Ok(b.plan)
@@ -212,6 +276,7 @@ impl<'h> Builder<'h> {
             start_dir: None,
             explain: false,
             learn: false,
+            ready_fd: None,
             egress: vec![],
             ask: None,
         };

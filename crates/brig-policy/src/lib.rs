@@ -7,6 +7,7 @@
 //! - [`plan`] — flags over an optional manifest → [`Plan`] (`brig run`);
 //!   [`plan_for_check`] — a manifest alone (`brig check`).
 //! - [`manifest`] — the TOML format; errors carry file, line, column and a fix.
+//! - [`group`] — `[component.NAME]` groups joined by `[[channel]]`s.
 //! - [`caps`] — named capabilities, their fd numbers, `[app]` rewriting.
 //! - [`units`] — durations, sizes, counts.
 //! - [`check`] — the authority a plan grants, in plain words, with warnings.
@@ -18,6 +19,7 @@ pub mod check;
 pub mod egress;
 mod error;
 pub mod flags;
+pub mod group;
 pub mod manifest;
 pub mod paths;
 pub mod plan;

@@ -87,6 +87,9 @@ pub struct Manifest {
     pub caps: Vec<ManifestCap>,
     /// `[app]`, not yet rewritten, and where it starts.
     pub app: Option<(toml::Table, Pos)>,
+    /// A group manifest (`[component.NAME]` tables): every field above is then empty, each
+    /// member has its own.
+    pub group: Option<crate::group::Group>,
 }
 
 /// One `[caps.NAME]` table.
@@ -165,7 +168,10 @@ impl Manifest {
             let pos = Pos::of(text, e.span().map_or(0, |s| s.start));
             PolicyError::at(file, pos, split_message(e.message()))
         })?;
-        raw.finish(file, text)
+        if raw.component.0.is_empty() {
+            return raw.finish(file, text);
+        }
+        raw.finish_group(file, text)
     }
 }
 
@@ -263,6 +269,8 @@ validated!(PtyValue(Pty), "\"auto\", \"always\" or \"never\"", numbers: false, P
 validated!(Mode(bool), "\"default\" or \"capability\"", numbers: false, sandbox_mode);
 validated!(FileModeValue(FileMode), "a file mode", numbers: false, FileMode::parse);
 validated!(EgressRule(crate::egress::Egress), "a host name and port such as \"api.example.org:443\"", numbers: false, crate::egress::Egress::parse);
+validated!(RestartValue(crate::group::RestartWhen), "\"never\", \"on-failure\" or \"always\"", numbers: false, crate::group::RestartWhen::parse);
+validated!(EndName((String, String)), "COMPONENT.CAPABILITY", numbers: false, crate::group::end_name);
 validated!(Address(String), "tcp://HOST:PORT or unix:PATH", numbers: false, address);
 
 fn cap_kind(s: &str) -> Result<String, Problem> {
@@ -479,6 +487,19 @@ struct Raw {
     caps: Entries<CapName, Spanned<RawCap>>,
     app: Option<Spanned<toml::Table>>,
     explain: Option<bool>,
+    /// `[component.NAME]`: a group manifest (the top level then holds only these,
+    /// `[[channel]]` and `[group]`).
+    #[serde(default)]
+    component: Entries<CapName, Spanned<Raw>>,
+    #[serde(default)]
+    channel: Vec<Spanned<RawChannel>>,
+    group: Option<Spanned<RawGroup>>,
+    // Only in `[component.NAME]` (docs/components.md).
+    after: Option<Vec<Spanned<CapName>>>,
+    restart: Option<Spanned<RestartValue>>,
+    restart_max: Option<Spanned<Count>>,
+    restart_within: Option<Spanned<Dur>>,
+    restart_backoff: Option<Spanned<Dur>>,
 }
 
 #[derive(Deserialize)]
@@ -600,7 +621,7 @@ struct RawNet {
 
 impl Raw {
     /// Checks that need more than one value, and drops the wrappers.
-    fn finish(self, file: &Path, text: &str) -> Result<Manifest, PolicyError> {
+    fn finish_one(self, file: &Path, text: &str) -> Result<Manifest, PolicyError> {
         let p = self.program;
         if let (None, Some(args)) = (&p.path, &p.args) {
             return Err(PolicyError::at(
@@ -677,6 +698,170 @@ impl Raw {
             capability_mode: s.mode.is_some_and(|m| m.0),
             caps: caps_out,
             app: app.map(|(pos, t)| (t, pos)),
+            group: None,
         })
     }
+
+    /// Where a key that belongs to a group (or to a member of one) was written outside it.
+    fn stray_group_key(&self) -> Option<(usize, &'static str)> {
+        let m = [
+            ("after", self.after.as_ref().and_then(|a| a.first()).map(|a| a.span().start)),
+            ("restart", self.restart.as_ref().map(|r| r.span().start)),
+            ("restart_max", self.restart_max.as_ref().map(|r| r.span().start)),
+            ("restart_within", self.restart_within.as_ref().map(|r| r.span().start)),
+            ("restart_backoff", self.restart_backoff.as_ref().map(|r| r.span().start)),
+            ("[[channel]]", self.channel.first().map(|c| c.span().start)),
+            ("[group]", self.group.as_ref().map(|g| g.span().start)),
+            ("[component.NAME]", self.component.0.first().map(|(k, _)| k.span().start)),
+        ];
+        m.into_iter().find_map(|(key, at)| Some((at?, key)))
+    }
+
+    /// A single prison's manifest: refuses what only a group or its members may say.
+    fn finish(self, file: &Path, text: &str) -> Result<Manifest, PolicyError> {
+        if let Some((at, key)) = self.stray_group_key() {
+            return Err(PolicyError::at(
+                file,
+                Pos::of(text, at),
+                Problem::new(
+                    format!("{key} belongs to a group of components, and this manifest has none"),
+                    "put it in a [component.NAME] table (docs/components.md), or remove it",
+                ),
+            ));
+        }
+        self.finish_one(file, text)
+    }
+
+    /// A group: `[component.NAME]` tables, `[[channel]]`s joining them, `[group]`.
+    fn finish_group(mut self, file: &Path, text: &str) -> Result<Manifest, PolicyError> {
+        let at = |offset: usize, p: Problem| PolicyError::at(file, Pos::of(text, offset), p);
+        // The top level holds nothing for any one component: every key there is refused.
+        let keys: Entries<String, de::IgnoredAny> = toml::from_str(text)
+            .map_err(|e| at(e.span().map_or(0, |s| s.start), split_message(e.message())))?;
+        for (k, _) in &keys.0 {
+            if !["component", "channel", "group"].contains(&k.get_ref().as_str()) {
+                return Err(at(
+                    k.span().start,
+                    Problem::new(
+                        format!(
+                            "`{}` at the top level of a group applies to no component",
+                            k.get_ref()
+                        ),
+                        "move it into the [component.NAME] it is for: each component has only \
+                         what its own table gives it",
+                    ),
+                ));
+            }
+        }
+        let mut members = Vec::new();
+        for (key, raw) in std::mem::take(&mut self.component.0) {
+            let name = key.get_ref().0.clone();
+            let pos = Pos::of(text, key.span().start);
+            let table_at = raw.span().start;
+            let mut raw = raw.into_inner();
+            let nested = [
+                raw.component.0.first().map(|(k, _)| k.span().start),
+                raw.channel.first().map(|c| c.span().start),
+                raw.group.as_ref().map(|g| g.span().start),
+            ];
+            if let Some(offset) = nested.into_iter().flatten().next() {
+                return Err(at(
+                    offset,
+                    Problem::new(
+                        format!("[component.{name}] holds a group's table"),
+                        "write [component.NAME], [[channel]] and [group] at the top level",
+                    ),
+                ));
+            }
+            let after = raw
+                .after
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| (a.get_ref().0.clone(), Pos::of(text, a.span().start)))
+                .collect();
+            let restart = crate::group::Restart::of(
+                raw.restart.take().map(|r| (r.get_ref().0, r.span().start)),
+                raw.restart_max.take().map(|r| (r.get_ref().0, r.span().start)),
+                raw.restart_within.take().map(|r| (r.get_ref().0, r.span().start)),
+                raw.restart_backoff.take().map(|r| (r.get_ref().0, r.span().start)),
+            )
+            .map_err(|(offset, p)| at(offset, p))?;
+            let manifest = raw.finish_one(file, text)?;
+            if manifest.program.path.is_none() {
+                return Err(at(
+                    table_at.max(key.span().start),
+                    Problem::new(
+                        format!("[component.{name}] has no program"),
+                        format!("add [component.{name}.program] with path = \"...\""),
+                    ),
+                ));
+            }
+            members.push(crate::group::Member { name, manifest, after, restart, pos });
+        }
+        let mut channels = Vec::new();
+        for c in std::mem::take(&mut self.channel) {
+            let offset = c.span().start;
+            let ends = c.into_inner().ends;
+            let ends_at = ends.span().start;
+            let ends: Vec<crate::group::End> = ends
+                .into_inner()
+                .into_iter()
+                .map(|e| crate::group::End {
+                    component: e.get_ref().0 .0.clone(),
+                    cap: e.get_ref().0 .1.clone(),
+                    pos: Pos::of(text, e.span().start),
+                })
+                .collect();
+            let Ok(ends) = <[crate::group::End; 2]>::try_from(ends) else {
+                return Err(at(
+                    ends_at,
+                    Problem::new(
+                        "a channel has exactly two ends",
+                        "write ends = [\"a.NAME\", \"b.NAME\"]: component a holds it as \
+                         capability NAME, and so does b",
+                    ),
+                ));
+            };
+            channels.push(crate::group::ChannelDef { ends, pos: Pos::of(text, offset) });
+        }
+        let main = self.group.take().and_then(|g| g.into_inner().main);
+        let group = crate::group::Group {
+            members,
+            channels,
+            main: main.map(|m| (m.get_ref().0.clone(), Pos::of(text, m.span().start))),
+        };
+        group.validate(file)?;
+        Ok(Manifest {
+            program: Program::default(),
+            fs: vec![],
+            env: vec![],
+            limits: ManifestLimits::default(),
+            system: true,
+            best_effort: false,
+            explain: false,
+            syscalls: SyscallChanges::default(),
+            net: Net::None,
+            egress: vec![],
+            capability_mode: false,
+            caps: vec![],
+            app: None,
+            group: Some(group),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a [[channel]] table with ends = [\"a.NAME\", \"b.NAME\"]"
+)]
+struct RawChannel {
+    ends: Spanned<Vec<Spanned<EndName>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [group] table")]
+struct RawGroup {
+    main: Option<Spanned<CapName>>,
 }

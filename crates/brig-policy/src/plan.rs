@@ -174,6 +174,9 @@ pub struct Plan {
     pub egress: Vec<crate::egress::Egress>,
     /// `brig learn`: the broker keeps every path the program names (not from flags or manifests).
     pub learn: bool,
+    /// An fd brig inherited, to which the supervisor writes one byte when the program is about
+    /// to be executed (a group's readiness signal; `--ready-fd`, set by the group supervisor).
+    pub ready_fd: Option<i32>,
 }
 
 impl Plan {

@@ -268,24 +268,52 @@ pub fn spawn(
             r = check_spawn(added);
         }
     }
+    // SAFETY: an all-zero posix_spawnattr_t is a valid place for init to write to.
+    let mut attr: libc::posix_spawnattr_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `attr` is ours and initialised before use, destroyed below on every path.
+    let r = r.and_then(|_| check_spawn(unsafe { libc::posix_spawnattr_init(&mut attr) }));
+    let r = r.and_then(|_| clean_signals(&mut attr));
     let mut pid: libc::pid_t = 0;
     let r = r.and_then(|_| {
         // SAFETY: `a` and `e` are NULL-terminated arrays of pointers into CStrings that
         // outlive the call (posix_spawn does not write through them); `actions` is valid.
         check_spawn(unsafe {
-            libc::posix_spawn(
-                &mut pid,
-                path.as_ptr(),
-                &actions,
-                std::ptr::null(),
-                a.as_ptr(),
-                e.as_ptr(),
-            )
+            libc::posix_spawn(&mut pid, path.as_ptr(), &actions, &attr, a.as_ptr(), e.as_ptr())
         })
     });
-    // SAFETY: initialised above, not used after.
-    unsafe { libc::posix_spawn_file_actions_destroy(&mut actions) };
+    // SAFETY: initialised above, not used after (destroying an attr whose init failed is
+    // harmless with glibc and musl, which only free what init allocated: nothing).
+    unsafe {
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+    }
     r.map(|_| pid)
+}
+
+/// The spawned program starts with no signal blocked and every signal at its default action
+/// (a caller may block some for a signalfd, and Rust's runtime ignores SIGPIPE: both would be
+/// inherited through exec otherwise).
+fn clean_signals(attr: &mut libc::posix_spawnattr_t) -> io::Result<()> {
+    // SAFETY: sigset_t values are initialised by sigemptyset/sigfillset before being read;
+    // `attr` was initialised by the caller.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigfillset(&mut all);
+        check_spawn(libc::posix_spawnattr_setsigmask(attr, &none))?;
+        check_spawn(libc::posix_spawnattr_setsigdefault(attr, &all))?;
+        let flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
+        check_spawn(libc::posix_spawnattr_setflags(attr, flags as libc::c_short))
+    }
+}
+
+/// A pidfd for `pid`, a child of this process not yet reaped (so the number is still it).
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) })?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// posix_spawn's functions return the error number instead of setting errno.

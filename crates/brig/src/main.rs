@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use brig_policy::{Flags, GrantFlag, Host, Plan};
+use brig_policy::{Flags, GrantFlag, Host};
 use brig_sys::fs;
 use clap::{Args, Parser, Subcommand};
 
@@ -186,6 +186,21 @@ struct RunArgs {
     /// Warnings about missing protection layers are always printed.
     #[arg(short, long)]
     quiet: bool,
+    /// Run one component of a group manifest alone (its channel ends given with --channel);
+    /// `brig run -m GROUP.toml` with no other flags runs the whole group (docs/components.md).
+    #[arg(long, value_name = "NAME")]
+    component: Option<String>,
+    /// The group supervisor's plumbing: read the manifest's text from inherited fd N (-m
+    /// names it).
+    #[arg(long, value_name = "N", hide = true)]
+    manifest_fd: Option<i32>,
+    /// The group supervisor's plumbing: write a byte to inherited fd N when the program is
+    /// about to be executed.
+    #[arg(long, value_name = "N", hide = true)]
+    ready_fd: Option<i32>,
+    /// The group supervisor's plumbing: die (SIGKILL) when process PID, brig's parent, dies.
+    #[arg(long, value_name = "PID", hide = true)]
+    group_parent: Option<u32>,
     /// The program and its arguments.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -255,7 +270,27 @@ fn read_manifest(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("cannot read manifest {}", path.display()))
 }
 
-fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
+/// The manifest's text: from the file, or from the fd the group supervisor passed (a sealed
+/// copy, so that a member cannot change what a later start reads).
+fn manifest_text(args: &RunArgs) -> anyhow::Result<Option<String>> {
+    let (Some(path), Some(fd)) = (&args.manifest, args.manifest_fd) else {
+        return args.manifest.as_deref().map(read_manifest).transpose();
+    };
+    use std::os::unix::fs::FileExt;
+    let fd = brig_sys::fdpass::claim_inherited(fd).context("--manifest-fd")?;
+    let file = std::fs::File::from(fd);
+    // From offset 0: every member shares the one open file (and its offset).
+    let read = || -> std::io::Result<String> {
+        let mut bytes = vec![0u8; usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX)];
+        file.read_exact_at(&mut bytes, 0)?;
+        String::from_utf8(bytes).map_err(std::io::Error::other)
+    };
+    let text = read()
+        .with_context(|| format!("cannot read manifest {} from --manifest-fd", path.display()))?;
+    Ok(Some(text))
+}
+
+fn build_flags(args: &RunArgs) -> Flags {
     let mut grants = Vec::new();
     for (flag, list) in [
         (GrantFlag::Ro, &args.ro),
@@ -265,7 +300,7 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
     ] {
         grants.extend(list.iter().map(|s| (flag, s.clone())));
     }
-    let flags = Flags {
+    Flags {
         grants,
         tmpfs: args.tmpfs.clone(),
         no_system: args.no_system,
@@ -302,10 +337,8 @@ fn build_plan(args: &RunArgs) -> anyhow::Result<Plan> {
         .collect(),
         capability_mode: args.capability_mode,
         command: args.command.clone(),
-    };
-    let text = args.manifest.as_deref().map(read_manifest).transpose()?;
-    let manifest = args.manifest.as_deref().zip(text.as_deref());
-    Ok(brig_policy::plan(&flags, manifest, &host()?)?)
+        component: args.component.clone(),
+    }
 }
 
 /// Opens the report file before the prison exists, by the grants' rule, so that a program that
@@ -411,7 +444,34 @@ fn reopen_report(
 }
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let plan = build_plan(&args)?;
+    if let Some(parent) = args.group_parent {
+        // A member of a group dies with its supervisor (and its prison with it).
+        brig_sys::process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64)
+            .context("--group-parent: PR_SET_PDEATHSIG")?;
+        anyhow::ensure!(
+            std::os::unix::process::parent_id() == parent,
+            "--group-parent: the group's supervisor (pid {parent}) is gone"
+        );
+    }
+    let flags = build_flags(&args);
+    let text = manifest_text(&args)?;
+    let manifest = args.manifest.as_deref().zip(text.as_deref());
+    if let Some((file, text)) = manifest.filter(|_| args.component.is_none()) {
+        if let Some(group) = brig_policy::Manifest::parse(file, text)?.group {
+            let bare = Flags { component: None, ..flags.clone() } == Flags::default();
+            anyhow::ensure!(
+                bare && args.report.is_none() && args.ready_fd.is_none(),
+                "{} is a group of components: its policy is all in the manifest; run it with \
+                 `brig run -m {}` and no other flags (put them in a [component.NAME]), or run one \
+                 component with --component NAME",
+                file.display(),
+                file.display()
+            );
+            return Ok(brig_jail::group::run(file, text, &group)?);
+        }
+    }
+    let mut plan = brig_policy::plan(&flags, manifest, &host()?)?;
+    plan.ready_fd = args.ready_fd;
     if !args.quiet {
         for w in brig_policy::check::risks(&plan, home().as_deref()) {
             errln!("brig: warning: {w}");
@@ -534,8 +594,37 @@ fn home() -> Option<PathBuf> {
 
 fn check(manifest: &Path, verbose: bool) -> anyhow::Result<u8> {
     let text = read_manifest(manifest)?;
-    let plan = brig_policy::plan_for_check(Some((manifest, text.as_str())), &host()?)?;
-    let summary = brig_policy::check::describe(&plan, home().as_deref());
+    let Some(group) = brig_policy::Manifest::parse(manifest, &text)?.group else {
+        let plan = brig_policy::plan_for_check(Some((manifest, text.as_str())), &host()?)?;
+        write_out(&describe(&plan, verbose)?);
+        return Ok(0);
+    };
+    let mut out = String::new();
+    for l in group.describe(manifest) {
+        out.push_str(&format!("{l}\n"));
+    }
+    for m in group.start_order() {
+        // The plan each member's brig builds: its table, and its channel ends as the
+        // supervisor passes them.
+        let flags = Flags {
+            component: Some(m.name.clone()),
+            caps: group.channel_flags(&m.name),
+            pty: Some("never".into()),
+            ..Flags::default()
+        };
+        let plan = brig_policy::plan(&flags, Some((manifest, text.as_str())), &host()?)?;
+        out.push_str(&format!("\n{}\n", group.heading(m)));
+        for l in describe(&plan, verbose)?.lines() {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
+    write_out(&out);
+    Ok(0)
+}
+
+/// `brig check`'s text for one plan: its authority, then the kernel surface seccomp refuses.
+fn describe(plan: &brig_policy::Plan, verbose: bool) -> anyhow::Result<String> {
+    let summary = brig_policy::check::describe(plan, home().as_deref());
     let mut denied = brig_jail::seccomp::Policy::default_deny();
     for name in &plan.syscalls.allow {
         denied.allow(name).map_err(anyhow::Error::msg)?;
@@ -553,8 +642,7 @@ fn check(manifest: &Path, verbose: bool) -> anyhow::Result<u8> {
             brig_jail::seccomp::groups().len()
         )
     };
-    write_out(&format!("{summary}{seccomp}"));
-    Ok(0)
+    Ok(format!("{summary}{seccomp}"))
 }
 
 /// The deny-list by group, in plain words, marking the syscalls refused only for some arguments.
