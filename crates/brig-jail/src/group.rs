@@ -344,9 +344,6 @@ impl Supervisor<'_> {
             self.outputs.push(Lines { fd, prefix: prefix.clone(), to_stderr, buf: Vec::new() });
         }
         let s = &mut self.slots[i];
-        if !s.starts.is_empty() {
-            say(&format!("{name}: restarting (start {})", s.starts.len() + 1));
-        }
         s.starts.push(Instant::now());
         s.state = State::Running {
             pid,
@@ -415,7 +412,13 @@ impl Supervisor<'_> {
                 return Ok(());
             }
             let wait = r.wait(s.failures);
-            say(&format!("{name} {}; restarting in {wait:?}", words(c)));
+            say(&format!(
+                "{name} {}; restarting in {wait:?} (restart {} of at most {} in {:?})",
+                words(c),
+                recent,
+                r.max,
+                r.within
+            ));
             s.state = State::Backoff(Instant::now() + wait);
             return Ok(());
         }
