@@ -92,6 +92,7 @@ fn everything_at_once() {
         ask_timeout: None,
         workspace: false,
         command: vec!["/usr/bin/python3".into(), "-m".into(), "http.server".into()],
+        component: None,
     };
     assert_eq!(m, from_flags(&f));
 }

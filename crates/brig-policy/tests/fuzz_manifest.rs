@@ -1,11 +1,12 @@
 //! Fuzzing the manifest parser and the flag merger with proptest: arbitrary text, mutated valid
 //! manifests and arbitrary flag values must never panic; every manifest error must name a
 //! position and a fix; every plan that comes out must hold the Plan's invariants.
-//! Cases: 20 000 arbitrary texts, 20 000 mutated manifests, 5 000 flag sets.
+//! Cases: 20 000 arbitrary texts, 20 000 mutated manifests, 10 000 mutated group manifests
+//! (each member's plan built as its brig builds it), 5 000 flag sets.
 
 use std::path::{Component, Path};
 
-use brig_policy::{plan, Flags, GrantFlag, Host, Plan, PolicyError};
+use brig_policy::{plan, Flags, GrantFlag, Host, Manifest, Plan, PolicyError};
 use proptest::prelude::*;
 
 const VALID: &str = "[program]\npath = \"/usr/bin/python3\"\nargs = [\"-m\", \"http.server\"]\nchdir = \"/site\"\n\
@@ -19,6 +20,14 @@ const VALID: &str = "[program]\npath = \"/usr/bin/python3\"\nargs = [\"-m\", \"h
 [caps.db]\nkind = \"connect\"\naddress = \"unix:db.sock\"\n\
 [caps.rules]\nkind = \"data\"\npath = \"rules\"\n\
 [app]\nroot = { cap = \"web\" }\nlist = [1, { cap = \"rules\" }]\n[app.t]\nx = \"y\"\n";
+
+const GROUP: &str = "[group]\nmain = \"web\"\n\
+[component.db]\nrestart = \"on-failure\"\nrestart_max = 3\nrestart_within = \"10s\"\nrestart_backoff = \"50ms\"\n\
+[component.db.program]\npath = \"/usr/bin/db\"\n[component.db.fs]\n\"/data\" = { from = \"./data\", rights = \"rwc\" }\n\
+[component.db.caps.log]\nkind = \"file\"\npath = \"log\"\nmode = \"append\"\n\
+[component.web]\nafter = [\"db\"]\n[component.web.program]\npath = \"/usr/bin/web\"\nargs = [\"-v\"]\n\
+[component.web.limits]\nmemory = \"64M\"\n[component.web.sandbox]\nonly_syscalls = [\"read\", \"write\"]\n\
+[[channel]]\nends = [\"web.db\", \"db.clients\"]\n[[channel]]\nends = [\"web.log2\", \"db.x\"]\n";
 
 fn host() -> Host {
     Host {
@@ -76,8 +85,25 @@ fn invariants(p: &Plan) {
 }
 
 fn check(text: &str) {
-    let flags = Flags { command: vec!["x".into()], ..Flags::default() };
-    match plan(&flags, Some((Path::new("f.toml"), text)), &host()) {
+    let file = Path::new("f.toml");
+    // A group: each member's plan, as its brig builds it (named, with its channel ends).
+    if let Ok(Manifest { group: Some(g), .. }) = Manifest::parse(file, text) {
+        for m in &g.members {
+            let flags = Flags {
+                component: Some(m.name.clone()),
+                caps: g.channel_flags(&m.name),
+                ..Flags::default()
+            };
+            plan_checked(&flags, text);
+        }
+        assert_eq!(g.start_order().len(), g.members.len());
+        return;
+    }
+    plan_checked(&Flags { command: vec!["x".into()], ..Flags::default() }, text);
+}
+
+fn plan_checked(flags: &Flags, text: &str) {
+    match plan(flags, Some((Path::new("f.toml"), text)), &host()) {
         Ok(p) => invariants(&p),
         Err(e @ PolicyError::Manifest { .. }) => {
             let shown = e.to_string();
@@ -185,6 +211,18 @@ const TOKENS: &[&str] = &[
     "h=tcp://x:0",
     "pty = \"never\"\n",
     "always",
+    "[component.a]\n",
+    "[component.web.program]\n",
+    "after = [\"web\"]\n",
+    "after = [\"db\", \"zz\"]\n",
+    "restart = \"always\"\n",
+    "restart_max = 0\n",
+    "[[channel]]\n",
+    "ends = [\"db.clients\", \"web.db\"]\n",
+    "ends = [\"a.b\"]\n",
+    "db.log",
+    "[group]\n",
+    "main = \"db\"\n",
 ];
 
 fn arbitrary_text() -> impl Strategy<Value = String> {
@@ -256,6 +294,7 @@ fn arbitrary_flags() -> impl Strategy<Value = Flags> {
                 pty,
                 workspace,
                 command,
+                component: None,
             },
         )
 }
@@ -277,6 +316,17 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_group_manifests_never_panic(
+        edits in prop::collection::vec((0usize..1200, 0usize..40, prop::sample::select(TOKENS), 0u8..3), 1..4),
+    ) {
+        check(&mutate(GROUP, &edits));
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 5_000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
@@ -292,6 +342,20 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn the_valid_group_is_valid() {
+    let m = Manifest::parse(Path::new("f.toml"), GROUP).expect("valid");
+    let g = m.group.expect("a group");
+    let order: Vec<&str> = g.start_order().iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(order, ["db", "web"]);
+    assert_eq!(g.channel_flags("web"), [("channel", "db=5".into()), ("channel", "log2=6".into())]);
+    for name in ["db", "web"] {
+        let flags =
+            Flags { component: Some(name.into()), caps: g.channel_flags(name), ..Flags::default() };
+        invariants(&plan(&flags, Some((Path::new("f.toml"), GROUP)), &host()).expect("plan"));
     }
 }
 

@@ -406,7 +406,7 @@ fn tables_and_syntax() {
     refused(
         "[bogus]\n",
         "1:2",
-        "unknown field `bogus`, expected one of `program`, `fs`, `env`, `limits`, `sandbox`, `net`, `caps`, `app`, `explain`",
+        "unknown field `bogus`, expected one of `program`, `fs`, `env`, `limits`, `sandbox`, `net`, `caps`, `app`, `explain`, `component`, `channel`, `group`, `after`, `restart`, `restart_max`, `restart_within`, `restart_backoff`",
         SPELLING,
     );
     refused("[program\n", "1:9", "unclosed table, expected `]`", SYNTAX);
