@@ -26,7 +26,8 @@ target/x86_64-unknown-linux-gnu/release/examples/restart 50 |
   while read -r what _ p50 _ p99; do echo "| $what | $p50 | $p99 |"; done
 
 # unpack of a 200 MB archive (50 files of base64 text) through the component, against the
-# same crates in-process (--in-process); median of 5 alternating runs each, in seconds.
+# same crates in-process (--in-process); median of 5 alternating runs each, in seconds; each run
+# starts after a sync, so that the writeback of the run before does not land in it.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/src"
@@ -42,7 +43,7 @@ echo "|---|---:|---:|---:|"
 for a in a.tar.gz a.tar.zst; do
   for i in 1 2 3 4 5; do
     for mode in in-process component; do
-      rm -rf "$work/out" && mkdir "$work/out"
+      rm -rf "$work/out" && mkdir "$work/out" && sync
       flag=(); [ $mode = in-process ] && flag=(--in-process)
       s=$(date +%s.%N)
       "$unpack" "${flag[@]}" "$work/$a" "$work/out" 2>/dev/null

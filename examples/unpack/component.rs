@@ -4,11 +4,14 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use brig_ipc::Channel;
 
-use crate::proto::{Chunk, Entry, Format, Kind, Reply, Request, INLINE};
+use brig_sys::fdpass::SharedMap;
+
+use crate::proto::{Entry, Format, Kind, Reply, Request, INLINE, SLOTS};
 
 /// Where the archive's entries go: the caller's validating writer, or the channel.
 pub trait Sink {
@@ -85,12 +88,14 @@ pub fn serve(mut ch: Channel) -> i32 {
             Err(brig_ipc::Error::PeerGone) => return 0,
             Err(_) => return 1,
         };
-        let Request::Open { format, archive, .. } = r.msg else {
+        let Request::Open { format, archive, out, .. } = r.msg else {
             let _ = ch.reply::<Reply>(r.id, Err("no archive is open".into()));
             continue;
         };
-        let input = match decoder(format, File::from(archive)) {
-            Ok(i) => i,
+        let opened = decoder(format, File::from(archive))
+            .and_then(|i| Ok((i, SharedMap::new(out.as_fd(), SLOTS * INLINE, true)?)));
+        let (input, out) = match opened {
+            Ok(x) => x,
             Err(e) => {
                 let _ = ch.reply::<Reply>(r.id, Err(e.to_string()));
                 continue;
@@ -99,7 +104,7 @@ pub fn serve(mut ch: Channel) -> i32 {
         if ch.reply(r.id, Ok(Reply::Opened)).is_err() {
             return 1;
         }
-        let mut link = Link { ch: &mut ch, broken: false };
+        let mut link = Link { ch: &mut ch, out, reads: 0, broken: false };
         let done = unpack(input, &mut link);
         if link.broken {
             return 1;
@@ -110,17 +115,24 @@ pub fn serve(mut ch: Channel) -> i32 {
     }
 }
 
-/// The sink that answers the caller's requests: `Next` with an entry, `Read` with data.
+/// The sink that answers the caller's requests: `Next` with an entry, `Read` with data in the
+/// output buffer's slot for that request.
 struct Link<'a> {
     ch: &'a mut Channel,
+    out: SharedMap,
+    /// The `Read` requests answered since the `Open`.
+    reads: usize,
     broken: bool,
 }
 
 impl Link<'_> {
+    /// Waits for the caller's next request, which must be `want`, and answers it with what
+    /// `reply` makes: only then is the reply made, so a slot is filled only once the caller has
+    /// asked for it (and so is done writing out what the slot held before).
     fn answer<R: brig_ipc::Wire>(
         &mut self,
         want: fn(&Request) -> bool,
-        reply: R,
+        reply: impl FnOnce(&mut Self) -> Result<R, String>,
     ) -> Result<(), String> {
         let r = self.ch.next_request::<Request>(IDLE).map_err(|e| {
             self.broken = true;
@@ -131,6 +143,10 @@ impl Link<'_> {
             self.broken = true;
             return Err("the caller asked out of order".into());
         }
+        let reply = reply(self).inspect_err(|e| {
+            let _ = self.ch.reply::<()>(r.id, Err(e.clone()));
+            self.broken = true;
+        })?;
         self.ch.reply(r.id, Ok(reply)).map_err(|e| {
             self.broken = true;
             e.to_string()
@@ -140,9 +156,17 @@ impl Link<'_> {
 
 impl Sink for Link<'_> {
     fn entry(&mut self, e: Entry) -> Result<(), String> {
-        self.answer(|r| matches!(r, Request::Next), Reply::Entry(e))
+        self.answer(|r| matches!(r, Request::Next), |_| Ok(Reply::Entry(e)))
     }
     fn data(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.answer(|r| matches!(r, Request::Read), Chunk(bytes))
+        self.answer(
+            |r| matches!(r, Request::Read),
+            |l| {
+                let slot = l.reads % SLOTS * INLINE;
+                l.reads += 1;
+                l.out.put(slot, bytes).map_err(|e| format!("the output buffer: {e}"))?;
+                Ok(Reply::Shared(bytes.len() as u32))
+            },
+        )
     }
 }

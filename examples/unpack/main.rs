@@ -16,10 +16,12 @@ mod writer;
 
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use brig_component::{Component, Entry, Restart, Spec};
-use proto::{Format, Reply, Request, INLINE};
+use brig_sys::fdpass;
+use proto::{Format, Reply, Request, INLINE, SLOTS};
 use writer::{Budget, Writer};
 
 const UNPACK: Entry = Entry {
@@ -103,15 +105,22 @@ fn pull(
     bytes: &[u8],
     wait: Duration,
 ) -> Result<(), String> {
-    let archive =
-        brig_sys::fdpass::sealed_memfd("unpack-archive", bytes).map_err(|e| e.to_string())?;
-    let opened = c
-        .call::<_, Reply>(Request::Open { format: fmt, attempt, archive }, wait)
-        .map_err(|e| e.to_string())?;
+    let err = |e: std::io::Error| e.to_string();
+    let archive = fdpass::sealed_memfd("unpack-archive", bytes).map_err(err)?;
+    let out_fd = fdpass::shared_memfd("unpack-out", (SLOTS * INLINE) as u64).map_err(err)?;
+    let out = fdpass::SharedMap::new(out_fd.as_fd(), SLOTS * INLINE, false).map_err(err)?;
+    let open = Request::Open { format: fmt, attempt, archive, out: out_fd };
+    let opened = c.call::<_, Reply>(open, wait).map_err(|e| e.to_string())?;
     opened.verify(|r| match r {
         Reply::Opened => Ok(()),
         other => Err(format!("the component answered Open with {}", name(&other))),
     })?;
+    let mut reads = 0;
+    let mut read = |c: &mut Component| -> Result<(u64, usize), String> {
+        reads += 1;
+        let id = c.request(Request::Read).map_err(|e| e.to_string())?;
+        Ok((id, (reads - 1) % SLOTS * INLINE))
+    };
     loop {
         let next = c.call::<_, Reply>(Request::Next, wait).map_err(|e| e.to_string())?;
         let entry = next.verify(|r| match r {
@@ -123,25 +132,28 @@ fn pull(
         let mut left = entry.size;
         writer_entry(w, entry)?;
         // Every chunk is full but the last: the caller knows how many are due and asks for the
-        // next before writing this one, so the component decompresses while we write.
-        let mut next =
-            (left > 0).then(|| c.request(Request::Read)).transpose().map_err(|e| e.to_string())?;
-        while let Some(id) = next {
+        // next before writing this one, so the component decompresses while we write. The
+        // slot of this one is asked for again only after it has been written out.
+        let mut next = (left > 0).then(|| read(c)).transpose()?;
+        while let Some((id, slot)) = next {
             let due = left.min(INLINE as u64);
-            next = (left > due)
-                .then(|| c.request(Request::Read))
-                .transpose()
-                .map_err(|e| e.to_string())?;
+            next = (left > due).then(|| read(c)).transpose()?;
             let got = c.answer::<Reply>(id, wait).map_err(|e| e.to_string())?;
             let data = got.verify(|r| match r {
-                Reply::Data(d) | Reply::Blob(d) if d.len() as u64 == due => Ok(d),
-                Reply::Data(_) | Reply::Blob(_) => Err(format!(
+                Reply::Shared(n) if u64::from(n) == due => Ok(None),
+                Reply::Data(d) | Reply::Blob(d) if d.len() as u64 == due => Ok(Some(d)),
+                Reply::Shared(_) | Reply::Data(_) | Reply::Blob(_) => Err(format!(
                     "the component sent a chunk of the wrong size ({due} bytes were due)"
                 )),
                 other => Err(format!("the component answered Read with {}", name(&other))),
             })?;
             left -= due;
-            component::Sink::data(w, &data)?;
+            match data {
+                // The component may still change the slot's bytes: they go to the file
+                // as they are, never read here (the size was checked above).
+                None => w.data_with(due, |f| out.write_to(slot, due as usize, f.as_fd()))?,
+                Some(d) => component::Sink::data(w, &d)?,
+            }
         }
     }
 }
@@ -155,7 +167,7 @@ fn name(r: &Reply) -> &'static str {
         Reply::Opened => "Opened",
         Reply::Entry(_) => "an entry",
         Reply::End => "End",
-        Reply::Data(_) | Reply::Blob(_) => "data",
+        Reply::Data(_) | Reply::Blob(_) | Reply::Shared(_) => "data",
     }
 }
 
@@ -205,8 +217,7 @@ fn through_component(
 }
 
 fn in_process(mut w: Writer, fmt: Format, bytes: Vec<u8>) -> Result<(u64, u64), String> {
-    let archive =
-        brig_sys::fdpass::sealed_memfd("unpack-archive", &bytes).map_err(|e| e.to_string())?;
+    let archive = fdpass::sealed_memfd("unpack-archive", &bytes).map_err(|e| e.to_string())?;
     drop(bytes);
     let input = component::decoder(fmt, File::from(archive)).map_err(|e| e.to_string())?;
     component::unpack(input, &mut w)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use brig_component::{Component, Entry, Restart, Spec};
 use brig_ipc::Channel;
 
-use crate::proto::{self, Format, Kind, Reply, Request};
+use crate::proto::{self, Format, Kind, Reply, Request, INLINE, SLOTS};
 use crate::writer::Writer;
 
 /// The rounds: what each one tries.
@@ -25,7 +25,7 @@ pub const ROUNDS: &[&str] = &[
     "hang",
     "crash",
     "claim a 1 TiB file (a bomb)",
-    "send more data than the entry's size",
+    "send more data than the entry's size, past the end of its output buffer",
 ];
 
 fn say(what: &str, r: std::io::Result<()>) {
@@ -37,7 +37,7 @@ fn say(what: &str, r: std::io::Result<()>) {
 }
 
 /// Round 0: everything a compromised decompressor would try first.
-fn attack_host(archive: &std::fs::File) {
+fn attack_host(archive: &std::fs::File, out: &std::fs::File) {
     say("open /etc/passwd", std::fs::File::open("/etc/passwd").map(drop));
     say("create /tmp/owned", std::fs::File::create("/tmp/owned").map(drop));
     say("read the supervisor's memory (/proc/1/mem)", std::fs::read("/proc/1/mem").map(drop));
@@ -52,6 +52,10 @@ fn attack_host(archive: &std::fs::File) {
     let mut f = archive;
     say("write into the archive it was given", std::io::Write::write_all(&mut f, b"x"));
     say("grow the archive", archive.set_len(1 << 30));
+    let past_end = std::os::unix::fs::FileExt::write_at(out, b"x", (SLOTS * INLINE) as u64);
+    say("write past the end of its output buffer", past_end.map(drop));
+    say("grow its output buffer", out.set_len(1 << 30));
+    say("shrink its output buffer under the caller's mapping", out.set_len(0));
     say("spawn a shell", std::process::Command::new("/bin/sh").status().map(drop));
 }
 
@@ -71,10 +75,10 @@ fn entry(path: &str, kind: Kind, size: u64, link: &str) -> Reply {
 pub fn serve(mut ch: Channel) -> i32 {
     let wait = Duration::from_secs(3600);
     let Ok(r) = ch.next_request::<Request>(wait) else { return 1 };
-    let Request::Open { attempt, archive, .. } = r.msg else { return 1 };
+    let Request::Open { attempt, archive, out, .. } = r.msg else { return 1 };
     let archive = std::fs::File::from(archive);
     if attempt == 0 {
-        attack_host(&archive);
+        attack_host(&archive, &std::fs::File::from(out));
     }
     let _ = ch.reply(r.id, Ok(Reply::Opened));
     // Every later round answers the caller's first Next with its attack.
@@ -107,7 +111,8 @@ pub fn serve(mut ch: Channel) -> i32 {
         _ => {
             reply(&mut ch, entry("small", Kind::File, 10, ""));
             if let Ok(r) = ch.next_request::<Request>(wait) {
-                let _ = ch.reply(r.id, Ok(Reply::Data(vec![b'x'; 1000])));
+                // More than the entry holds, and more than the slot: past its output buffer.
+                let _ = ch.reply(r.id, Ok(Reply::Shared((SLOTS * INLINE) as u32 + 1)));
             }
         }
     }

@@ -10,6 +10,11 @@ pub const MAX_PATH: usize = 4096;
 pub const INLINE: usize = 1 << 20;
 /// The channel's limits: a chunk and its header; the fds of the largest message (one).
 pub const LIMITS: brig_ipc::Limits = brig_ipc::Limits { max_bytes: INLINE + 64, max_fds: 4 };
+/// The output buffer the caller shares with the component: two slots of [`INLINE`] bytes. Read
+/// request number k (counted from the `Open`) is answered in slot k % 2; the caller asks for
+/// k + 2 only after it has written slot k out, so the component fills one slot while the
+/// caller writes the other.
+pub const SLOTS: usize = 2;
 /// The most data one sealed-memfd chunk may hold.
 pub const MAX_BLOB: u64 = 16 << 20;
 
@@ -23,9 +28,10 @@ pub enum Format {
 
 #[derive(Debug)]
 pub enum Request {
-    /// The archive's bytes in a sealed memfd; `attempt` counts the caller's starts of the
-    /// component (the hostile variant picks its attack by it).
-    Open { format: Format, attempt: u32, archive: OwnedFd },
+    /// The archive's bytes in a sealed memfd and the shared output buffer ([`SLOTS`]);
+    /// `attempt` counts the caller's starts of the component (the hostile variant picks its
+    /// attack by it).
+    Open { format: Format, attempt: u32, archive: OwnedFd, out: OwnedFd },
     /// The next entry's header.
     Next,
     /// The current entry's next bytes.
@@ -58,29 +64,19 @@ pub enum Reply {
     Data(Vec<u8>),
     /// Bytes in a sealed memfd.
     Blob(Vec<u8>),
-}
-
-/// `Reply::Data` as the component sends it: from its buffer, without a copy to own it.
-pub struct Chunk<'a>(pub &'a [u8]);
-
-impl Wire for Chunk<'_> {
-    fn encode(self, e: &mut Enc) {
-        e.u8(3);
-        e.bytes(self.0);
-    }
-    fn decode(_: &mut Dec<'_>) -> Result<Self, Error> {
-        Err(Error::Garbage("a chunk is decoded as a Reply"))
-    }
+    /// This many bytes in the output buffer's slot for this request.
+    Shared(u32),
 }
 
 impl Wire for Request {
     fn encode(self, e: &mut Enc) {
         match self {
-            Request::Open { format, attempt, archive } => {
+            Request::Open { format, attempt, archive, out } => {
                 e.u8(0);
                 e.u8(format as u8);
                 e.u32(attempt);
                 e.fd(archive);
+                e.fd(out);
             }
             Request::Next => e.u8(1),
             Request::Read => e.u8(2),
@@ -96,7 +92,9 @@ impl Wire for Request {
                     3 => Format::Xz,
                     _ => return Err(Error::Garbage("a format")),
                 };
-                Request::Open { format, attempt: d.u32()?, archive: d.fd(FdKind::Sealed)? }
+                let attempt = d.u32()?;
+                let archive = d.fd(FdKind::Sealed)?;
+                Request::Open { format, attempt, archive, out: d.fd(FdKind::Shared)? }
             }
             1 => Request::Next,
             2 => Request::Read,
@@ -127,6 +125,10 @@ impl Wire for Reply {
                 // A failed memfd is sent as no fd: the receiver refuses the message.
                 let _ = e.blob(&b);
             }
+            Reply::Shared(n) => {
+                e.u8(5);
+                e.u32(n);
+            }
         }
     }
     fn decode(d: &mut Dec<'_>) -> Result<Self, Error> {
@@ -148,6 +150,7 @@ impl Wire for Reply {
             2 => Reply::End,
             3 => Reply::Data(d.bytes(INLINE)?.to_vec()),
             4 => Reply::Blob(d.blob(MAX_BLOB)?),
+            5 => Reply::Shared(d.u32()?),
             _ => return Err(Error::Garbage("a reply")),
         })
     }

@@ -109,6 +109,24 @@ impl Writer {
     }
 
     /// Removes whatever is at `path` (not a directory), as tar -x replaces an entry.
+    /// The current file's next `n` bytes, checked against its size, then written by `write`.
+    pub fn data_with(
+        &mut self,
+        n: u64,
+        write: impl FnOnce(&mut cap_std::fs::File) -> std::io::Result<()>,
+    ) -> Result<(), String> {
+        let Some((f, path, left)) = self.file.as_mut() else {
+            return Err("refused: data outside a file".into());
+        };
+        if n > *left {
+            return Err(format!("refused entry {:?}: more data than its size", path.display()));
+        }
+        write(f).map_err(|e| format!("{}: {e}", path.display()))?;
+        *left -= n;
+        self.written += n;
+        Ok(())
+    }
+
     fn clear(&self, path: &Path) {
         if self.dest.symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
             let _ = self.dest.remove_file(path);
@@ -174,16 +192,6 @@ impl Sink for Writer {
     }
 
     fn data(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let Some((f, path, left)) = self.file.as_mut() else {
-            return Err("refused: data outside a file".into());
-        };
-        let n = bytes.len() as u64;
-        if n > *left {
-            return Err(format!("refused entry {:?}: more data than its size", path.display()));
-        }
-        f.write_all(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        *left -= n;
-        self.written += n;
-        Ok(())
+        self.data_with(bytes.len() as u64, |f| f.write_all(bytes))
     }
 }

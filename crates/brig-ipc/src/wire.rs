@@ -23,11 +23,15 @@ pub enum FdKind {
     /// A memfd sealed against writing, shrinking and growing: what it holds cannot change
     /// under the receiver.
     Sealed,
+    /// A memfd sealed against shrinking and growing but still writable: a buffer both ends map
+    /// (`brig_sys::fdpass::SharedMap`), whose size cannot change under either.
+    Shared,
     /// Anything else (a pipe, a device, an unsealed memfd).
     Other,
 }
 
-const MUST_SEAL: i32 = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+const KEEP_SIZE: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+const MUST_SEAL: i32 = libc::F_SEAL_WRITE | KEEP_SIZE;
 
 /// The kind of `fd`, by `fstat` and, for regular files, its seals.
 pub fn kind_of(fd: &OwnedFd) -> FdKind {
@@ -39,6 +43,7 @@ pub fn kind_of(fd: &OwnedFd) -> FdKind {
         _ if ty.is_socket() => FdKind::Socket,
         _ if ty.is_file() => match brig_sys::fdpass::seals(fd.as_fd()) {
             Ok(s) if s & MUST_SEAL == MUST_SEAL => FdKind::Sealed,
+            Ok(s) if s & KEEP_SIZE == KEEP_SIZE => FdKind::Shared,
             Ok(_) => FdKind::Other, // a memfd that could still change
             Err(_) => FdKind::File,
         },

@@ -119,6 +119,39 @@ fn fds_of_the_wrong_kind_and_unsealed_memfds_are_refused() {
     assert!(matches!(e, Error::FdKind { expected: FdKind::Sealed, got: FdKind::Other }), "{e}");
 }
 
+/// A shared buffer: its kind is told apart from sealed and unsealed memfds, its size cannot
+/// change, and the mapping refuses what lies outside it or a write through a read-only view.
+#[test]
+fn shared_buffers_keep_their_size_and_their_bounds() {
+    use brig_sys::fdpass::{shared_memfd, SharedMap};
+    let fd = shared_memfd("shared", 8192).expect("shared memfd");
+    assert_eq!(brig_ipc::wire::kind_of(&fd), FdKind::Shared);
+    let unsealed = brig_sys::fdpass::memfd("unsealed", 0).expect("memfd");
+    assert_eq!(brig_ipc::wire::kind_of(&unsealed), FdKind::Other);
+    let f = std::fs::File::from(fd.try_clone().expect("dup"));
+    for len in [0, 4096, 1 << 20] {
+        assert!(f.set_len(len).is_err(), "the size changed to {len}");
+    }
+    let past = std::os::unix::fs::FileExt::write_at(&f, b"x", 8192);
+    assert!(past.is_err(), "a write past the end grew it");
+    let errno = |r: std::io::Result<SharedMap>| r.expect_err("refused").raw_os_error();
+    assert_eq!(errno(SharedMap::new(fd.as_fd(), 4096, true)), Some(libc::EINVAL));
+    assert_eq!(errno(SharedMap::new(unsealed.as_fd(), 0, true)), Some(libc::EPERM));
+    let mut w = SharedMap::new(fd.as_fd(), 8192, true).expect("writer");
+    let mut r = SharedMap::new(fd.as_fd(), 8192, false).expect("reader");
+    w.put(8000, &[7u8; 192]).expect("put at the end");
+    assert_eq!(w.put(8001, &[7u8; 192]).expect_err("past").raw_os_error(), Some(libc::EINVAL));
+    assert_eq!(w.put(usize::MAX, &[1]).expect_err("wraps").raw_os_error(), Some(libc::EINVAL));
+    assert_eq!(r.put(0, &[1]).expect_err("read-only").raw_os_error(), Some(libc::EACCES));
+    let (pr, pw) = brig_sys::fs::pipe().expect("pipe");
+    r.write_to(8000, 192, pw.as_fd()).expect("write out");
+    assert!(r.write_to(8000, 193, pw.as_fd()).is_err(), "past the end");
+    drop(pw);
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut std::fs::File::from(pr), &mut got).expect("read");
+    assert_eq!(got, vec![7u8; 192]);
+}
+
 #[test]
 fn garbage_wrong_ids_hangs_and_deaths_are_typed_errors() {
     let (mut a, mut b) = pair();

@@ -254,14 +254,52 @@ pub fn add_seals(fd: BorrowedFd<'_>, seals: i32) -> io::Result<()> {
     check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(drop)
 }
 
+/// A prefaulted `MAP_SHARED` mapping of the first `len` bytes of an fd, unmapped on drop.
+#[derive(Debug)]
+struct Mapping {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(fd: BorrowedFd<'_>, len: usize, prot: libc::c_int) -> io::Result<Mapping> {
+        if len == 0 {
+            return Ok(Mapping { ptr: std::ptr::null_mut(), len: 0 });
+        }
+        let flags = libc::MAP_SHARED | libc::MAP_POPULATE;
+        // SAFETY: a new mapping of `len` bytes of `fd` at an address the kernel picks; it
+        // aliases nothing of ours.
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd.as_raw_fd(), 0) };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping { ptr, len })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: the mapping made in `new`, not used after this.
+            unsafe { libc::munmap(self.ptr, self.len) };
+        }
+    }
+}
+
+/// The size of a memfd, refused with `EFBIG` past `max`.
+fn memfd_len(fd: BorrowedFd<'_>, max: u64) -> io::Result<usize> {
+    let len = std::fs::File::from(fd.try_clone_to_owned()?).metadata()?.len();
+    match usize::try_from(len) {
+        Ok(n) if len <= max => Ok(n),
+        _ => Err(io::Error::from_raw_os_error(libc::EFBIG)),
+    }
+}
+
 /// A read-only mapping of a memfd sealed against writing and shrinking: its bytes can change
 /// neither under the mapping (F_SEAL_WRITE; the kernel refuses that seal while any writable
 /// mapping exists) nor under its end (F_SEAL_SHRINK: no SIGBUS). Unmapped on drop.
 #[derive(Debug)]
-pub struct SealedMap {
-    ptr: *mut libc::c_void,
-    len: usize,
-}
+pub struct SealedMap(Mapping);
 
 // SAFETY: the mapping is read-only and its contents cannot change (the seals); sharing or
 // moving the handle between threads is as safe as sharing a `&[u8]`.
@@ -277,41 +315,109 @@ impl SealedMap {
         if seals(fd)? & need != need {
             return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
-        let len = std::fs::File::from(fd.try_clone_to_owned()?).metadata()?.len();
-        if len > max {
-            return Err(io::Error::from_raw_os_error(libc::EFBIG));
-        }
-        let len = usize::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
-        if len == 0 {
-            return Ok(SealedMap { ptr: std::ptr::null_mut(), len: 0 });
-        }
-        let flags = libc::MAP_SHARED | libc::MAP_POPULATE;
-        // SAFETY: a new read-only mapping of `len` bytes of `fd` at an address the kernel
-        // picks; it aliases nothing of ours.
-        let ptr = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, flags, fd.as_raw_fd(), 0)
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(SealedMap { ptr, len })
+        Ok(SealedMap(Mapping::new(fd, memfd_len(fd, max)?, libc::PROT_READ)?))
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        if self.len == 0 {
+        if self.0.len == 0 {
             return &[];
         }
         // SAFETY: `ptr` maps `len` readable bytes for as long as `self` lives, and the seals
         // (checked in `new`) keep them from changing or going away.
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+        unsafe { std::slice::from_raw_parts(self.0.ptr as *const u8, self.0.len) }
     }
 }
 
-impl Drop for SealedMap {
-    fn drop(&mut self) {
-        if self.len != 0 {
-            // SAFETY: the mapping made in `new`, not used after this.
-            unsafe { libc::munmap(self.ptr, self.len) };
+/// A memfd of `len` bytes sealed against shrinking, growing and further sealing, but not
+/// writing: a buffer shared with a peer through [`SharedMap`]. Close-on-exec, never executable.
+pub fn shared_memfd(name: &str, len: u64) -> io::Result<OwnedFd> {
+    let fd = memfd(name, MFD_NOEXEC_SEAL)?;
+    std::fs::File::from(fd.try_clone()?).set_len(len)?;
+    add_seals(fd.as_fd(), libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL)?;
+    Ok(fd)
+}
+
+/// A mapping of a memfd that two processes share, one filling it, the other passing its bytes
+/// on: F_SEAL_SHRINK and F_SEAL_GROW (checked) keep its size, so neither side can make the
+/// other's accesses fault (SIGBUS). Its bytes may change at any time, so this process never
+/// makes a Rust reference to them: [`SharedMap::put`] copies in through a pointer and
+/// [`SharedMap::write_to`] hands the kernel a pointer. Unmapped on drop.
+#[derive(Debug)]
+pub struct SharedMap {
+    map: Mapping,
+    writable: bool,
+}
+
+// SAFETY: the handle owns its mapping; `put` needs `&mut self`, so within this process only
+// one thread writes through it at a time, and `write_to` only hands the kernel a pointer.
+unsafe impl Send for SharedMap {}
+
+impl SharedMap {
+    /// Maps `fd`, which must be exactly `len` bytes (`EINVAL`) and carry F_SEAL_SHRINK and
+    /// F_SEAL_GROW (`EPERM`); read-write when `writable`, else read-only.
+    pub fn new(fd: BorrowedFd<'_>, len: usize, writable: bool) -> io::Result<SharedMap> {
+        let need = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+        if seals(fd)? & need != need {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
+        if memfd_len(fd, u64::MAX)? != len {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let prot = if writable { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };
+        Ok(SharedMap { map: Mapping::new(fd, len, prot)?, writable })
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.len == 0
+    }
+
+    /// `off..off + len` if it lies inside the mapping.
+    fn span(&self, off: usize, len: usize) -> io::Result<*mut u8> {
+        match off.checked_add(len) {
+            Some(end) if end <= self.map.len && len > 0 => {
+                // SAFETY: `off < end <= len`: the result stays inside the mapping.
+                Ok(unsafe { self.map.ptr.cast::<u8>().add(off) })
+            }
+            _ if len == 0 => Ok(std::ptr::null_mut()),
+            _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        }
+    }
+
+    /// Copies `bytes` in at `off`: `EINVAL` past the end, `EACCES` on a read-only mapping.
+    pub fn put(&mut self, off: usize, bytes: &[u8]) -> io::Result<()> {
+        if !self.writable {
+            return Err(io::Error::from_raw_os_error(libc::EACCES));
+        }
+        let dst = self.span(off, bytes.len())?;
+        if !bytes.is_empty() {
+            // SAFETY: `dst` has room for `bytes.len()` writable bytes (`span`, `writable`);
+            // `bytes` is ours and cannot overlap the shared mapping's pages as a `&[u8]` of
+            // them is never made.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        }
+        Ok(())
+    }
+
+    /// Writes bytes `off..off + len` to `out`, all of them (EINTR retried; a write of 0 is
+    /// `WriteZero`); `EINVAL` past the end. The kernel reads them: no reference is made here.
+    pub fn write_to(&self, off: usize, len: usize, out: BorrowedFd<'_>) -> io::Result<()> {
+        let src = self.span(off, len)?;
+        let mut done = 0;
+        while done < len {
+            // SAFETY: `src + done .. src + len` lies inside the mapping (`span`), readable for
+            // as long as `self` lives; write(2) only reads it.
+            let n = unsafe { libc::write(out.as_raw_fd(), src.add(done).cast(), len - done) };
+            match check(n as libc::c_long) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n as usize,
+            }
+        }
+        Ok(())
     }
 }
