@@ -10,18 +10,19 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use brig_policy::group::{Group, Member, RestartWhen, CHANNEL_FD_BASE, MAX_BACKOFF};
+use brig_policy::group::{
+    Group, Member, RestartWhen, CHANNEL_FD_BASE, MANIFEST_FD, MAX_BACKOFF, READY_FD, STOP_GRACE,
+};
 use brig_sys::fdpass;
 use brig_sys::fs;
 use brig_sys::process::{self, SigSet, Status};
 
 use crate::error::JailError;
 
-/// How long members have to end after SIGTERM before they get SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long output is still read after the last member ended (a stray writer may hold a pipe).
 const DRAIN: Duration = Duration::from_millis(500);
 /// A line longer than this is written out in pieces.
@@ -68,20 +69,27 @@ impl Lines {
         let mut chunk = [0u8; 16 * 1024];
         let n = fs::read(self.fd.as_fd(), &mut chunk).unwrap_or(0);
         self.buf.extend_from_slice(&chunk[..n]);
-        while let Some(end) = self.buf.iter().position(|&b| b == b'\n').map(|i| i + 1).or((self
-            .buf
-            .len()
-            >= LINE_MAX)
-            .then_some(LINE_MAX))
-        {
+        loop {
+            let end = match self.buf.iter().position(|&b| b == b'\n') {
+                Some(i) if i < LINE_MAX => i + 1,
+                _ if self.buf.len() >= LINE_MAX => LINE_MAX,
+                _ => break,
+            };
             let line: Vec<u8> = self.buf.drain(..end).collect();
             self.write(&line);
         }
-        if n == 0 && !self.buf.is_empty() {
+        if n == 0 {
+            self.flush();
+        }
+        n > 0
+    }
+
+    /// Writes out a last line that had no newline.
+    fn flush(&mut self) {
+        if !self.buf.is_empty() {
             let rest = std::mem::take(&mut self.buf);
             self.write(&rest);
         }
-        n > 0
     }
 
     fn write(&self, line: &[u8]) {
@@ -110,6 +118,15 @@ fn code(st: Status) -> i32 {
     match st {
         Status::Exited(c) => c,
         Status::Signaled(s) => 128 + s,
+    }
+}
+
+/// A failure's status: 1 where the process itself said 0.
+fn failed(c: i32) -> i32 {
+    if c == 0 {
+        1
+    } else {
+        c
     }
 }
 
@@ -175,15 +192,28 @@ struct Supervisor<'g> {
     null: OwnedFd,
     outputs: Vec<Lines>,
     width: usize,
-    /// The group is being stopped: with this status, SIGKILL at this time.
-    stopping: Option<(i32, Instant)>,
+    /// The group is being stopped: with this status, and SIGKILL at this time (None once sent).
+    stopping: Option<(i32, Option<Instant>)>,
 }
 
 impl Supervisor<'_> {
+    /// Supervises to the group's end; on an error of its own, kills and reaps every member
+    /// first. The members' last output is written out either way.
     fn run(&mut self, sigfd: OwnedFd) -> Result<u8, JailError> {
+        let r = self.supervise(sigfd);
+        if r.is_err() {
+            self.abort();
+        }
+        self.drain();
+        r
+    }
+
+    fn supervise(&mut self, sigfd: OwnedFd) -> Result<u8, JailError> {
         loop {
             if self.stopping.is_none() {
-                self.start_due()?;
+                if let Err(e) = self.start_due() {
+                    self.stop(125, &e.to_string());
+                }
             }
             if self.slots.iter().all(|s| matches!(s.state, State::Ended(_))) {
                 break;
@@ -196,7 +226,7 @@ impl Supervisor<'_> {
                     State::Backoff(t) if self.stopping.is_none() => Some(t),
                     _ => None,
                 })
-                .chain(self.stopping.map(|(_, t)| t))
+                .chain(self.stopping.and_then(|(_, t)| t))
                 .min();
             let timeout = next.map(|t| t.saturating_duration_since(now));
             let mut fds: Vec<(BorrowedFd<'_>, i16)> = vec![(sigfd.as_fd(), libc::POLLIN)];
@@ -244,18 +274,35 @@ impl Supervisor<'_> {
             for i in exited {
                 self.exited(i)?;
             }
-            if let Some((_, kill_at)) = self.stopping {
+            if let Some((status, Some(kill_at))) = self.stopping {
                 if Instant::now() >= kill_at {
-                    for s in &self.slots {
-                        if let State::Running { pidfd, .. } = &s.state {
-                            let _ = process::pidfd_kill(pidfd.as_fd(), libc::SIGKILL);
-                        }
-                    }
+                    self.kill_all();
+                    self.stopping = Some((status, None));
                 }
             }
         }
-        self.drain();
         Ok(self.stopping.map_or(0, |(status, _)| status).clamp(0, 255) as u8)
+    }
+
+    /// SIGKILL to every running member's brig.
+    fn kill_all(&self) {
+        for s in &self.slots {
+            if let State::Running { pidfd, .. } = &s.state {
+                let _ = process::pidfd_kill(pidfd.as_fd(), libc::SIGKILL);
+            }
+        }
+    }
+
+    /// After an error of the supervisor's own: every member's brig is killed and reaped, so
+    /// nothing of the group outlives it.
+    fn abort(&mut self) {
+        self.kill_all();
+        for s in &mut self.slots {
+            if let State::Running { pid, .. } = s.state {
+                let _ = process::wait(pid, false);
+                s.state = State::Ended(137);
+            }
+        }
     }
 
     /// Starts every member that waits and whose `after` members run, and every restart due.
@@ -289,12 +336,14 @@ impl Supervisor<'_> {
         let (out_r, out_w) = fs::pipe().map_err(step("group: stdout pipe"))?;
         let (err_r, err_w) = fs::pipe().map_err(step("group: stderr pipe"))?;
         let (ready_r, ready_w) = fs::pipe().map_err(step("group: ready pipe"))?;
+        // Read when poll says so, or at the brig's exit: never waited on.
+        fdpass::set_nonblocking(ready_r.as_fd(), true).map_err(step("group: ready pipe"))?;
         let mut fds: Vec<(BorrowedFd<'_>, i32)> = vec![
             (self.null.as_fd(), 0),
             (out_w.as_fd(), 1),
             (err_w.as_fd(), 2),
-            (self.manifest.as_fd(), 3),
-            (ready_w.as_fd(), 4),
+            (self.manifest.as_fd(), MANIFEST_FD),
+            (ready_w.as_fd(), READY_FD),
         ];
         for (k, (_, c, side)) in self.group.ends_of(&name).into_iter().enumerate() {
             // Held until the member ends for good (checked in `exited`).
@@ -306,32 +355,17 @@ impl Supervisor<'_> {
             };
             fds.push((end.as_fd(), CHANNEL_FD_BASE + k as i32));
         }
-        let mut args: Vec<String> = vec![
-            "brig".into(),
-            "run".into(),
-            "-m".into(),
-            self.file.display().to_string(),
-            "--manifest-fd".into(),
-            "3".into(),
-            "--ready-fd".into(),
-            "4".into(),
-            "--group-parent".into(),
-            std::process::id().to_string(),
-            "--component".into(),
-            name.clone(),
-            "--pty".into(),
-            "never".into(),
-        ];
-        for (flag, spec) in self.group.channel_flags(&name) {
-            args.push(format!("--{flag}"));
-            args.push(spec);
+        let mut args: Vec<Vec<u8>> = vec![b"brig".into(), b"run".into(), b"-m".into()];
+        args.push(self.file.as_os_str().as_bytes().into());
+        for (flag, fd) in [("--manifest-fd", MANIFEST_FD), ("--ready-fd", READY_FD)] {
+            args.extend([flag.into(), fd.to_string().into_bytes()]);
         }
-        let cstr = |s: String| CString::new(s).map_err(|e| std::io::Error::other(e.to_string()));
+        args.extend([b"--group-parent".into(), std::process::id().to_string().into_bytes()]);
+        args.extend(self.group.member_args(&name).into_iter().map(String::into_bytes));
+        let cstr = |s: Vec<u8>| CString::new(s).map_err(|e| std::io::Error::other(e.to_string()));
         let argv = args.into_iter().map(cstr).collect::<Result<Vec<_>, _>>();
         let envp: Vec<CString> = std::env::vars_os()
-            .filter_map(|(k, v)| {
-                CString::new(format!("{}={}", k.into_string().ok()?, v.into_string().ok()?)).ok()
-            })
+            .filter_map(|(k, v)| CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()).ok())
             .collect();
         let exe = c"/proc/self/exe";
         let pid = argv
@@ -381,6 +415,12 @@ impl Supervisor<'_> {
             s.state = State::Ended(c);
             return Ok(());
         }
+        let main = self.group.main.as_ref().map(|(m, _)| m.as_str());
+        if main == Some(name.as_str()) {
+            s.state = State::Ended(c);
+            self.stop(c, &format!("{name}, the group's main component, {}", words(c)));
+            return Ok(());
+        }
         let r = s.member.restart;
         let wants = match r.when {
             RestartWhen::Never => false,
@@ -390,10 +430,7 @@ impl Supervisor<'_> {
         if !started {
             s.state = State::Ended(c);
             let why = if c == 125 { "brig refused it (above)" } else { "" };
-            self.stop(
-                if c == 0 { 1 } else { c },
-                &format!("{name} could not start ({}) {why}", words(c)),
-            );
+            self.stop(failed(c), &format!("{name} could not start ({}) {why}", words(c)));
             return Ok(());
         }
         if wants {
@@ -408,7 +445,7 @@ impl Supervisor<'_> {
                     r.max,
                     r.within
                 );
-                self.stop(if c == 0 { 1 } else { c }, &msg);
+                self.stop(failed(c), &msg);
                 return Ok(());
             }
             let wait = r.wait(s.failures);
@@ -423,11 +460,8 @@ impl Supervisor<'_> {
             return Ok(());
         }
         s.state = State::Ended(c);
-        let main = self.group.main.as_ref().map(|(m, _)| m.as_str());
         if c != 0 {
             self.stop(c, &format!("{name} {}", words(c)));
-        } else if main == Some(name.as_str()) {
-            self.stop(0, &format!("{name}, the group's main component, exited with 0"));
         } else {
             // Its peers see the hang-up once its own copies are gone too.
             for (_, ch, side) in self.group.ends_of(&name) {
@@ -449,7 +483,7 @@ impl Supervisor<'_> {
             true => say(&format!("{why}; the group ends")),
             false => say(&format!("{why}; stopping {}", running.join(", "))),
         }
-        self.stopping = Some((status, Instant::now() + STOP_GRACE));
+        self.stopping = Some((status, Some(Instant::now() + STOP_GRACE)));
         for s in &mut self.slots {
             match &s.state {
                 State::Running { pidfd, .. } => {
@@ -480,6 +514,9 @@ impl Supervisor<'_> {
             for k in closed.into_iter().rev() {
                 self.outputs.remove(k);
             }
+        }
+        for o in &mut self.outputs {
+            o.flush();
         }
     }
 }

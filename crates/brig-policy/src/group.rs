@@ -25,6 +25,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{PolicyError, Pos, Problem};
+use crate::flags::Flags;
 use crate::manifest::Manifest;
 
 /// A group manifest, checked: names exist, no end twice, no cycle in `after`.
@@ -178,8 +179,14 @@ pub(crate) fn end_name(s: &str) -> Result<(String, String), Problem> {
     Ok((crate::caps::name(c).map_err(|_| bad())?, crate::caps::name(cap).map_err(|_| bad())?))
 }
 
-/// The first inherited fd of a member's channel ends; 3 is the manifest, 4 the ready pipe.
+/// The fd at which a member's brig finds the group manifest's text (`--manifest-fd`).
+pub const MANIFEST_FD: i32 = 3;
+/// The fd of a member's ready pipe (`--ready-fd`).
+pub const READY_FD: i32 = 4;
+/// The first inherited fd of a member's channel ends.
 pub const CHANNEL_FD_BASE: i32 = 5;
+/// How long members have to end after SIGTERM before they get SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 impl Group {
     pub fn member(&self, name: &str) -> Option<&Member> {
@@ -204,10 +211,30 @@ impl Group {
     }
 
     /// `--channel CAP=FD` for each end `member` holds, at the fds the supervisor places them.
-    pub fn channel_flags(&self, member: &str) -> Vec<(&'static str, String)> {
+    fn channel_flags(&self, member: &str) -> Vec<(&'static str, String)> {
         (self.ends_of(member).into_iter().enumerate())
             .map(|(k, (cap, _, _))| ("channel", format!("{cap}={}", CHANNEL_FD_BASE + k as i32)))
             .collect()
+    }
+
+    /// The flags a member's brig runs with: its name, its channel ends, no terminal.
+    pub fn member_flags(&self, member: &str) -> Flags {
+        Flags {
+            component: Some(member.into()),
+            caps: self.channel_flags(member),
+            pty: Some("never".into()),
+            ..Flags::default()
+        }
+    }
+
+    /// The same as [`Group::member_flags`], as the supervisor passes them on the command line
+    /// (after `brig run -m FILE --manifest-fd 3 --ready-fd 4`).
+    pub fn member_args(&self, member: &str) -> Vec<String> {
+        let mut a = ["--component", member, "--pty", "never"].map(String::from).to_vec();
+        for (flag, spec) in self.channel_flags(member) {
+            a.extend([format!("--{flag}"), spec]);
+        }
+        a
     }
 
     /// Members in start order: each after those it names in `after`, else in file order.
@@ -250,11 +277,14 @@ impl Group {
         out.push(match &self.main {
             Some((m, _)) => format!(
                 "The group ends when {m} ends (its [group] main), with {m}'s exit status, or when \
-                 a component fails for good; the others then get SIGTERM, and SIGKILL 5s later."
+                 a component fails for good; the others then get SIGTERM, and SIGKILL {:?} later.",
+                STOP_GRACE
             ),
-            None => "The group ends when every component has ended, or when one fails for good \
-                     (with its exit status); the others then get SIGTERM, and SIGKILL 5s later."
-                .into(),
+            None => format!(
+                "The group ends when every component has ended, or when one fails for good \
+                 (with its exit status); the others then get SIGTERM, and SIGKILL {:?} later.",
+                STOP_GRACE
+            ),
         });
         match self.channels.is_empty() {
             true => out.push("Channels: none".into()),
@@ -297,11 +327,12 @@ impl Group {
         let restart = match r.when {
             RestartWhen::Never => r.when.words().to_string(),
             _ => format!(
-                "{} (at most {} times in {}s, waiting {}ms, doubled after each failure in a row)",
+                "{} (at most {} times in {:?}, waiting {:?}, doubled after each failure in a row, \
+                 at most {MAX_BACKOFF:?})",
                 r.when.words(),
                 r.max,
-                r.within.as_secs(),
-                r.backoff.as_millis()
+                r.within,
+                r.backoff
             ),
         };
         format!("Component {} (line {}): {starts}; {restart}", m.name, m.pos.line)
@@ -339,8 +370,18 @@ impl Group {
             }
         }
         if let Some((main, pos)) = &self.main {
-            if self.member(main).is_none() {
+            let Some(m) = self.member(main) else {
                 return Err(unknown(main, *pos, "[group] main"));
+            };
+            if m.restart.when != RestartWhen::Never {
+                return Err(PolicyError::at(
+                    file,
+                    m.pos,
+                    Problem::new(
+                        format!("{main} is the group's main: its end ends the group, so it is never restarted"),
+                        "remove restart from it, or name another component as [group] main",
+                    ),
+                ));
             }
         }
         let mut seen: Vec<&End> = Vec::new();

@@ -89,12 +89,7 @@ fn check(text: &str) {
     // A group: each member's plan, as its brig builds it (named, with its channel ends).
     if let Ok(Manifest { group: Some(g), .. }) = Manifest::parse(file, text) {
         for m in &g.members {
-            let flags = Flags {
-                component: Some(m.name.clone()),
-                caps: g.channel_flags(&m.name),
-                ..Flags::default()
-            };
-            plan_checked(&flags, text);
+            plan_checked(&g.member_flags(&m.name), text);
         }
         assert_eq!(g.start_order().len(), g.members.len());
         return;
@@ -351,10 +346,14 @@ fn the_valid_group_is_valid() {
     let g = m.group.expect("a group");
     let order: Vec<&str> = g.start_order().iter().map(|m| m.name.as_str()).collect();
     assert_eq!(order, ["db", "web"]);
-    assert_eq!(g.channel_flags("web"), [("channel", "db=5".into()), ("channel", "log2=6".into())]);
+    let web = ["--component", "web", "--pty", "never", "--channel", "db=5", "--channel", "log2=6"];
+    assert_eq!(g.member_args("web"), web);
+    assert_eq!(
+        g.member_flags("web").caps,
+        [("channel", "db=5".into()), ("channel", "log2=6".into())]
+    );
     for name in ["db", "web"] {
-        let flags =
-            Flags { component: Some(name.into()), caps: g.channel_flags(name), ..Flags::default() };
+        let flags = g.member_flags(name);
         invariants(&plan(&flags, Some((Path::new("f.toml"), GROUP)), &host()).expect("plan"));
     }
 }

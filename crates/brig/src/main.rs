@@ -460,7 +460,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         if let Some(group) = brig_policy::Manifest::parse(file, text)?.group {
             let bare = Flags { component: None, ..flags.clone() } == Flags::default();
             anyhow::ensure!(
-                bare && args.report.is_none() && args.ready_fd.is_none(),
+                bare && args.report.is_none() && args.ready_fd.is_none() && !args.quiet,
                 "{} is a group of components: its policy is all in the manifest; run it with \
                  `brig run -m {}` and no other flags (put them in a [component.NAME]), or run one \
                  component with --component NAME",
@@ -606,12 +606,7 @@ fn check(manifest: &Path, verbose: bool) -> anyhow::Result<u8> {
     for m in group.start_order() {
         // The plan each member's brig builds: its table, and its channel ends as the
         // supervisor passes them.
-        let flags = Flags {
-            component: Some(m.name.clone()),
-            caps: group.channel_flags(&m.name),
-            pty: Some("never".into()),
-            ..Flags::default()
-        };
+        let flags = group.member_flags(&m.name);
         let plan = brig_policy::plan(&flags, Some((manifest, text.as_str())), &host()?)?;
         out.push_str(&format!("\n{}\n", group.heading(m)));
         for l in describe(&plan, verbose)?.lines() {

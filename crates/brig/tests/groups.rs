@@ -58,27 +58,28 @@ fn a_channel_joins_two_components() {
 }
 
 /// Each component is a prison of its own: a prober beside a holder cannot read the holder's
-/// granted directory, see or signal its processes, or reach its abstract or TCP sockets; the
-/// holder stays alive (it answers over their channel at the end). Control: the same prober
-/// given the holder's directory reads it, so the file check can fail.
+/// granted directory, see or signal its processes, or reach its abstract socket (which the
+/// holder reaches itself) or its TCP listener (a listen capability); the holder stays alive (it
+/// answers over their channel at the end). Control: the same prober given the holder's
+/// directory and a connect capability to its listener reads the one and reaches the other, so
+/// those checks can fail.
 #[test]
 fn siblings_cannot_reach_each_other() {
     const HOLDER: &str = "
 import os, socket
+def socks():
+    out = []
+    for fd in range(3, 8):
+        try: out.append(socket.socket(fileno=fd))
+        except OSError: pass
+    return out
 # holder-mark-77
 secret = open('/held/secret').read().strip()
 ab = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-try:
-    ab.bind('\\0brig-holder'); ab.listen()
-except OSError:
-    pass  # brig may refuse abstract sockets altogether; then there is nothing to reach
-tcp = socket.socket()
-try:
-    tcp.bind(('127.0.0.1', 47011)); tcp.listen()
-except OSError:
-    pass  # likewise: brig refuses TCP listening without a listen capability
-print('holder read', secret, 'pid', os.getpid(), flush=True)
-ch = socket.socket(fileno=3)
+ab.bind('\\0brig-holder-TAG'); ab.listen()
+me = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); me.connect('\\0brig-holder-TAG')
+print('holder read', secret, 'and reaches its own abstract socket', flush=True)
+ch = [s for s in socks() if s.type == socket.SOCK_SEQPACKET][0]
 while True:
     m = ch.recv(100)
     if not m: break
@@ -86,6 +87,12 @@ while True:
 ";
     const PROBER: &str = "
 import os, signal, socket
+def socks():
+    out = []
+    for fd in range(3, 8):
+        try: out.append(socket.socket(fileno=fd))
+        except OSError: pass
+    return out
 def attempt(what, f):
     try:
         f(); print(what, 'REACHED', flush=True)
@@ -104,10 +111,12 @@ print('foreign pids', len(foreign), flush=True)
 marked = [p for p in mine if b'holder-' + b'mark-77' in open(f'/proc/{p}/cmdline', 'rb').read()]
 print('holder processes seen', len(marked), flush=True)
 def abstract():
-    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.connect('\\0brig-holder')
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.connect('\\0brig-holder-TAG')
 attempt('abstract', abstract)
-attempt('tcp', lambda: socket.create_connection(('127.0.0.1', 47011), timeout=2))
-ch = socket.socket(fileno=3)
+attempt('tcp', lambda: socket.create_connection(('127.0.0.1', PORT), timeout=2))
+for s in socks():
+    if s.type == socket.SOCK_STREAM: print('web capability connected', s.getpeername(), flush=True)
+ch = [s for s in socks() if s.type == socket.SOCK_SEQPACKET][0]
 ch.send(b'there?'); print('holder says', ch.recv(100).decode(), flush=True)
 ";
     for who in everyone() {
@@ -115,17 +124,26 @@ ch.send(b'there?'); print('holder says', ch.recv(100).decode(), flush=True)
         s.write("held/secret", "s3cr3t\n");
         s.own(who);
         let held = s.sub("held");
+        let port = free_port();
+        let tag = format!("{}-{port}", std::process::id());
+        let (holder, prober) = (HOLDER.replace("TAG", &tag), PROBER.replace("TAG", &tag));
+        let prober = prober.replace("PORT", &port.to_string());
         let group = |prober_too: bool| {
             let grant = format!(
                 "[component.{{}}.fs]\n\"/held\" = {{ from = \"{held}\", rights = \"r\" }}\n"
             );
+            let web = |kind: &str| {
+                format!("[component.{{}}.caps.web]\nkind = \"{kind}\"\naddress = \"tcp://127.0.0.1:{port}\"\n")
+            };
             let mut toml = String::from("[group]\nmain = \"prober\"\n");
-            toml.push_str(&python("holder", HOLDER));
+            toml.push_str(&python("holder", &holder));
             toml.push_str(&grant.replace("{}", "holder"));
+            toml.push_str(&web("listen").replace("{}", "holder"));
             toml.push_str("[component.prober]\nafter = [\"holder\"]\n");
-            toml.push_str(&python("prober", PROBER));
+            toml.push_str(&python("prober", &prober));
             if prober_too {
                 toml.push_str(&grant.replace("{}", "prober"));
+                toml.push_str(&web("connect").replace("{}", "prober"));
             }
             toml.push_str("[[channel]]\nends = [\"prober.holder\", \"holder.prober\"]\n");
             let m = s.write(if prober_too { "control.toml" } else { "group.toml" }, &toml);
@@ -134,7 +152,8 @@ ch.send(b'there?'); print('holder says', ch.recv(100).decode(), flush=True)
         let o = group(false);
         let (out, err) = (stdout(&o), stderr(&o));
         assert_eq!(code(&o), 0, "{who:?}: {out}\n{err}");
-        assert!(out.contains("holder | holder read s3cr3t"), "{who:?}: {out}\n{err}");
+        let held_line = "holder | holder read s3cr3t and reaches its own abstract socket";
+        assert!(out.contains(held_line), "{who:?}: {out}\n{err}");
         for line in [
             "prober | secret refused",
             "prober | foreign pids 0",
@@ -147,31 +166,45 @@ ch.send(b'there?'); print('holder says', ch.recv(100).decode(), flush=True)
         }
         assert!(!out.contains("REACHED"), "{who:?}: {out}");
         let o = group(true);
-        assert!(stdout(&o).contains("prober | secret REACHED"), "{who:?}: control\n{}", stdout(&o));
+        let out = stdout(&o);
+        assert!(out.contains("prober | secret REACHED"), "{who:?}: control\n{out}");
+        let reached = format!("prober | web capability connected ('127.0.0.1', {port})");
+        assert!(out.contains(&reached), "{who:?}: control\n{out}\n{}", stderr(&o));
     }
 }
 
 /// A component whose prison brig refuses stops the group, and what comes after it never starts.
+/// Control: the same two components with `after` the other way round; then b runs first and
+/// leaves its mark before a is refused, so the mark can appear.
 #[test]
 fn a_component_after_a_refused_one_never_starts() {
     for who in everyone() {
         let s = Scratch::new(who);
-        let marker = s.sub("b-ran");
-        let toml = format!(
-            "[component.a.fs]\n\"/x\" = {{ from = \"{}/missing\", rights = \"r\" }}\n\
-             [component.a.program]\npath = \"/bin/true\"\n\
-             [component.b]\nafter = [\"a\"]\n[component.b.fs]\n\"{}\" = \"rwc\"\n\
-             [component.b.program]\npath = \"/bin/sh\"\nargs = [\"-c\", \"touch {marker}/x\"]\n",
-            s.s(),
-            s.s()
-        );
-        let m = s.write("group.toml", &toml);
-        let o = brig(who, &["run", "-m", m.to_str().expect("utf-8")]);
+        std::fs::create_dir(s.join("marks")).expect("mkdir");
+        s.own(who);
+        let marks = s.sub("marks");
+        let group = |a_after: &str, b_after: &str| {
+            let toml = format!(
+                "[component.a]\nafter = [{a_after}]\n\
+                 [component.a.fs]\n\"/x\" = {{ from = \"{}/missing\", rights = \"r\" }}\n\
+                 [component.a.program]\npath = \"/bin/true\"\n\
+                 [component.b]\nafter = [{b_after}]\n[component.b.fs]\n\"{marks}\" = \"rwc\"\n\
+                 [component.b.program]\npath = \"/bin/sh\"\nargs = [\"-c\", \"touch {marks}/b-ran; sleep 5\"]\n",
+                s.s()
+            );
+            let m = s.write("group.toml", &toml);
+            brig(who, &["run", "-m", m.to_str().expect("utf-8")])
+        };
+        let marker = Path::new(&marks).join("b-ran");
+        let o = group("", "\"a\"");
         let err = stderr(&o);
         assert_eq!(code(&o), 125, "{who:?}: {err}");
         assert!(err.contains("a | brig: grant"), "{who:?}: {err}");
         assert!(err.contains("a could not start"), "{who:?}: {err}");
-        assert!(!Path::new(&marker).exists(), "{who:?}: b started");
+        assert!(!marker.exists(), "{who:?}: b started");
+        let o = group("\"b\"", "");
+        assert_eq!(code(&o), 125, "{who:?}: control: {}", stderr(&o));
+        assert!(marker.exists(), "{who:?}: control: b did not run first\n{}", stderr(&o));
     }
 }
 
@@ -291,6 +324,7 @@ fn group_manifest_errors_name_the_line() {
         (format!("[component.a]\nrestart = \"sometimes\"\n{prog}"), ":2:", "restart \"sometimes\" does not exist"),
         ("[component.a]\n[component.a.env]\nX = \"1\"\n".into(), ":1:", "has no program"),
         (format!("{prog}[group]\nmain = \"b\"\n"), ":4:", "not a component here"),
+        (format!("[component.a]\nrestart = \"always\"\n{prog}[group]\nmain = \"a\"\n"), ":1:", "a is the group's main"),
     ];
     for (toml, at, what) in cases {
         let m = s.write("bad.toml", &toml);
@@ -308,6 +342,10 @@ fn group_manifest_errors_name_the_line() {
     let o = brig(who, &["run", "-m", m, "--component", "a"]);
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("--channel x=FD"), "{}", stderr(&o));
+    let o = brig(who, &["run", "-m", m, "--quiet"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("is a group of components"), "{}", stderr(&o));
     let o = brig(who, &["run", "-m", m, "--component", "c"]);
+    assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("has no component \"c\""), "{}", stderr(&o));
 }
