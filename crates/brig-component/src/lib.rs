@@ -147,9 +147,12 @@ pub enum Restart {
     /// Never: after a failure every call fails with [`Error::Stopped`].
     Never,
     /// On the next call after a failure, waiting `backoff` (doubled after each failure in a
-    /// row), at most `max` times within `within`.
+    /// row, at most [`MAX_BACKOFF`]), at most `max` times within `within`.
     OnFailure { backoff: Duration, max: u32, within: Duration },
 }
+
+/// The longest wait before a restart (as a group's, `brig_policy::group::MAX_BACKOFF`).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How to start one component.
 #[derive(Debug, Clone)]
@@ -382,7 +385,7 @@ impl Component {
             return Err(Error::Stopped { name, why: format!("{why}; restarted {max} times") });
         }
         let n = self.failures_in_a_row.saturating_sub(1).min(16);
-        std::thread::sleep(backoff.saturating_mul(1 << n));
+        std::thread::sleep(backoff.saturating_mul(1 << n).min(MAX_BACKOFF));
         self.launch()
     }
 }

@@ -83,6 +83,10 @@ impl Enc {
         self.bytes(v.as_bytes());
     }
     /// An fd, sent beside the bytes.
+    /// The bytes written and the fds to send beside them.
+    pub fn into_parts(self) -> (Vec<u8>, Vec<OwnedFd>) {
+        (self.bytes, self.fds)
+    }
     pub fn fd(&mut self, fd: OwnedFd) {
         self.fds.push(fd);
     }
