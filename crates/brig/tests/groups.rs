@@ -65,14 +65,17 @@ fn a_channel_joins_two_components() {
 /// those checks can fail.
 #[test]
 fn siblings_cannot_reach_each_other() {
-    const HOLDER: &str = "
-import os, socket
+    // The sockets among the capabilities (fds from 3).
+    const SOCKS: &str = "
+import os, signal, socket
 def socks():
     out = []
     for fd in range(3, 8):
         try: out.append(socket.socket(fileno=fd))
         except OSError: pass
     return out
+";
+    const HOLDER: &str = "
 # holder-mark-77
 secret = open('/held/secret').read().strip()
 ab = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -86,13 +89,6 @@ while True:
     ch.send(b'alive')
 ";
     const PROBER: &str = "
-import os, signal, socket
-def socks():
-    out = []
-    for fd in range(3, 8):
-        try: out.append(socket.socket(fileno=fd))
-        except OSError: pass
-    return out
 def attempt(what, f):
     try:
         f(); print(what, 'REACHED', flush=True)
@@ -126,7 +122,8 @@ ch.send(b'there?'); print('holder says', ch.recv(100).decode(), flush=True)
         let held = s.sub("held");
         let port = free_port();
         let tag = format!("{}-{port}", std::process::id());
-        let (holder, prober) = (HOLDER.replace("TAG", &tag), PROBER.replace("TAG", &tag));
+        let holder = format!("{SOCKS}{}", HOLDER.replace("TAG", &tag));
+        let prober = format!("{SOCKS}{}", PROBER.replace("TAG", &tag));
         let prober = prober.replace("PORT", &port.to_string());
         let group = |prober_too: bool| {
             let grant = format!(
