@@ -77,6 +77,8 @@ impl Entry {
 }
 
 /// `/dev/tty` opens the opener's controlling terminal: inside, the prison's own or none.
+/// The size of brig's /dev on an OCI root (it holds mountpoints and links only).
+const DEV_SIZE: u64 = 64 << 10;
 const DEVICES: &[&str] =
     &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
 const DEV_LINKS: &[(&str, &str)] = &[
@@ -112,6 +114,15 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         }
         v.push(entry("/etc/mtab", Kind::Symlink { target: "../proc/self/mounts".into() }));
     }
+    if let Some(r) = &plan.rootfs {
+        // OCI: the bundle's root. Writable while the view is built on it (mountpoints may be
+        // made there); pid 1 makes it read-only afterwards when the config says so.
+        let source = through_root_links(&r.path, "root.path")?;
+        let kind = open_bind(&source, Rights::RWXC, "root.path".into(), false)?;
+        v.push(Entry { dest: "/".into(), kind, inside_bind: false });
+        // brig's /dev, never the image's.
+        v.push(entry("/dev", Kind::Tmpfs { size: DEV_SIZE, exec: false }));
+    }
     for d in DEVICES {
         let rw = Rights { read: true, write: true, exec: false, create: false };
         let origin = "minimal /dev".to_string();
@@ -122,7 +133,9 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
     }
     v.push(entry("/proc", Kind::Proc));
     v.push(entry("/dev/pts", Kind::Devpts));
-    v.push(entry("/tmp", Kind::Tmpfs { size: plan.limits.tmp_size, exec: false }));
+    if plan.rootfs.is_none() {
+        v.push(entry("/tmp", Kind::Tmpfs { size: plan.limits.tmp_size, exec: false }));
+    }
     // The user's own entries replace a default one at the same place (`--rw /tmp`).
     for t in &plan.tmpfs {
         v.retain(|e| e.dest != *t);
@@ -343,13 +356,25 @@ fn order(mut v: Vec<Entry>) -> Result<Vec<Entry>, JailError> {
             return Err(JailError::DuplicateDest { path: w[0].dest.clone() });
         }
     }
-    let binds: Vec<PathBuf> = v
+    // Every mount of the view, and whether it is a host directory's (never written to) or
+    // brig's own (a tmpfs, procfs, devpts, or an OCI root), where mountpoints may be made.
+    let mounts: Vec<(PathBuf, bool)> = v
         .iter()
-        .filter(|e| matches!(&e.kind, Kind::Bind { ident, .. } if ident.is_dir))
-        .map(|e| e.dest.clone())
+        .filter_map(|e| match &e.kind {
+            Kind::Bind { ident, .. } if ident.is_dir => {
+                Some((e.dest.clone(), e.dest != Path::new("/")))
+            }
+            Kind::Tmpfs { .. } | Kind::Proc | Kind::Devpts => Some((e.dest.clone(), false)),
+            _ => None,
+        })
         .collect();
     for e in &mut v {
-        e.inside_bind = binds.iter().any(|b| e.dest != *b && e.dest.starts_with(b));
+        // The nearest mount above an entry decides.
+        e.inside_bind = mounts
+            .iter()
+            .filter(|(m, _)| e.dest != *m && e.dest.starts_with(m))
+            .max_by_key(|(m, _)| m.components().count())
+            .is_some_and(|(_, host)| *host);
     }
     v.retain(|e| {
         let made = matches!(e.kind, Kind::File { .. } | Kind::Copy { .. } | Kind::Symlink { .. });
@@ -431,6 +456,9 @@ mod tests {
             ask: None,
             start_dir: None,
             tmpfs_exec: vec![],
+            rootfs: None,
+            inside_ids: None,
+            hostname: None,
         }
     }
 

@@ -47,6 +47,11 @@ pub struct Inside {
     /// `--egress`: bind the resolver's socket at 127.0.0.1:53 for the broker.
     pub resolver: bool,
     pub new_uts: bool,
+    /// The host name set in a new UTS namespace.
+    pub hostname: String,
+    /// Whether the root is made read-only once the view is built (always for brig's own root;
+    /// an OCI root as its config says).
+    pub root_readonly: bool,
     /// The layer steps pid 1 may skip when the kernel refuses them (`--best-effort`, minus the
     /// layers a capability rests on).
     pub may_drop: Vec<u32>,
@@ -155,7 +160,7 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
         false => None,
     };
     if p.new_uts {
-        process::sethostname("brig").map_err(at(15))?;
+        process::sethostname(&p.hostname).map_err(at(15))?;
     }
     mount::make_all_private().map_err(at(3))?;
     let mut sources = Vec::with_capacity(p.view.len());
@@ -205,18 +210,27 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     if let Err(e) = process::unshare(libc::CLONE_NEWCGROUP) {
         degrade_or_fail(p, msg::STEP_CGROUP_NS, e)?;
     }
-    let root =
-        mount::new_fs("tmpfs", &[("size", "4m"), ("mode", "0755")], attr::NOSUID | attr::NODEV)
-            .map_err(at(4))?;
+    // The root: brig's own tmpfs, or an OCI bundle's root (the view's entry at `/`).
+    let oci_root = p.view.first().filter(|e| e.dest == Path::new("/"));
+    let root = match oci_root {
+        Some(e) => tree(e, sources[0].as_ref()).map_err(|(s, err)| (s, err, 0))?,
+        None => {
+            mount::new_fs("tmpfs", &[("size", "4m"), ("mode", "0755")], attr::NOSUID | attr::NODEV)
+                .map_err(at(4))?
+        }
+    };
     mount::attach_at_path(root.as_fd(), Path::new("/tmp")).map_err(at(4))?;
     let mut last = LastDir::default();
-    for (i, (e, src)) in p.view.iter().zip(&sources).enumerate() {
+    let skip = usize::from(oci_root.is_some());
+    for (i, (e, src)) in p.view.iter().zip(&sources).enumerate().skip(skip) {
         build(root.as_fd(), e, src.as_ref(), &mut last).map_err(|(s, err)| (s, err, i as u32))?;
     }
     drop(last);
     // Closed with every other fd before the fork (see `pid1`), in one call.
     std::mem::forget(sources);
-    mount::set_attr(root.as_fd(), attr::RDONLY, 0, false).map_err(at(13))?;
+    if p.root_readonly {
+        mount::set_attr(root.as_fd(), attr::RDONLY, 0, false).map_err(at(13))?;
+    }
     fs::fchdir(root.as_fd()).map_err(at(14))?;
     mount::pivot_to_cwd().map_err(at(14))?;
     fs::chdir(Path::new("/")).map_err(at(14))?;
@@ -335,16 +349,8 @@ fn build(
 ) -> Result<(), (u32, io::Error)> {
     let rel = e.rel();
     match &e.kind {
-        Kind::Bind { mapped: Some(tree), ident, .. } => {
-            let target =
-                mountpoint(root, rel, ident.is_dir, !e.inside_bind, last).map_err(|e| (7, e))?;
-            mount::attach(tree.as_fd(), target.as_fd()).map_err(|e| (8, e))
-        }
-        Kind::Bind { ident, rights, device, .. } => {
-            let src = src.ok_or((5, io::Error::from_raw_os_error(libc::EBADF)))?;
-            let tree = mount::clone_tree(src.as_fd()).map_err(|e| (8, e))?;
-            mount::set_attr(tree.as_fd(), bind_attrs(*rights, *device), 0, true)
-                .map_err(|e| (8, e))?;
+        Kind::Bind { ident, .. } => {
+            let tree = tree(e, src)?;
             let target =
                 mountpoint(root, rel, ident.is_dir, !e.inside_bind, last).map_err(|e| (7, e))?;
             mount::attach(tree.as_fd(), target.as_fd()).map_err(|e| (8, e))
@@ -399,6 +405,22 @@ fn build(
             mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (9, e))?;
             mask_keys(m.as_fd(), empty.as_fd()).map_err(|e| (9, e))
         }
+    }
+}
+
+/// A bind entry's detached mount with its attributes: the id-mapped one the runner made, or a
+/// copy of the re-opened source.
+fn tree(e: &Entry, src: Option<&OwnedFd>) -> Result<OwnedFd, (u32, io::Error)> {
+    match &e.kind {
+        Kind::Bind { mapped: Some(tree), .. } => tree.try_clone().map_err(|e| (8, e)),
+        Kind::Bind { rights, device, .. } => {
+            let src = src.ok_or((5, io::Error::from_raw_os_error(libc::EBADF)))?;
+            let tree = mount::clone_tree(src.as_fd()).map_err(|e| (8, e))?;
+            mount::set_attr(tree.as_fd(), bind_attrs(*rights, *device), 0, true)
+                .map_err(|e| (8, e))?;
+            Ok(tree)
+        }
+        _ => Err((8, io::Error::from_raw_os_error(libc::EINVAL))),
     }
 }
 

@@ -71,6 +71,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let (uid, gid) = if unprivileged { (host_uid, host_gid) } else { (ROOT_RUNS_AS, ROOT_RUNS_AS) };
     report.host_uid = host_uid;
     report.prison_uid = uid;
+    // OCI: the ids the program has inside its user namespace, mapped to those host ids.
+    let (in_uid, in_gid) = plan.inside_ids.unwrap_or((uid, gid));
     let started = plan
         .ready_fd
         .map(brig_sys::fdpass::claim_inherited)
@@ -181,12 +183,14 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         search,
         chdir,
         chdir_or_root: plan.chdir.is_none(),
-        uid,
-        gid,
+        uid: in_uid,
+        gid: in_gid,
         keep_groups: unprivileged,
         new_net: true,
         resolver: plan.resolver(),
         new_uts: ns & libc::CLONE_NEWUTS != 0,
+        hostname: plan.hostname.clone().unwrap_or_else(|| "brig".into()),
+        root_readonly: plan.rootfs.as_ref().is_none_or(|r| r.readonly),
         may_drop: crate::msg::LAYER_STEPS
             .into_iter()
             .filter(|&s| {
@@ -238,7 +242,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
 
     // 3b. Map the prison's uid/gid, join the cgroup, then let pid 1 go. If any of this fails,
     // dropping `go_w` makes pid 1 exit, and the supervisor below still reaps it.
-    let ready = write_id_maps(pid, uid, gid, host_uid, host_gid)
+    let ready = write_id_maps(pid, (in_uid, in_gid), (uid, gid), unprivileged)
         .and_then(|()| cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)));
     // `go_w` stays open while the supervisor lives: pid 1 reads a hang-up as "runner died".
     let go_w = match ready {
@@ -369,27 +373,23 @@ fn exec_args(plan: &Plan) -> Result<ExecArgs, JailError> {
     Ok((argv, envp, search))
 }
 
-/// Writes the single-line uid/gid maps: inside id = outside id (the caller's, or nobody's when
-/// brig is root). An unprivileged caller must deny setgroups first.
+/// Writes the single-line uid/gid maps: the inside ids to the prison's host ids (the caller's,
+/// or nobody's when brig is root), the same numbers unless an OCI config names others. An
+/// unprivileged caller must deny setgroups first.
 fn write_id_maps(
     pid: i32,
-    uid: u32,
-    gid: u32,
-    host_uid: u32,
-    host_gid: u32,
+    (uid, gid): (u32, u32),
+    (host_uid, host_gid): (u32, u32),
+    unprivileged: bool,
 ) -> Result<(), JailError> {
     let dir = Path::new("/proc").join(pid.to_string());
     let put = |file: &str, text: String| {
         std::fs::write(dir.join(file), text)
             .map_err(|source| JailError::Setup { step: "uid/gid map", source })
     };
-    if host_uid != 0 {
+    if unprivileged {
         put("setgroups", "deny".into())?;
-        put("uid_map", format!("{uid} {host_uid} 1\n"))?;
-        put("gid_map", format!("{gid} {host_gid} 1\n"))?;
-    } else {
-        put("uid_map", format!("{uid} {uid} 1\n"))?;
-        put("gid_map", format!("{gid} {gid} 1\n"))?;
     }
-    Ok(())
+    put("uid_map", format!("{uid} {host_uid} 1\n"))?;
+    put("gid_map", format!("{gid} {host_gid} 1\n"))
 }

@@ -3,6 +3,7 @@
 //! Plan, and runs it through brig-jail's launch sequence. The command line is runc's, as
 //! podman's conmon and containerd's runc shim call it (docs/oci.md).
 
+mod config;
 mod log;
 mod spec;
 
@@ -52,13 +53,21 @@ enum Cmd {
     },
     /// What this runtime supports, as JSON (the runtime-spec's features document).
     Features,
+    /// Creates and starts the container in the foreground and exits with its status (no state
+    /// is kept yet: create, start, state, kill and delete are not built).
+    Run {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// The container's id.
+        id: String,
+    },
 }
 
 fn main() {
     let cli = Cli::parse();
     let log = log::Log::new(cli.log.clone(), &cli.log_format);
     let status = match run(cli) {
-        Ok(()) => 0,
+        Ok(status) => status,
         Err(e) => {
             log.error(&format!("{e:#}"));
             1
@@ -67,10 +76,10 @@ fn main() {
     std::process::exit(status);
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<i32> {
     if cli.version {
         println!("brig-oci version {}\nspec: {OCI_VERSION}", env!("CARGO_PKG_VERSION"));
-        return Ok(());
+        return Ok(0);
     }
     anyhow::ensure!(
         !cli.systemd_cgroup,
@@ -79,10 +88,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     );
     match cli.command {
         None => anyhow::bail!("give a command; see brig-oci --help"),
-        Some(Cmd::Spec { bundle, rootless }) => spec::write(&bundle, rootless),
+        Some(Cmd::Spec { bundle, rootless }) => spec::write(&bundle, rootless).map(|()| 0),
         Some(Cmd::Features) => {
             println!("{}", serde_json::to_string_pretty(&spec::features())?);
-            Ok(())
+            Ok(0)
         }
+        Some(Cmd::Run { bundle, id }) => run_foreground(&bundle, &id),
     }
+}
+
+/// `run`: the container's process in a brig prison on the bundle's root, brig's supervisor
+/// in the foreground; the exit status is the program's (125 when brig refused).
+fn run_foreground(bundle: &std::path::Path, id: &str) -> anyhow::Result<i32> {
+    anyhow::ensure!(
+        !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+        "container id {id:?}: use letters, digits, '-', '_' and '.'"
+    );
+    let bundle = std::path::absolute(bundle)?;
+    let spec = config::load(&bundle)?;
+    let mut warnings = Vec::new();
+    let plan = config::plan(&bundle, &spec, &mut warnings)?;
+    for w in &warnings {
+        eprintln!("brig-oci: warning: {w}");
+    }
+    let report = brig_jail::run(&plan);
+    for w in &report.warnings {
+        eprintln!("brig-oci: warning: {w}");
+    }
+    if !report.exit.message.is_empty() {
+        eprintln!("{}", report.exit.message);
+    }
+    Ok(report.exit.status)
 }

@@ -277,6 +277,9 @@ impl<'h> Builder<'h> {
             explain: false,
             learn: false,
             ready_fd: None,
+            rootfs: None,
+            inside_ids: None,
+            hostname: None,
             egress: vec![],
             ask: None,
         };

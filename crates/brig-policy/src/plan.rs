@@ -177,6 +177,23 @@ pub struct Plan {
     /// An fd brig inherited, to which the supervisor writes one byte when the program is about
     /// to be executed (a group's readiness signal; `--ready-fd`, set by the group supervisor).
     pub ready_fd: Option<i32>,
+    /// OCI (`root`): a host directory that becomes the prison's root instead of brig's own
+    /// tmpfs; brig's /proc, /dev and the other entries are mounted on it, their mountpoints
+    /// made there when missing (never through a symlink). Set by brig-oci only.
+    pub rootfs: Option<RootFs>,
+    /// OCI (`process.user`): the uid and gid the program has inside its user namespace, mapped
+    /// to the prison's host ids; without it they are the host ids themselves.
+    pub inside_ids: Option<(u32, u32)>,
+    /// OCI (`hostname`): the prison's host name; "brig" otherwise.
+    pub hostname: Option<String>,
+}
+
+/// The prison's root from an OCI bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootFs {
+    pub path: PathBuf,
+    /// Mounted read-only once the view is built on it.
+    pub readonly: bool,
 }
 
 impl Plan {

@@ -1,0 +1,124 @@
+//! A bundle's `config.json` made into a brig Plan. Each field is honoured, honoured more
+//! strictly than asked (brig's layers stay on), or refused with the reason: nothing the config
+//! asks to restrict is silently dropped (docs/oci.md has the table).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use brig_policy::{Flags, GrantFlag, Host, Plan, RootFs};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+/// Reads and checks `bundle/config.json`.
+pub fn load(bundle: &Path) -> anyhow::Result<Spec> {
+    let path = bundle.join("config.json");
+    let spec = Spec::load(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let v = spec.version();
+    let major = v.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    let parts = v.split('.').count();
+    if major != Some(1) || parts < 3 {
+        bail!(
+            "{}: ociVersion {v:?} is not a 1.x.y version this runtime implements",
+            path.display()
+        );
+    }
+    Ok(spec)
+}
+
+/// The Plan for `spec`'s process in `bundle`; `warnings` gets what brig does more strictly
+/// than the config asks.
+pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::Result<Plan> {
+    let Some(process) = spec.process() else { bail!("config.json has no process to run") };
+    let args = process.args().clone().unwrap_or_default();
+    anyhow::ensure!(!args.is_empty(), "process.args is empty: give the program to run");
+    if process.terminal() == Some(true) {
+        bail!("process.terminal: a terminal needs --console-socket, which brig-oci does not support yet");
+    }
+    if process.rlimits().iter().flatten().next().is_some() {
+        bail!("process.rlimits are not honoured yet; refused rather than dropped");
+    }
+    if spec.hooks().is_some() {
+        bail!("hooks are not run yet; refused rather than skipped");
+    }
+    let root = spec.root().as_ref().context("config.json has no root")?;
+    let rootfs = match root.path().is_absolute() {
+        true => root.path().clone(),
+        false => bundle.join(root.path()),
+    };
+    let mut flags =
+        Flags { command: args, no_system: true, pty: Some("never".into()), ..Flags::default() };
+    let mut tmpfs = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination().display().to_string();
+        let opts = m.options().clone().unwrap_or_default();
+        match (m.typ().as_deref(), dest.as_str()) {
+            // brig's own: a fresh procfs of the pid namespace, its minimal /dev, a private devpts.
+            (Some("proc"), "/proc") | (Some("tmpfs"), "/dev") | (Some("devpts"), "/dev/pts") => {}
+            (Some("tmpfs"), _) => tmpfs.push(dest),
+            (Some("bind") | None, _) if opts.iter().any(|o| o == "bind" || o == "rbind") => {
+                let source = m.source().clone().context("a bind mount without a source")?;
+                let source = if source.is_absolute() { source } else { bundle.join(source) };
+                let ro = opts.iter().any(|o| o == "ro");
+                let flag = if ro { GrantFlag::Rx } else { GrantFlag::Rwx };
+                flags.grants.push((flag, format!("{}:{dest}", source.display())));
+            }
+            (Some(t @ ("sysfs" | "mqueue" | "cgroup" | "cgroup2")), _) => {
+                warnings.push(format!("mount {dest} ({t}) is not made: brig's view has none"));
+            }
+            (t, _) => bail!("mount {dest}: type {t:?} is not supported by brig-oci"),
+        }
+    }
+    flags.tmpfs = tmpfs;
+    if let Some(linux) = spec.linux() {
+        for ns in linux.namespaces().iter().flatten() {
+            if ns.path().is_some() {
+                bail!(
+                    "linux.namespaces: joining the {:?} namespace at a path is not supported yet",
+                    ns.typ()
+                );
+            }
+        }
+        let has = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
+        for (t, what) in
+            [(LinuxNamespaceType::Network, "network"), (LinuxNamespaceType::User, "user")]
+        {
+            if !has(t) {
+                warnings.push(format!(
+                    "a new {what} namespace is made although the config shares the host's"
+                ));
+            }
+        }
+        if linux.resources().is_some() || linux.sysctl().iter().flatten().next().is_some() {
+            bail!("linux.resources and linux.sysctl are not honoured yet; refused rather than dropped");
+        }
+        if linux.devices().iter().flatten().next().is_some() {
+            warnings.push("linux.devices: only brig's minimal /dev is made".into());
+        }
+        if linux.seccomp().is_some() {
+            bail!("linux.seccomp: composing the config's profile with brig's deny-list is not built yet; refused rather than dropped");
+        }
+        if linux.masked_paths().iter().flatten().next().is_some()
+            || linux.readonly_paths().iter().flatten().next().is_some()
+        {
+            bail!("linux.maskedPaths / readonlyPaths are not honoured yet; refused rather than dropped");
+        }
+    }
+    let host = Host { cwd: bundle.to_path_buf(), env: Vec::new() };
+    let mut plan = brig_policy::plan(&flags, None, &host)?;
+    plan.env = process
+        .env()
+        .iter()
+        .flatten()
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    plan.chdir = Some(PathBuf::from(process.cwd()));
+    plan.rootfs = Some(RootFs { path: rootfs, readonly: root.readonly() == Some(true) });
+    plan.inside_ids = Some((process.user().uid(), process.user().gid()));
+    plan.hostname = spec.hostname().clone();
+    if process.no_new_privileges() != Some(true) {
+        warnings.push("no_new_privs is set although the config does not ask for it".into());
+    }
+    if process.capabilities().is_some() {
+        warnings.push("process.capabilities: every capability is dropped".into());
+    }
+    Ok(plan)
+}
