@@ -184,7 +184,7 @@ impl View {
                     },
                     Kind::Symlink { target } => Place::Link(target.clone()),
                     Kind::Tmpfs { exec, .. } => Place::Tmpfs { exec: *exec },
-                    Kind::File { .. } | Kind::Copy { .. } | Kind::Proc | Kind::Devpts => {
+                    Kind::File { .. } | Kind::Copy { .. } | Kind::Proc { .. } | Kind::Devpts => {
                         Place::Fixed
                     }
                 };

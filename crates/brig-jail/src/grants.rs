@@ -42,8 +42,9 @@ pub enum Kind {
     Copy { fd: OwnedFd, len: u64 },
     /// A private tmpfs.
     Tmpfs { size: u64, exec: bool },
-    /// A fresh procfs for the prison's pid namespace.
-    Proc,
+    /// A fresh procfs for the prison's pid namespace, with these names in it covered (an OCI
+    /// config's `maskedPaths`, besides brig's own) or made read-only (`readonlyPaths`).
+    Proc { masked: Vec<PathBuf>, readonly: Vec<PathBuf> },
     /// A private devpts instance: the prison's own pseudo-terminals.
     Devpts,
 }
@@ -131,7 +132,12 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
     for (link, target) in DEV_LINKS {
         v.push(entry(link, Kind::Symlink { target: target.into() }));
     }
-    v.push(entry("/proc", Kind::Proc));
+    let under_proc = |paths: &[PathBuf]| -> Vec<PathBuf> {
+        paths.iter().filter_map(|p| p.strip_prefix("/proc").ok().map(Path::to_path_buf)).collect()
+    };
+    let masked = under_proc(&plan.masked_paths);
+    let readonly = under_proc(&plan.readonly_paths);
+    v.push(entry("/proc", Kind::Proc { masked, readonly }));
     v.push(entry("/dev/pts", Kind::Devpts));
     if plan.rootfs.is_none() {
         v.push(entry("/tmp", Kind::Tmpfs { size: plan.limits.tmp_size, exec: false }));
@@ -364,7 +370,7 @@ fn order(mut v: Vec<Entry>) -> Result<Vec<Entry>, JailError> {
             Kind::Bind { ident, .. } if ident.is_dir => {
                 Some((e.dest.clone(), e.dest != Path::new("/")))
             }
-            Kind::Tmpfs { .. } | Kind::Proc | Kind::Devpts => Some((e.dest.clone(), false)),
+            Kind::Tmpfs { .. } | Kind::Proc { .. } | Kind::Devpts => Some((e.dest.clone(), false)),
             _ => None,
         })
         .collect();
@@ -459,6 +465,8 @@ mod tests {
             rootfs: None,
             inside_ids: None,
             hostname: None,
+            masked_paths: vec![],
+            readonly_paths: vec![],
         }
     }
 

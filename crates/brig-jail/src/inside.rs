@@ -391,19 +391,30 @@ fn build(
             let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
             mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (msg::STEP_DEVPTS, e))
         }
-        Kind::Proc => {
+        Kind::Proc { masked, readonly } => {
             let m = mount::new_fs("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
                 .map_err(|e| (9, e))?;
             let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
-            // The cover for the key lists: an empty file in the mountpoint, hidden once procfs
-            // is mounted over it.
+            // The covers' source: an empty file on a small tmpfs of our own at the mountpoint
+            // (never on an image or host directory), hidden once procfs is mounted over it.
+            let a = attr::NOSUID | attr::NODEV | attr::NOEXEC;
+            let under = mount::new_fs("tmpfs", &[("size", "4k"), ("mode", "0555")], a)
+                .map_err(|e| (9, e))?;
+            mount::attach(under.as_fd(), target.as_fd()).map_err(|e| (9, e))?;
             let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
             let name = Path::new("empty");
-            fs::write_file_at(target.as_fd(), name, 0o444, b"").map_err(|e| (9, e))?;
-            let empty = fs::openat2(Some(target.as_fd()), name, libc::O_PATH, 0, how)
-                .map_err(|e| (9, e))?;
-            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (9, e))?;
-            mask_keys(m.as_fd(), empty.as_fd()).map_err(|e| (9, e))
+            fs::write_file_at(under.as_fd(), name, 0o444, b"").map_err(|e| (9, e))?;
+            let empty =
+                fs::openat2(Some(under.as_fd()), name, libc::O_PATH, 0, how).map_err(|e| (9, e))?;
+            mount::attach(m.as_fd(), under.as_fd()).map_err(|e| (9, e))?;
+            let names = KEY_LISTS.iter().map(Path::new).chain(masked.iter().map(|p| p.as_path()));
+            for name in names {
+                cover(m.as_fd(), name, empty.as_fd()).map_err(|e| (9, e))?;
+            }
+            for name in readonly {
+                read_only(m.as_fd(), name).map_err(|e| (9, e))?;
+            }
+            Ok(())
         }
     }
 }
@@ -431,18 +442,47 @@ const PTYS_MAX: &str = "64";
 /// and owners of every key the program's uid may view, the host user's included.
 const KEY_LISTS: &[&str] = &["keys", "key-users"];
 
-/// Covers [`KEY_LISTS`] in the procfs at `proc` with the empty file `empty`, read-only (the
-/// second layer after the fresh session keyring; seccomp's @keyring is the third).
-fn mask_keys(proc: BorrowedFd<'_>, empty: BorrowedFd<'_>) -> io::Result<()> {
+/// Covers `name` in the procfs at `proc`: a file with the empty file `empty`, a directory with
+/// an empty tmpfs, read-only either way. [`KEY_LISTS`] are always covered (the second layer
+/// after the fresh session keyring; seccomp's @keyring is the third), an OCI config's
+/// `maskedPaths` too. A name this kernel's procfs lacks is left alone.
+fn cover(proc: BorrowedFd<'_>, name: &Path, empty: BorrowedFd<'_>) -> io::Result<()> {
     let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    for name in KEY_LISTS {
-        let target = fs::openat2(Some(proc), Path::new(name), libc::O_PATH, 0, how)?;
-        let cover = mount::clone_tree(empty)?;
-        let ro = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
-        mount::set_attr(cover.as_fd(), ro, 0, false)?;
-        mount::attach(cover.as_fd(), target.as_fd())?;
-    }
-    Ok(())
+    let name = name.strip_prefix("/").unwrap_or(name);
+    let target = match fs::openat2(Some(proc), name, libc::O_PATH, 0, how) {
+        // Not in this kernel's procfs: nothing to cover.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        r => r?,
+    };
+    let ro = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
+    let cover = match std::fs::File::from(target.try_clone()?).metadata()?.is_dir() {
+        // A directory: an empty read-only tmpfs over it.
+        true => mount::new_fs("tmpfs", &[("size", "4k"), ("mode", "0555")], ro)?,
+        false => {
+            let c = mount::clone_tree(empty)?;
+            mount::set_attr(c.as_fd(), ro, 0, false)?;
+            c
+        }
+    };
+    mount::attach(cover.as_fd(), target.as_fd())
+}
+
+/// Makes `name` in the procfs at `proc` read-only (a read-only copy of it mounted over it).
+fn read_only(proc: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
+    let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+    let name = name.strip_prefix("/").unwrap_or(name);
+    let target = match fs::openat2(Some(proc), name, libc::O_PATH, 0, how) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        r => r?,
+    };
+    let copy = mount::clone_tree(target.as_fd())?;
+    mount::set_attr(
+        copy.as_fd(),
+        attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+        0,
+        true,
+    )?;
+    mount::attach(copy.as_fd(), target.as_fd())
 }
 
 /// Opens (creating on our tmpfs unless `must_exist`) the mountpoint `rel` under `root`, one

@@ -73,7 +73,7 @@ fn inside_rules(view: &[Entry], abi: ABI) -> Vec<(PathBuf, landlock::BitFlags<Ac
     let mut every_bind_readable = true;
     for e in view {
         let rule = match &e.kind {
-            Kind::Proc => Some((Rights::R, true)),
+            Kind::Proc { .. } => Some((Rights::R, true)),
             // Read, write and terminal ioctls on the prison's own ptys; nothing is created by
             // path there (the kernel makes the nodes).
             Kind::Devpts => {

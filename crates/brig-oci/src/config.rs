@@ -96,10 +96,17 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
         if linux.seccomp().is_some() {
             bail!("linux.seccomp: composing the config's profile with brig's deny-list is not built yet; refused rather than dropped");
         }
-        if linux.masked_paths().iter().flatten().next().is_some()
-            || linux.readonly_paths().iter().flatten().next().is_some()
+        // brig's view has no /sys; under /proc they are honoured; elsewhere not yet.
+        for (key, paths) in
+            [("maskedPaths", linux.masked_paths()), ("readonlyPaths", linux.readonly_paths())]
         {
-            bail!("linux.maskedPaths / readonlyPaths are not honoured yet; refused rather than dropped");
+            for p in paths.iter().flatten() {
+                let path = Path::new(p);
+                let proc = path.starts_with("/proc") && path != Path::new("/proc");
+                let ok =
+                    path.is_absolute() && !p.contains("/..") && (proc || path.starts_with("/sys"));
+                anyhow::ensure!(ok, "linux.{key}: {p:?} is not honoured (only absolute paths under /proc and /sys are); refused rather than dropped");
+            }
         }
     }
     let host = Host { cwd: bundle.to_path_buf(), env: Vec::new() };
@@ -114,6 +121,10 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
     plan.rootfs = Some(RootFs { path: rootfs, readonly: root.readonly() == Some(true) });
     plan.inside_ids = Some((process.user().uid(), process.user().gid()));
     plan.hostname = spec.hostname().clone();
+    if let Some(linux) = spec.linux() {
+        plan.masked_paths = linux.masked_paths().iter().flatten().map(PathBuf::from).collect();
+        plan.readonly_paths = linux.readonly_paths().iter().flatten().map(PathBuf::from).collect();
+    }
     if process.no_new_privileges() != Some(true) {
         warnings.push("no_new_privs is set although the config does not ask for it".into());
     }

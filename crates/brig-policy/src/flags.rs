@@ -280,6 +280,8 @@ impl<'h> Builder<'h> {
             rootfs: None,
             inside_ids: None,
             hostname: None,
+            masked_paths: vec![],
+            readonly_paths: vec![],
             egress: vec![],
             ask: None,
         };

@@ -186,6 +186,11 @@ pub struct Plan {
     pub inside_ids: Option<(u32, u32)>,
     /// OCI (`hostname`): the prison's host name; "brig" otherwise.
     pub hostname: Option<String>,
+    /// OCI (`linux.maskedPaths`): inside paths under /proc covered by an empty read-only file
+    /// or directory (brig's view has no /sys at all).
+    pub masked_paths: Vec<PathBuf>,
+    /// OCI (`linux.readonlyPaths`): inside paths under /proc made read-only.
+    pub readonly_paths: Vec<PathBuf>,
 }
 
 /// The prison's root from an OCI bundle.
