@@ -40,8 +40,10 @@ pub enum Kind {
     /// A host file copied onto the root tmpfs by the kernel (`/etc` files of the system view):
     /// its fd, opened in the grant phase, and the length to copy.
     Copy { fd: OwnedFd, len: u64 },
-    /// A private tmpfs.
-    Tmpfs { size: u64, exec: bool },
+    /// A private tmpfs; `shared`: world-writable and sticky (1777, as /tmp), else 0755 (brig's
+    /// /dev on an OCI root: in a sticky world-writable directory the kernel refuses O_CREAT
+    /// opens of another owner's device nodes, `>/dev/null` included).
+    Tmpfs { size: u64, exec: bool, shared: bool },
     /// A fresh procfs for the prison's pid namespace, with these names in it covered (an OCI
     /// config's `maskedPaths`, besides brig's own) or made read-only (`readonlyPaths`).
     Proc { masked: Vec<PathBuf>, readonly: Vec<PathBuf> },
@@ -122,7 +124,7 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         let kind = open_bind(&source, Rights::RWXC, "root.path".into(), false)?;
         v.push(Entry { dest: "/".into(), kind, inside_bind: false });
         // brig's /dev, never the image's.
-        v.push(entry("/dev", Kind::Tmpfs { size: DEV_SIZE, exec: false }));
+        v.push(entry("/dev", Kind::Tmpfs { size: DEV_SIZE, exec: false, shared: false }));
     }
     for d in DEVICES {
         let rw = Rights { read: true, write: true, exec: false, create: false };
@@ -140,12 +142,16 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
     v.push(entry("/proc", Kind::Proc { masked, readonly }));
     v.push(entry("/dev/pts", Kind::Devpts));
     if plan.rootfs.is_none() {
-        v.push(entry("/tmp", Kind::Tmpfs { size: plan.limits.tmp_size, exec: false }));
+        v.push(entry(
+            "/tmp",
+            Kind::Tmpfs { size: plan.limits.tmp_size, exec: false, shared: true },
+        ));
     }
     // The user's own entries replace a default one at the same place (`--rw /tmp`).
     for t in &plan.tmpfs {
         v.retain(|e| e.dest != *t);
-        let kind = Kind::Tmpfs { size: plan.limits.tmp_size, exec: plan.tmpfs_exec.contains(t) };
+        let exec = plan.tmpfs_exec.contains(t);
+        let kind = Kind::Tmpfs { size: plan.limits.tmp_size, exec, shared: true };
         v.push(Entry { dest: t.clone(), kind, inside_bind: false });
     }
     for g in &plan.grants {

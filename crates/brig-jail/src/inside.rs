@@ -373,13 +373,14 @@ fn build(
             let name = Path::new(rel.file_name().unwrap_or_default());
             fs::write_file_at(parent, name, 0o444, data).map_err(|e| (12, e))
         }
-        Kind::Tmpfs { size, exec } => {
+        Kind::Tmpfs { size, exec, shared } => {
             let mut a = attr::NOSUID | attr::NODEV;
             if !exec {
                 a |= attr::NOEXEC;
             }
             let size = size.to_string();
-            let m = mount::new_fs("tmpfs", &[("size", &size), ("mode", "1777")], a)
+            let mode = if *shared { "1777" } else { "0755" };
+            let m = mount::new_fs("tmpfs", &[("size", &size), ("mode", mode)], a)
                 .map_err(|e| (10, e))?;
             let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
             mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (10, e))
