@@ -79,9 +79,9 @@ impl Entry {
     }
 }
 
-/// `/dev/tty` opens the opener's controlling terminal: inside, the prison's own or none.
 /// The size of brig's /dev on an OCI root (it holds mountpoints and links only).
 const DEV_SIZE: u64 = 64 << 10;
+/// `/dev/tty` opens the opener's controlling terminal: inside, the prison's own or none.
 const DEVICES: &[&str] =
     &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
 const DEV_LINKS: &[(&str, &str)] = &[

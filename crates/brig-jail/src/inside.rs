@@ -448,13 +448,7 @@ const KEY_LISTS: &[&str] = &["keys", "key-users"];
 /// after the fresh session keyring; seccomp's @keyring is the third), an OCI config's
 /// `maskedPaths` too. A name this kernel's procfs lacks is left alone.
 fn cover(proc: BorrowedFd<'_>, name: &Path, empty: BorrowedFd<'_>) -> io::Result<()> {
-    let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    let name = name.strip_prefix("/").unwrap_or(name);
-    let target = match fs::openat2(Some(proc), name, libc::O_PATH, 0, how) {
-        // Not in this kernel's procfs: nothing to cover.
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        r => r?,
-    };
+    let Some(target) = in_proc(proc, name)? else { return Ok(()) };
     let ro = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
     let cover = match std::fs::File::from(target.try_clone()?).metadata()?.is_dir() {
         // A directory: an empty read-only tmpfs over it.
@@ -468,14 +462,18 @@ fn cover(proc: BorrowedFd<'_>, name: &Path, empty: BorrowedFd<'_>) -> io::Result
     mount::attach(cover.as_fd(), target.as_fd())
 }
 
+/// `name` in the procfs at `proc`, never through a link; `None` if this kernel's procfs lacks it.
+fn in_proc(proc: BorrowedFd<'_>, name: &Path) -> io::Result<Option<OwnedFd>> {
+    let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+    match fs::openat2(Some(proc), name, libc::O_PATH, 0, how) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        r => r.map(Some),
+    }
+}
+
 /// Makes `name` in the procfs at `proc` read-only (a read-only copy of it mounted over it).
 fn read_only(proc: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
-    let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    let name = name.strip_prefix("/").unwrap_or(name);
-    let target = match fs::openat2(Some(proc), name, libc::O_PATH, 0, how) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        r => r?,
-    };
+    let Some(target) = in_proc(proc, name)? else { return Ok(()) };
     let copy = mount::clone_tree(target.as_fd())?;
     mount::set_attr(
         copy.as_fd(),
