@@ -473,6 +473,7 @@ mod tests {
             hostname: None,
             masked_paths: vec![],
             readonly_paths: vec![],
+            gate: None,
         }
     }
 

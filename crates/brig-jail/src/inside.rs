@@ -65,6 +65,9 @@ pub struct Inside {
     pub tty: Option<crate::terminal::Setup>,
     /// pid 1's copy of that terminal's master: it asks it for the foreground process group.
     pub master: Option<OwnedFd>,
+    /// OCI create: the start fifo pid 1 parks on after its setup (`Plan::gate`); pid 1 is the
+    /// caller's child then, and exits with the program's status.
+    pub gate: Option<OwnedFd>,
 }
 
 /// A failed step: (step index, error, operand index into the view or u32::MAX).
@@ -93,6 +96,17 @@ pub fn pid1(mut p: Inside) -> ! {
             process::exit_now(125);
         }
     }
+    if let Some(fifo) = &p.gate {
+        // OCI create: set up and locked down; wait for `start` (a byte in the fifo). A hang-up
+        // of `go` means the runner died: the container fails closed.
+        send(p.report.as_fd(), Msg { kind: msg::PARKED, step: 0, errno: 0, operand: 0, value: 0 });
+        match process::poll_readable(&[fifo.as_fd(), p.go.as_fd()], None) {
+            Ok(r) if r[0] && !r[1] => {
+                let _ = fs::read(fifo.as_fd(), &mut [0u8; 1]);
+            }
+            _ => process::exit_now(125),
+        }
+    }
     // pid 1 keeps nothing of the host: every fd but 0-2 (which the program inherits), the
     // capabilities and the report pipe is closed, including any the caller leaked into brig.
     // The grant fds are forgotten rather than dropped one by one: that one call closes them.
@@ -112,7 +126,10 @@ pub fn pid1(mut p: Inside) -> ! {
     );
     // The program's process shares pid 1's memory until its exec (no copy-on-write faults).
     match process::spawn_shared(&mut || program(&p)) {
-        Ok(pid) => reap(report, pid, &p.signals, p.master.as_ref().map(|m| m.as_fd())),
+        Ok(pid) => {
+            let master = p.master.as_ref().map(|m| m.as_fd());
+            reap(report, pid, &p.signals, master, p.gate.is_some())
+        }
         Err(e) => {
             fail(report, (22, e, u32::MAX));
             process::exit_now(125);
@@ -123,8 +140,10 @@ pub fn pid1(mut p: Inside) -> ! {
 /// Builds the view and locks pid 1 down: every step of docs/launch-sequence.md "inside".
 fn setup(p: &mut Inside) -> Result<(), Fail> {
     // Die with the runner. If it died before we set PDEATHSIG, its end of `go` is closed and
-    // the read below sees EOF.
-    process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64).map_err(at(0))?;
+    // the read below sees EOF. (OCI create: our parent is the caller, which leaves at once;
+    // `go` alone tells us the runner died.)
+    let deathsig = if p.gate.is_some() { 0 } else { libc::SIGKILL as u64 };
+    process::prctl(libc::PR_SET_PDEATHSIG, deathsig).map_err(at(0))?;
     // Leave the caller's session: the caller's terminal is no longer pid 1's (nor the
     // program's) controlling terminal, and its keyboard signals reach brig, which forwards them.
     process::setsid().map_err(at(23))?;
@@ -201,7 +220,7 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     process::join_new_session_keyring().map_err(at(msg::STEP_KEYRING))?;
     // A credential change clears PDEATHSIG: arm it again. The runner holds its end of `go` for
     // as long as it lives, so a hang-up now means it died before the signal was re-armed.
-    process::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64).map_err(at(1))?;
+    process::prctl(libc::PR_SET_PDEATHSIG, deathsig).map_err(at(1))?;
     if process::poll_readable(&[p.go.as_fd()], Some(std::time::Duration::ZERO)).map_err(at(0))?[0] {
         process::exit_now(125);
     }
@@ -548,8 +567,16 @@ fn mkdirs<'l>(
 /// pid 1 after the fork: forward signals to the program's foreground process group, reap
 /// everything; when the program ends, kill and reap whatever else is left in the pid namespace,
 /// then report the program's status and exit. Nothing of the prison runs once the report is
-/// sent, so brig may return then, while pid 1 is still unmounting the view.
-fn reap(report: BorrowedFd<'_>, prog: i32, signals: &SigSet, master: Option<BorrowedFd<'_>>) -> ! {
+/// sent, so brig may return then, while pid 1 is still unmounting the view. It exits with 0, or
+/// (OCI, `exit_as_program`) with the program's status: 128 + the signal that killed it, as the
+/// engines report it (pid 1 cannot re-raise it).
+fn reap(
+    report: BorrowedFd<'_>,
+    prog: i32,
+    signals: &SigSet,
+    master: Option<BorrowedFd<'_>>,
+    exit_as_program: bool,
+) -> ! {
     loop {
         let sig = match signals.wait(None) {
             Ok(Some(s)) => s,
@@ -577,7 +604,11 @@ fn reap(report: BorrowedFd<'_>, prog: i32, signals: &SigSet, master: Option<Borr
                     report,
                     Msg { kind: msg::EXIT, step: 0, errno: 0, operand: 0, value: st as u32 as u64 },
                 );
-                process::exit_now(0);
+                let code = match process::Status::from_raw(st) {
+                    process::Status::Exited(c) => c,
+                    process::Status::Signaled(s) => 128 + s,
+                };
+                process::exit_now(if exit_as_program { code } else { 0 });
             }
         }
     }

@@ -78,6 +78,15 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         .map(brig_sys::fdpass::claim_inherited)
         .transpose()
         .map_err(JailError::setup("claim the ready fd (--ready-fd)"))?;
+    let gate = plan
+        .gate
+        .map(|g| {
+            let claim = brig_sys::fdpass::claim_inherited;
+            Ok::<_, std::io::Error>((claim(g.fifo_fd)?, claim(g.created_fd)?))
+        })
+        .transpose()
+        .map_err(JailError::setup("claim the OCI start fifo and created pipe"))?;
+    let (gate, created) = gate.unzip();
 
     // 1. Grants: resolve and open every host path once; from here on they are fds.
     let mut view = grants::open_view(plan, uid, gid)?;
@@ -204,11 +213,14 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         signals,
         tty,
         master: None,
+        gate,
     };
     let t2 = Instant::now();
     let t2_ns = process::monotonic_ns();
+    // OCI create: pid 1 becomes the caller's child (the runner is about to leave it).
+    let parent = if plan.gate.is_some() { libc::CLONE_PARENT } else { 0 };
     let (pid, pidfd) = loop {
-        match process::clone_namespaces(ns, &[report_r.as_fd(), go_w.as_fd(), broker_r.as_fd()]) {
+        match process::clone_namespaces(ns | parent, &[report_r.as_fd(), go_w.as_fd(), broker_r.as_fd()]) {
             Ok(Forked::Child) => inside::pid1(inside),
             Ok(Forked::Parent { pid, pidfd }) => break (pid, pidfd),
             Err(e) => match namespaces::fallback(ns, e, plan.best_effort, report) {
@@ -239,6 +251,10 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         );
     }
     drop(inside); // our copies of the child's ends (and the view's fds) close here
+    if plan.gate.is_some() {
+        // The container's stdio is pid 1's now; the runner neither holds nor writes to it.
+        fs::stdio_to_null().map_err(JailError::setup("stdio to /dev/null"))?;
+    }
 
     // 3b. Map the prison's uid/gid, join the cgroup, then let pid 1 go. If any of this fails,
     // dropping `go_w` makes pid 1 exit, and the supervisor below still reaps it.
@@ -266,6 +282,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         tty,
         ttys,
         ready: started,
+        created,
     };
     let out = supervise::supervise(plan, prison, cgroup.as_ref(), report, &operands);
     let _ = old_mask.set_mask();

@@ -36,6 +36,8 @@ pub struct Running {
     pub ttys: [bool; 3],
     /// Written to once when the program is about to be executed (`Plan::ready_fd`).
     pub ready: Option<OwnedFd>,
+    /// OCI create: written to once, `P <pid>\n`, when pid 1 is parked (`Plan::gate`).
+    pub created: Option<OwnedFd>,
 }
 
 /// How long the prison has after brig's terminal hangs up (and the prison got SIGHUP) before it
@@ -78,6 +80,7 @@ pub fn supervise(
         tty,
         ttys,
         ready,
+        mut created,
     } = prison;
     let mut started = ready;
     let clone_ns = cloned_ns;
@@ -133,6 +136,11 @@ pub fn supervise(
                 // The reader may be gone; then nobody waits for it.
                 if let Some(r) = started.take() {
                     let _ = fs::write(r.as_fd(), b"r");
+                }
+            }
+            if msgs.iter().any(|m| m.kind == msg::PARKED) {
+                if let Some(c) = created.take() {
+                    let _ = fs::write(c.as_fd(), format!("P {pid}\n").as_bytes());
                 }
             }
         }
@@ -214,7 +222,11 @@ pub fn supervise(
     // Reaped if already gone; else the kernel finishes its exit after ours (it holds nothing:
     // its status is reported, and the pid namespace dies with it).
     let reported = cgroup.is_none() && msgs.last().is_some_and(|m| m.kind == msg::EXIT);
-    let pid1 = process::wait(pid, reported).map_err(JailError::setup("wait for pid 1"))?;
+    // OCI create: pid 1 is not our child (CLONE_PARENT); its status came in the report.
+    let pid1 = match process::wait(pid, reported) {
+        Err(e) if plan.gate.is_some() && e.raw_os_error() == Some(libc::ECHILD) => None,
+        r => r.map_err(JailError::setup("wait for pid 1"))?,
+    };
     if let Some(mut r) = relay {
         // The program's last output, then the user's terminal settings come back (drop).
         r.finish();

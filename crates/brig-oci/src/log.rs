@@ -18,11 +18,20 @@ impl Log {
     }
 
     pub fn error(&self, msg: &str) {
-        let _ = writeln!(std::io::stderr(), "brig-oci: {msg}");
+        self.put("error", msg);
+    }
+
+    pub fn warn(&self, msg: &str) {
+        self.put("warning", msg);
+    }
+
+    fn put(&self, level: &str, msg: &str) {
+        let prefix = if level == "error" { "" } else { "warning: " };
+        let _ = writeln!(std::io::stderr(), "brig-oci: {prefix}{msg}");
         let Some(path) = &self.file else { return };
         let line = match self.json {
-            true => serde_json::json!({ "level": "error", "msg": msg, "time": now() }).to_string(),
-            false => format!("time=\"{}\" level=error msg={:?}", now(), msg),
+            true => serde_json::json!({ "level": level, "msg": msg, "time": now() }).to_string(),
+            false => format!("time=\"{}\" level={level} msg={:?}", now(), msg),
         };
         let f = std::fs::OpenOptions::new().create(true).append(true).open(path);
         if let Ok(mut f) = f {

@@ -4,8 +4,10 @@
 //! podman's conmon and containerd's runc shim call it (docs/oci.md).
 
 mod config;
+mod lifecycle;
 mod log;
 mod spec;
+mod state;
 
 use std::path::PathBuf;
 
@@ -53,8 +55,48 @@ enum Cmd {
     },
     /// What this runtime supports, as JSON (the runtime-spec's features document).
     Features,
-    /// Creates and starts the container in the foreground and exits with its status (no state
-    /// is kept yet: create, start, state, kill and delete are not built).
+    /// Creates the container: its pid 1 set up in its namespaces, waiting for `start`.
+    Create {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// Where the container's pid 1 is written (decimal, no newline).
+        #[arg(long = "pid-file")]
+        pid_file: Option<PathBuf>,
+        /// Where a terminal's master would be sent; only with `process.terminal`.
+        #[arg(long = "console-socket")]
+        console_socket: Option<PathBuf>,
+        /// Accepted: brig always pivots onto the container's root.
+        #[arg(long = "no-pivot")]
+        no_pivot: bool,
+        /// Accepted: brig always gives the container a new session keyring.
+        #[arg(long = "no-new-keyring")]
+        no_new_keyring: bool,
+        /// Extra fds passed to the container: none are supported (0 only).
+        #[arg(long = "preserve-fds", default_value_t = 0)]
+        preserve_fds: u32,
+        id: String,
+    },
+    /// Starts a created container's program.
+    Start { id: String },
+    /// The container's state, as JSON.
+    State { id: String },
+    /// Sends a signal (TERM by default) to the container.
+    Kill {
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+        /// Accepted for runc compatibility: pid 1 forwards to the program, and SIGKILL ends the
+        /// whole pid namespace.
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Removes a stopped (or created) container; `--force` kills a running one first.
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// Creates and starts the container in the foreground and exits with its status.
     Run {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
@@ -66,7 +108,7 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let log = log::Log::new(cli.log.clone(), &cli.log_format);
-    let status = match run(cli) {
+    let status = match run(cli, &log) {
         Ok(status) => status,
         Err(e) => {
             log.error(&format!("{e:#}"));
@@ -76,7 +118,7 @@ fn main() {
     std::process::exit(status);
 }
 
-fn run(cli: Cli) -> anyhow::Result<i32> {
+fn run(cli: Cli, log: &log::Log) -> anyhow::Result<i32> {
     if cli.version {
         println!("brig-oci version {}\nspec: {OCI_VERSION}", env!("CARGO_PKG_VERSION"));
         return Ok(0);
@@ -94,16 +136,41 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Cmd::Run { bundle, id }) => run_foreground(&bundle, &id),
+        Some(cmd) => {
+            let root = state::root_dir(cli.root.as_deref());
+            lifecycle(cmd, &root, log).map(|()| 0)
+        }
+    }
+}
+
+/// The commands that keep state under `root`.
+fn lifecycle(cmd: Cmd, root: &std::path::Path, log: &log::Log) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Create { bundle, pid_file, console_socket, preserve_fds, id, .. } => {
+            anyhow::ensure!(
+                preserve_fds == 0,
+                "--preserve-fds {preserve_fds}: passing extra fds into a container is not \
+                 supported by brig-oci"
+            );
+            if console_socket.is_some() {
+                log.warn("--console-socket is ignored: the config asks for no terminal");
+            }
+            lifecycle::create(root, &bundle, &id, pid_file.as_deref(), log)
+        }
+        Cmd::Start { id } => lifecycle::start(root, &id),
+        Cmd::State { id } => lifecycle::show(root, &id),
+        Cmd::Kill { id, signal, all: _ } => lifecycle::kill(root, &id, &signal),
+        Cmd::Delete { force, id } => lifecycle::delete(root, &id, force),
+        Cmd::Spec { .. } | Cmd::Features | Cmd::Run { .. } => {
+            anyhow::bail!("internal: {cmd:?} keeps no state")
+        }
     }
 }
 
 /// `run`: the container's process in a brig prison on the bundle's root, brig's supervisor
 /// in the foreground; the exit status is the program's (125 when brig refused).
 fn run_foreground(bundle: &std::path::Path, id: &str) -> anyhow::Result<i32> {
-    anyhow::ensure!(
-        !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
-        "container id {id:?}: use letters, digits, '-', '_' and '.'"
-    );
+    state::check_id(id)?;
     let bundle = std::path::absolute(bundle)?;
     let spec = config::load(&bundle)?;
     let mut warnings = Vec::new();

@@ -282,6 +282,7 @@ impl<'h> Builder<'h> {
             hostname: None,
             masked_paths: vec![],
             readonly_paths: vec![],
+            gate: None,
             egress: vec![],
             ask: None,
         };

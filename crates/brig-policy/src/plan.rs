@@ -191,6 +191,20 @@ pub struct Plan {
     pub masked_paths: Vec<PathBuf>,
     /// OCI (`linux.readonlyPaths`): inside paths under /proc made read-only.
     pub readonly_paths: Vec<PathBuf>,
+    /// OCI `create` (set by brig-oci only): see [`Gate`].
+    pub gate: Option<Gate>,
+}
+
+/// OCI `create`: pid 1 is cloned as the runner's sibling (`CLONE_PARENT`: the caller of
+/// `create` is its parent, and whoever adopts it then reaps it), parks once its setup is done
+/// until a byte arrives on `fifo_fd` (`start`), and exits with the program's status. Both are
+/// inherited fd numbers the launch takes ownership of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    /// The read side of the container's start fifo.
+    pub fifo_fd: i32,
+    /// Where the supervisor writes `P <pid>` once pid 1 is parked.
+    pub created_fd: i32,
 }
 
 /// The prison's root from an OCI bundle.

@@ -203,6 +203,25 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// `mkfifo(path, mode)`.
+pub fn mkfifo(path: &Path, mode: u32) -> io::Result<()> {
+    let path = cstr(path)?;
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    check_int(unsafe { libc::mkfifo(path.as_ptr(), mode as libc::mode_t) }).map(drop)
+}
+
+/// Points this process's stdin, stdout and stderr at /dev/null (a supervisor that must not
+/// hold or write to the stdio it handed to the program).
+pub fn stdio_to_null() -> io::Result<()> {
+    let null = open(Path::new("/dev/null"), libc::O_RDWR)?;
+    for target in 0..3 {
+        // SAFETY: dup2 onto 0-2 replaces those numbers atomically; no `OwnedFd` of ours owns
+        // them (std's stdio handles refer to the numbers, and now write to /dev/null).
+        check_int(unsafe { libc::dup2(null.as_raw_fd(), target) })?;
+    }
+    Ok(())
+}
+
 /// True if `fd` was opened for reading (read-only or read-write).
 pub fn readable(fd: BorrowedFd<'_>) -> bool {
     // SAFETY: F_GETFL takes no argument; `fd` is open.

@@ -1,0 +1,287 @@
+//! The container lifecycle of the runtime spec, on the host side: `create` (pid 1 set up and
+//! parked), `start`, `state`, `kill`, `delete`. Layout (docs/oci.md "Lifecycle"):
+//!
+//! ```text
+//! brig-oci create C ─fork→ S: brig's supervisor (brig_jail::run with a Plan::gate)
+//!     │                      └─ clone(CLONE_PARENT | CLONE_NEW*) → P: pid 1, C's child, parked
+//!     └─ reads "P <pid>" from S, writes state.json and the pid file, exits (P is adopted)
+//! ```
+
+use std::io::Read;
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use brig_policy::Gate;
+use brig_sys::process;
+
+use crate::log::Log;
+use crate::state::{self, Container, State, Status};
+
+/// `create`: the container's pid 1 is set up in its namespaces and waits for `start`; its pid
+/// goes to `pid_file`.
+pub fn create(
+    root: &Path,
+    bundle: &Path,
+    id: &str,
+    pid_file: Option<&Path>,
+    log: &Log,
+) -> anyhow::Result<()> {
+    state::check_id(id)?;
+    let bundle = std::path::absolute(bundle)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .with_context(|| format!("create the state directory {}", root.display()))?;
+    let dir = state::dir_of(root, id);
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("container {id:?} already exists ({})", dir.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
+    }
+    let made = create_in(&dir, &bundle, id, pid_file, log);
+    if made.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    made
+}
+
+fn create_in(
+    dir: &Path,
+    bundle: &Path,
+    id: &str,
+    pid_file: Option<&Path>,
+    log: &Log,
+) -> anyhow::Result<()> {
+    // The config is read once, here: later changes to the bundle do not reach the container.
+    let spec = crate::config::load(bundle)?;
+    let mut warnings = Vec::new();
+    let mut plan = crate::config::plan(bundle, &spec, &mut warnings)?;
+    for w in &warnings {
+        log.warn(w);
+    }
+    let fifo_path = dir.join("exec.fifo");
+    brig_sys::fs::mkfifo(&fifo_path, 0o600).context("create exec.fifo")?;
+    // Opened read-write: the open does not wait for a writer, and pid 1 reads it.
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .context("open exec.fifo")?;
+    let (created_r, created_w) = brig_sys::fs::pipe().context("pipe")?;
+    let supervisor_pid = match process::fork().context("fork brig's supervisor")? {
+        None => {
+            drop(created_r);
+            // A copy for an error said before pid 1 parked; launch owns the other.
+            let spare = created_w.try_clone().unwrap_or_else(|_| process::exit_now(125));
+            plan.gate =
+                Some(Gate { fifo_fd: fifo.into_raw_fd(), created_fd: created_w.into_raw_fd() });
+            supervisor(&plan, spare, dir, log)
+        }
+        Some(pid) => pid,
+    };
+    drop(fifo);
+    drop(created_w);
+    let line = read_line(std::fs::File::from(created_r))?;
+    let Some(pid) = line.strip_prefix("P ").and_then(|p| p.trim().parse::<i32>().ok()) else {
+        bail!("{}", line.strip_prefix("E ").unwrap_or("brig's supervisor ended without a word"));
+    };
+    let start_time = state::start_time(pid).context("the container's pid 1 ended at once")?;
+    let annotations = spec.annotations().clone().unwrap_or_default().into_iter().collect();
+    let c = Container {
+        dir: dir.to_path_buf(),
+        state: State {
+            id: id.to_string(),
+            pid,
+            start_time,
+            supervisor: supervisor_pid,
+            bundle: bundle.to_path_buf(),
+            created: crate::log::now(),
+            annotations,
+        },
+    };
+    c.save()?;
+    if let Some(f) = pid_file {
+        // Decimal, no newline, through a rename: runc's form, which the engines parse.
+        let f = std::path::absolute(f)?;
+        state::write_atomic(&f, pid.to_string().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// S: brig's supervisor for the container's whole life. Never returns.
+fn supervisor(plan: &brig_policy::Plan, created: OwnedFd, dir: &Path, log: &Log) -> ! {
+    // Out of the caller's session: a terminal hang-up or the caller's group signals are not ours.
+    let _ = process::setsid();
+    let report = brig_jail::run(plan);
+    // Refused before pid 1 parked: `create` is still reading and says why. Otherwise nobody
+    // reads (the write fails quietly) and the container's own status is its exit.
+    let mut said = report.exit.message.clone();
+    if said.is_empty() {
+        said = "the container ended before it was created".into();
+    }
+    let _ = brig_sys::fs::write(created.as_fd(), format!("E {said}\n").as_bytes());
+    if report.exit.status == 125 {
+        log.error(&report.exit.message);
+    }
+    for w in &report.warnings {
+        log.warn(w);
+    }
+    if let Ok(json) = serde_json::to_vec_pretty(&report) {
+        let _ = state::write_atomic(&dir.join("report.json"), &json);
+    }
+    process::exit_now(0)
+}
+
+/// Reads up to the first newline (or the end).
+fn read_line(mut r: std::fs::File) -> anyhow::Result<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 512];
+    loop {
+        let n = r.read(&mut b).context("read from brig's supervisor")?;
+        line.extend_from_slice(&b[..n]);
+        if n == 0 || line.contains(&b'\n') {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&line);
+    Ok(text.split('\n').next().unwrap_or_default().to_string())
+}
+
+/// `start`: releases a created container's pid 1, which starts the program.
+pub fn start(root: &Path, id: &str) -> anyhow::Result<()> {
+    let c = Container::load(root, id)?;
+    match c.status() {
+        Status::Created => {}
+        s => bail!("container {id:?} is {}: only a created container can be started", s.name()),
+    }
+    let fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(c.fifo())
+        .with_context(|| format!("open {}", c.fifo().display()))?;
+    brig_sys::fs::write(fifo.as_fd(), b"s").context("release the container's pid 1")?;
+    std::fs::remove_file(c.fifo()).context("remove exec.fifo")?;
+    Ok(())
+}
+
+/// `state`: the runtime spec's state, as JSON on stdout.
+pub fn show(root: &Path, id: &str) -> anyhow::Result<()> {
+    let c = Container::load(root, id)?;
+    println!("{}", serde_json::to_string_pretty(&c.oci_state())?);
+    Ok(())
+}
+
+/// `kill`: sends `signal` to the container's pid 1, which forwards it to the program.
+pub fn kill(root: &Path, id: &str, signal: &str) -> anyhow::Result<()> {
+    let c = Container::load(root, id)?;
+    let sig = signal_number(signal)?;
+    if c.status() == Status::Stopped {
+        bail!("container {id:?} is not running");
+    }
+    signal_pid1(&c, sig)
+}
+
+fn signal_pid1(c: &Container, sig: i32) -> anyhow::Result<()> {
+    let pidfd = process::pidfd_open(c.state.pid).context("container not running")?;
+    // The pidfd is of that process for good: check it is still pid 1 of this container.
+    if state::start_time(c.state.pid) != Some(c.state.start_time) {
+        bail!("container {:?} is not running", c.state.id);
+    }
+    process::pidfd_kill(pidfd.as_fd(), sig).context("signal the container's pid 1")
+}
+
+/// `delete`: removes a stopped container; a created one is killed first (runc's behaviour,
+/// which containerd relies on); a running one only with `--force`.
+pub fn delete(root: &Path, id: &str, force: bool) -> anyhow::Result<()> {
+    let c = match Container::load(root, id) {
+        Ok(c) => c,
+        Err(_) if force && state::check_id(id).is_ok() => {
+            let _ = std::fs::remove_dir_all(state::dir_of(root, id));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    match c.status() {
+        Status::Stopped => {}
+        Status::Running if !force => {
+            bail!("container {id:?} is running: stop it first (kill), or delete --force")
+        }
+        Status::Created | Status::Running => {
+            let _ = signal_pid1(&c, libc::SIGKILL);
+            let until = Instant::now() + Duration::from_secs(10);
+            while c.status() != Status::Stopped {
+                if Instant::now() > until {
+                    bail!("container {id:?}: pid {} did not die after SIGKILL", c.state.pid);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+    std::fs::remove_dir_all(&c.dir).with_context(|| format!("remove {}", c.dir.display()))
+}
+
+/// A signal by name (`KILL`, `SIGKILL`) or number.
+pub fn signal_number(s: &str) -> anyhow::Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        anyhow::ensure!((1..=64).contains(&n), "signal {n} is out of range (1-64)");
+        return Ok(n);
+    }
+    let name = s.strip_prefix("SIG").unwrap_or(s).to_ascii_uppercase();
+    let n = match name.as_str() {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => bail!("unknown signal {s:?}: give a name (TERM, KILL, SIGUSR1...) or a number"),
+    };
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(signal_number("KILL").unwrap(), 9);
+        assert_eq!(signal_number("SIGTERM").unwrap(), 15);
+        assert_eq!(signal_number("usr1").unwrap(), libc::SIGUSR1);
+        assert_eq!(signal_number("2").unwrap(), 2);
+        assert!(signal_number("0").is_err());
+        assert!(signal_number("NOPE").is_err());
+    }
+}

@@ -1,0 +1,176 @@
+//! Container state under `--root`, on the host side: one directory per container (mode 0700)
+//! holding `state.json` (what `create` learned: pid 1's pid and start time, brig's supervisor),
+//! `exec.fifo` while the container waits for `start`, and `report.json` once it has ended.
+//! The status is never stored: it is read from the kernel each time (docs/oci.md "Lifecycle").
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+/// The state directory `--root` names, or the default: /run/brig-oci for root, else
+/// `$XDG_RUNTIME_DIR/brig-oci` (or /tmp/brig-oci-UID without one).
+pub fn root_dir(root: Option<&Path>) -> PathBuf {
+    if let Some(r) = root {
+        return r.to_path_buf();
+    }
+    let (uid, _) = brig_sys::process::ids();
+    match (uid, std::env::var_os("XDG_RUNTIME_DIR")) {
+        (0, _) => PathBuf::from("/run/brig-oci"),
+        (_, Some(x)) if !x.is_empty() => PathBuf::from(x).join("brig-oci"),
+        _ => PathBuf::from(format!("/tmp/brig-oci-{uid}")),
+    }
+}
+
+/// Checks a container id: it names a directory under the root.
+pub fn check_id(id: &str) -> anyhow::Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && !id.starts_with('.')
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
+    anyhow::ensure!(ok, "container id {id:?}: use letters, digits, '-', '_', '+' and '.' (not first)");
+    Ok(())
+}
+
+/// What `create` recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    /// pid 1 of the container, on the host.
+    pub pid: i32,
+    /// Its start time (field 22 of /proc/PID/stat): a recycled pid is not the container.
+    pub start_time: u64,
+    /// brig's supervisor, which holds the container's seccomp listener and writes its report.
+    pub supervisor: i32,
+    pub bundle: PathBuf,
+    pub created: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Stopped,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// One container's directory.
+#[derive(Debug)]
+pub struct Container {
+    pub dir: PathBuf,
+    pub state: State,
+}
+
+pub fn dir_of(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+impl Container {
+    /// The container `id`, or an error saying it does not exist.
+    pub fn load(root: &Path, id: &str) -> anyhow::Result<Container> {
+        check_id(id)?;
+        let dir = dir_of(root, id);
+        let path = dir.join("state.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("container {id:?} does not exist (no {})", path.display())
+            }
+            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+        };
+        let state = serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        Ok(Container { dir, state })
+    }
+
+    /// Writes `state.json` (through a temporary file and a rename).
+    pub fn save(&self) -> anyhow::Result<()> {
+        write_atomic(&self.dir.join("state.json"), &serde_json::to_vec_pretty(&self.state)?)
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.dir.join("exec.fifo")
+    }
+
+    /// From the kernel: pid 1 alive (the same process, not a zombie), and the fifo still there.
+    pub fn status(&self) -> Status {
+        match alive(self.state.pid, self.state.start_time) {
+            false => Status::Stopped,
+            true if self.fifo().exists() => Status::Created,
+            true => Status::Running,
+        }
+    }
+
+    /// The state as the runtime spec gives it, with brig's report of enforced layers as
+    /// annotations when the container has ended.
+    pub fn oci_state(&self) -> serde_json::Value {
+        let status = self.status();
+        let pid = if status == Status::Stopped { 0 } else { self.state.pid };
+        serde_json::json!({
+            "ociVersion": crate::OCI_VERSION,
+            "id": self.state.id,
+            "status": status.name(),
+            "pid": pid,
+            "bundle": self.state.bundle,
+            "created": self.state.created,
+            "annotations": self.state.annotations,
+        })
+    }
+}
+
+/// pid 1's start time, or None if `pid` is gone or a zombie.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if matches!(fields.first(), Some(&"Z" | &"X" | &"x")) {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+fn alive(pid: i32, started: u64) -> bool {
+    pid > 0 && start_time(pid) == Some(started)
+}
+
+pub fn write_atomic(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, data).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for good in ["a", "abc-1_2.3", "x+y"] {
+            assert!(check_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", ".hidden", "a b", "é"] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn start_times() {
+        let me = std::process::id() as i32;
+        let t = start_time(me).expect("our own start time");
+        assert!(alive(me, t));
+        assert!(!alive(me, t + 1), "another start time is another process");
+        assert!(!alive(i32::MAX, t));
+    }
+}
