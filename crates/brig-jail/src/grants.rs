@@ -474,6 +474,10 @@ mod tests {
             masked_paths: vec![],
             readonly_paths: vec![],
             gate: None,
+            rlimits: vec![],
+            capabilities: None,
+            no_new_privs: true,
+            seccomp_profile: None,
         }
     }
 

@@ -68,6 +68,13 @@ pub struct Inside {
     /// OCI create: the start fifo pid 1 parks on after its setup (`Plan::gate`); pid 1 is the
     /// caller's child then, and exits with the program's status.
     pub gate: Option<OwnedFd>,
+    /// OCI: the capability sets kept (`Plan::capabilities`); `None` drops them all.
+    pub capabilities: Option<brig_policy::CapSets>,
+    /// Set no_new_privs (`Plan::no_new_privs`).
+    pub no_new_privs: bool,
+    /// OCI `linux.seccomp`: the config's own filter, installed after brig's (the kernel
+    /// applies both: the stricter answer wins).
+    pub oci_filter: Option<Vec<SockFilter>>,
 }
 
 /// A failed step: (step index, error, operand index into the view or u32::MAX).
@@ -118,6 +125,10 @@ pub fn pid1(mut p: Inside) -> ! {
         .collect();
     if let Err(e) = fs::close_all_except(3, &keep) {
         fail(report, (23, e, u32::MAX));
+        process::exit_now(125);
+    }
+    if let Err(f) = oci_last(&p) {
+        fail(report, f);
         process::exit_now(125);
     }
     send(
@@ -257,10 +268,16 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
         p.master = Some(private_terminal(&t, p.broker.as_fd()).map_err(at(msg::STEP_PTY))?);
     }
     process::prctl(libc::PR_SET_DUMPABLE, 0).map_err(at(18))?;
-    brig_sys::caps::drop_all().map_err(at(18))?;
-    process::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(at(19))?;
+    // OCI: the config's capabilities are set last; until then CAP_SYS_ADMIN in our user
+    // namespace lets Landlock and seccomp in without no_new_privs, if the config turns it off.
+    if p.capabilities.is_none() {
+        brig_sys::caps::drop_all().map_err(at(18))?;
+    }
+    if p.no_new_privs {
+        process::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(at(19))?;
+    }
     if let Some(ll) = p.landlock.take() {
-        match ll.restrict() {
+        match ll.restrict(p.no_new_privs) {
             Ok(true) => {}
             Ok(false) => degrade_or_fail(
                 p,
@@ -280,6 +297,19 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
                 .map_err(at(msg::STEP_BROKER))?;
         }
         Err(e) => degrade_or_fail(p, msg::STEP_SECCOMP, e)?,
+    }
+    Ok(())
+}
+
+/// OCI: the config's own seccomp filter, then its capability sets; last, once every fd is
+/// closed (the profile need not allow close_range) and just before the program's fork.
+fn oci_last(p: &Inside) -> Result<(), Fail> {
+    if let Some(f) = &p.oci_filter {
+        brig_sys::seccomp::install(f).map_err(at(msg::STEP_SECCOMP))?;
+    }
+    if let Some(c) = p.capabilities {
+        brig_sys::caps::set(c.bounding, c.effective, c.permitted, c.inheritable, c.ambient)
+            .map_err(at(18))?;
     }
     Ok(())
 }

@@ -104,14 +104,15 @@ fn inside_rules(view: &[Entry], abi: ABI) -> Vec<(PathBuf, landlock::BitFlags<Ac
 
 impl Prepared {
     /// Inside the prison, after pivot_root: adds the inside rules and restricts this process.
-    /// Returns whether the kernel enforced the whole ruleset.
-    pub fn restrict(self) -> Result<bool, String> {
+    /// Returns whether the kernel enforced the whole ruleset. `no_new_privs`: set it too (else
+    /// the caller holds CAP_SYS_ADMIN in its user namespace, and an OCI config turned it off).
+    pub fn restrict(self, no_new_privs: bool) -> Result<bool, String> {
         let mut rs = self.ruleset;
         for (path, a) in &self.inside {
             let fd = PathFd::new(path).map_err(|e| format!("{}: {e}", path.display()))?;
             rs = rs.add_rule(PathBeneath::new(fd, *a)).map_err(|e| e.to_string())?;
         }
-        let st = rs.restrict_self().map_err(|e| e.to_string())?;
+        let st = rs.set_no_new_privs(no_new_privs).restrict_self().map_err(|e| e.to_string())?;
         Ok(st.ruleset == RulesetStatus::FullyEnforced)
     }
 }

@@ -144,6 +144,13 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         .iter()
         .filter_map(|c| Some((c.fd.as_fd(), c.remount.as_ref()?.dir_rights()?)))
         .collect();
+    let oci_filter = match &plan.seccomp_profile {
+        Some(p) => Some(
+            seccomp::oci::compile(p)
+                .map_err(|e| JailError::Seccomp(format!("the OCI config's linux.seccomp: {e}")))?,
+        ),
+        None => None,
+    };
     let landlock = prepare_landlock(&view, &dirs, plan, report)?;
     drop(dirs);
     let (argv, envp, search) = exec_args(plan)?;
@@ -151,7 +158,10 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         true => Cgroup::create(&plan.limits, plan.best_effort, &mut report.warnings)?,
         false => None,
     };
-    let rlimits = limits::rlimits(&plan.limits, cgroup.as_ref());
+    let mut rlimits = limits::rlimits(&plan.limits, cgroup.as_ref());
+    // OCI: the config's own rlimits replace brig's for the same resource.
+    rlimits.retain(|r| !plan.rlimits.iter().any(|o| o.0 == r.0));
+    rlimits.extend(&plan.rlimits);
     report.limits = limits::describe(&plan.limits, cgroup.as_ref());
     let chdir = plan.chdir.clone().or(plan.start_dir.clone()).unwrap_or_else(|| PathBuf::from("/"));
     let ttys = terminal::ttys();
@@ -214,13 +224,19 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         tty,
         master: None,
         gate,
+        capabilities: plan.capabilities,
+        no_new_privs: plan.no_new_privs,
+        oci_filter,
     };
     let t2 = Instant::now();
     let t2_ns = process::monotonic_ns();
     // OCI create: pid 1 becomes the caller's child (the runner is about to leave it).
     let parent = if plan.gate.is_some() { libc::CLONE_PARENT } else { 0 };
     let (pid, pidfd) = loop {
-        match process::clone_namespaces(ns | parent, &[report_r.as_fd(), go_w.as_fd(), broker_r.as_fd()]) {
+        match process::clone_namespaces(
+            ns | parent,
+            &[report_r.as_fd(), go_w.as_fd(), broker_r.as_fd()],
+        ) {
             Ok(Forked::Child) => inside::pid1(inside),
             Ok(Forked::Parent { pid, pidfd }) => break (pid, pidfd),
             Err(e) => match namespaces::fallback(ns, e, plan.best_effort, report) {
@@ -236,12 +252,26 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         }
     };
     namespaces::record(ns, report);
-    report.layer(
-        "capabilities",
-        LayerState::Enforced,
-        "all sets empty, bounding set too, securebits locked",
-    );
-    report.layer("no_new_privs", LayerState::Enforced, "");
+    match plan.capabilities {
+        None => report.layer(
+            "capabilities",
+            LayerState::Enforced,
+            "all sets empty, bounding set too, securebits locked",
+        ),
+        Some(c) => report.layer(
+            "capabilities",
+            LayerState::Enforced,
+            format!("the OCI config's: {} in the bounding set", c.bounding.count_ones()),
+        ),
+    }
+    match plan.no_new_privs {
+        true => report.layer("no_new_privs", LayerState::Enforced, ""),
+        false => report.layer(
+            "no_new_privs",
+            LayerState::Degraded,
+            "off: the OCI config sets noNewPrivileges false",
+        ),
+    }
     report.layer("rlimits", LayerState::Enforced, "");
     if plan.capability_mode {
         report.layer(
@@ -320,6 +350,9 @@ fn compile_seccomp(plan: &Plan, report: &mut Report) -> Result<seccomp::Policy, 
     let mut what = format!("deny-list: {} rules", policy.denied_names().len());
     if !plan.syscalls.only.is_empty() {
         what += &format!(", then an allow-list of {} syscalls", plan.syscalls.only.len());
+    }
+    if let Some(p) = &plan.seccomp_profile {
+        what += &format!(", then the OCI config's profile ({} rules)", p.rules.len());
     }
     report.layer("seccomp", LayerState::Enforced, what);
     Ok(policy)

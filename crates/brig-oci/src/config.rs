@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use brig_policy::{Flags, GrantFlag, Host, Plan, RootFs};
+
+use crate::translate;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 /// Reads and checks `bundle/config.json`.
@@ -33,9 +35,6 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
     if process.terminal() == Some(true) {
         bail!("process.terminal: a terminal needs --console-socket, which brig-oci does not support yet");
     }
-    if process.rlimits().iter().flatten().next().is_some() {
-        bail!("process.rlimits are not honoured yet; refused rather than dropped");
-    }
     if spec.hooks().is_some() {
         bail!("hooks are not run yet; refused rather than skipped");
     }
@@ -47,12 +46,15 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
     let mut flags =
         Flags { command: args, no_system: true, pty: Some("never".into()), ..Flags::default() };
     let mut tmpfs = Vec::new();
+    let mut dev_shm = false;
     for m in spec.mounts().iter().flatten() {
         let dest = m.destination().display().to_string();
         let opts = m.options().clone().unwrap_or_default();
         match (m.typ().as_deref(), dest.as_str()) {
             // brig's own: a fresh procfs of the pid namespace, its minimal /dev, a private devpts.
             (Some("proc"), "/proc") | (Some("tmpfs"), "/dev") | (Some("devpts"), "/dev/pts") => {}
+            // Replaces brig's /dev/shm link to /tmp (an OCI root has no /tmp of brig's).
+            (Some("tmpfs"), "/dev/shm") => dev_shm = true,
             (Some("tmpfs"), _) => tmpfs.push(dest),
             (Some("bind") | None, _) if opts.iter().any(|o| o == "bind" || o == "rbind") => {
                 let source = m.source().clone().context("a bind mount without a source")?;
@@ -87,14 +89,24 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
                 ));
             }
         }
-        if linux.resources().is_some() || linux.sysctl().iter().flatten().next().is_some() {
-            bail!("linux.resources and linux.sysctl are not honoured yet; refused rather than dropped");
+        if let Some(r) = linux.resources() {
+            // Device rules are honoured by construction: the view holds only brig's minimal
+            // /dev, every other mount is nodev, and no device node can be made (mknod needs the
+            // host's user namespace). Other controllers are not built yet.
+            let mut only_devices = r.clone();
+            only_devices.set_devices(None);
+            if only_devices != Default::default() {
+                bail!("linux.resources (cgroup limits) are not honoured yet; refused rather than dropped");
+            }
+            if r.devices().iter().flatten().any(|d| d.allow()) {
+                warnings.push("linux.resources.devices: allowed devices get no node beyond brig's minimal /dev".into());
+            }
+        }
+        if linux.sysctl().iter().flatten().next().is_some() {
+            bail!("linux.sysctl is not honoured yet; refused rather than dropped");
         }
         if linux.devices().iter().flatten().next().is_some() {
             warnings.push("linux.devices: only brig's minimal /dev is made".into());
-        }
-        if linux.seccomp().is_some() {
-            bail!("linux.seccomp: composing the config's profile with brig's deny-list is not built yet; refused rather than dropped");
         }
         // brig's view has no /sys; under /proc they are honoured; elsewhere not yet.
         for (key, paths) in
@@ -117,6 +129,9 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
         .flatten()
         .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
         .collect();
+    if dev_shm {
+        plan.tmpfs.push(PathBuf::from("/dev/shm"));
+    }
     plan.chdir = Some(PathBuf::from(process.cwd()));
     plan.rootfs = Some(RootFs { path: rootfs, readonly: root.readonly() == Some(true) });
     plan.inside_ids = Some((process.user().uid(), process.user().gid()));
@@ -125,11 +140,16 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
         plan.masked_paths = linux.masked_paths().iter().flatten().map(PathBuf::from).collect();
         plan.readonly_paths = linux.readonly_paths().iter().flatten().map(PathBuf::from).collect();
     }
-    if process.no_new_privileges() != Some(true) {
-        warnings.push("no_new_privs is set although the config does not ask for it".into());
-    }
-    if process.capabilities().is_some() {
-        warnings.push("process.capabilities: every capability is dropped".into());
+    plan.rlimits =
+        process.rlimits().iter().flatten().map(translate::rlimit).collect::<Result<_, _>>()?;
+    // The config's capabilities, in the container's own user namespace; none without the field.
+    plan.capabilities = Some(match process.capabilities() {
+        Some(c) => translate::capabilities(c)?,
+        None => Default::default(),
+    });
+    plan.no_new_privs = process.no_new_privileges() == Some(true);
+    if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        plan.seccomp_profile = Some(translate::seccomp(s, warnings)?);
     }
     Ok(plan)
 }

@@ -8,6 +8,7 @@ mod lifecycle;
 mod log;
 mod spec;
 mod state;
+mod translate;
 
 use std::path::PathBuf;
 

@@ -29,7 +29,10 @@ pub fn check_id(id: &str) -> anyhow::Result<()> {
         && id.len() <= 1024
         && !id.starts_with('.')
         && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
-    anyhow::ensure!(ok, "container id {id:?}: use letters, digits, '-', '_', '+' and '.' (not first)");
+    anyhow::ensure!(
+        ok,
+        "container id {id:?}: use letters, digits, '-', '_', '+' and '.' (not first)"
+    );
     Ok(())
 }
 

@@ -3,91 +3,12 @@
 //! root stays read-only; what brig cannot honour yet is refused, not dropped; a symlinked
 //! mount target in the image is never followed (CVE-2021-30465's class).
 
+mod common;
+
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-fn test_uid() -> u32 {
-    std::env::var("BRIG_TEST_UID").ok().and_then(|u| u.parse().ok()).unwrap_or(1000)
-}
-
-/// Root (when the tests run as root) and the test uid.
-fn everyone() -> Vec<u32> {
-    let me = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m));
-    match me {
-        Ok(0) => vec![0, test_uid()],
-        Ok(u) => vec![u],
-        Err(_) => vec![],
-    }
-}
-
-struct Bundle(PathBuf);
-
-impl Bundle {
-    /// A bundle with a busybox root (bin/ with busybox and its applets as links, empty proc,
-    /// dev, tmp and etc) and `config` as config.json, owned by `uid`.
-    fn new(uid: u32, name: &str, config: &serde_json::Value) -> Bundle {
-        let d =
-            std::env::temp_dir().join(format!("brig-oci-run-{}-{uid}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        for sub in ["bin", "proc", "dev", "tmp", "etc"] {
-            std::fs::create_dir_all(d.join("rootfs").join(sub)).expect("mkdir");
-        }
-        std::fs::copy("/bin/busybox", d.join("rootfs/bin/busybox")).expect("busybox-static");
-        for applet in ["sh", "echo", "cat", "id", "hostname", "touch", "ls", "grep"] {
-            symlink("busybox", d.join("rootfs/bin").join(applet)).expect("link");
-        }
-        std::fs::write(d.join("config.json"), config.to_string()).expect("config");
-        chown(&d, uid);
-        Bundle(d)
-    }
-
-    fn run(&self, uid: u32) -> Output {
-        let exe = env!("CARGO_BIN_EXE_brig-oci");
-        let b = self.0.to_str().expect("utf-8");
-        let mut c = Command::new("setpriv");
-        c.args([&format!("--reuid={uid}"), &format!("--regid={uid}"), "--clear-groups", exe]);
-        c.args(["run", "--bundle", b, "test"]).current_dir("/");
-        c.output().expect("run brig-oci")
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn chown(p: &Path, uid: u32) {
-    let ok = Command::new("chown").args(["-hR", &format!("{uid}:{uid}")]).arg(p).status();
-    assert!(ok.expect("chown").success());
-}
-
-fn config(script: &str, readonly: bool) -> serde_json::Value {
-    serde_json::json!({
-        "ociVersion": "1.2.0",
-        "process": {
-            "user": {"uid": 0, "gid": 0},
-            "args": ["/bin/sh", "-c", script],
-            "env": ["PATH=/bin"],
-            "cwd": "/",
-            "noNewPrivileges": true
-        },
-        "root": {"path": "rootfs", "readonly": readonly},
-        "hostname": "box",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
-            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}
-        ],
-        "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                                 {"type": "uts"}, {"type": "mount"}, {"type": "user"}]}
-    })
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
-}
+use common::{chown, config, everyone, test_uid, text, Bundle};
 
 #[test]
 fn the_bundle_root_hostname_and_user_are_honoured() {
@@ -164,7 +85,11 @@ fn what_cannot_be_honoured_is_refused() {
     let uid = test_uid();
     let cases: [(&str, serde_json::Value, &str); 5] = [
         ("/ociVersion", "invalid".into(), "ociVersion \"invalid\""),
-        ("/linux/seccomp", serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}), "linux.seccomp"),
+        (
+            "/linux/seccomp",
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x"}),
+            "listenerPath",
+        ),
         ("/linux/maskedPaths", serde_json::json!(["/etc/passwd"]), "maskedPaths"),
         (
             "/linux/namespaces",

@@ -283,6 +283,10 @@ impl<'h> Builder<'h> {
             masked_paths: vec![],
             readonly_paths: vec![],
             gate: None,
+            rlimits: vec![],
+            capabilities: None,
+            no_new_privs: true,
+            seccomp_profile: None,
             egress: vec![],
             ask: None,
         };

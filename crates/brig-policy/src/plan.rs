@@ -193,6 +193,76 @@ pub struct Plan {
     pub readonly_paths: Vec<PathBuf>,
     /// OCI `create` (set by brig-oci only): see [`Gate`].
     pub gate: Option<Gate>,
+    /// OCI `process.rlimits`: (resource, soft, hard), set as given in place of brig's own for
+    /// the same resource.
+    pub rlimits: Vec<(u32, u64, u64)>,
+    /// OCI `process.capabilities`: the sets the program keeps in its user namespace. `None`
+    /// (brig's own runs): every set empty and the securebits locked.
+    pub capabilities: Option<CapSets>,
+    /// Set no_new_privs: always in brig's own runs; OCI as `process.noNewPrivileges` says.
+    pub no_new_privs: bool,
+    /// OCI `linux.seccomp`: compiled into a filter of its own, installed after brig's deny-list
+    /// (the kernel applies both: the stricter answer wins).
+    pub seccomp_profile: Option<SeccompProfile>,
+}
+
+/// An OCI seccomp profile, as brig-oci read it from `linux.seccomp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeccompProfile {
+    pub default_action: SeccompAction,
+    /// In the config's order; for one syscall, the first rule whose conditions hold decides.
+    pub rules: Vec<SeccompRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeccompRule {
+    /// x86_64 syscall names; names this kernel's table does not know are skipped (such numbers
+    /// get ENOSYS from brig's own filter).
+    pub names: Vec<String>,
+    pub action: SeccompAction,
+    /// All must hold.
+    pub args: Vec<ArgCmp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeccompAction {
+    Allow,
+    Errno(u16),
+    KillProcess,
+    KillThread,
+    Trap,
+    Log,
+}
+
+/// `args[index] OP value` on the whole 64-bit argument; `MaskedEq`: `args[index] & value ==
+/// value_two`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgCmp {
+    pub index: u32,
+    pub value: u64,
+    pub value_two: u64,
+    pub op: CmpOp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Ne,
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+    MaskedEq,
+}
+
+/// Capability sets as bit masks (bit N = capability number N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CapSets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
 }
 
 /// OCI `create`: pid 1 is cloned as the runner's sibling (`CLONE_PARENT`: the caller of

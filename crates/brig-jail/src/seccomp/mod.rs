@@ -12,6 +12,7 @@
 mod bpf;
 pub mod interp;
 mod names;
+pub mod oci;
 mod table;
 
 use brig_sys::seccomp::SockFilter;

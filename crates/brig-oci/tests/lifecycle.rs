@@ -1,0 +1,184 @@
+//! The OCI lifecycle through brig-oci's command line, in real prisons, as root and as an
+//! unprivileged uid: create parks the container's pid 1 (the program has not run), start runs
+//! it, kill reaches the program, state follows the kernel, delete cleans up; the config's
+//! seccomp profile, capabilities, rlimits and noNewPrivileges are honoured, and brig's deny-list
+//! stays under a profile that allows everything.
+
+mod common;
+
+use std::path::Path;
+
+use common::{chown, config, eventually, everyone, oci, text, Bundle};
+
+fn state(uid: u32, root: &Path, id: &str, out: &Path) -> serde_json::Value {
+    let (code, o, e) = oci(uid, root, &["state", id], out);
+    assert_eq!(code, Some(0), "state {id}: {o}\n{e}");
+    serde_json::from_str(&o).expect("state is JSON")
+}
+
+fn pid_alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+}
+
+#[test]
+fn create_start_kill_delete() {
+    let script = "touch /ran; echo started; trap 'echo got-TERM; exit 3' TERM; sleep 30 & wait";
+    for uid in everyone() {
+        let b = Bundle::new(uid, "life", &config(script, false));
+        let root = b.0.join("state");
+        std::fs::create_dir(&root).expect("mkdir");
+        chown(&root, uid);
+        let (out, ran) = (b.0.join("out"), b.0.join("rootfs/ran"));
+        let pid_file = b.0.join("pid");
+        let args = [
+            "create",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "--bundle",
+            b.0.to_str().unwrap(),
+            "c1",
+        ];
+        let (code, o, e) = oci(uid, &root, &args, &out);
+        assert_eq!(code, Some(0), "uid {uid}: create: {o}\n{e}");
+        let s = state(uid, &root, "c1", &b.0.join("s"));
+        assert_eq!(s["status"], "created", "uid {uid}: {s}");
+        let pid = s["pid"].as_i64().expect("pid");
+        assert_eq!(std::fs::read_to_string(&pid_file).expect("pid file"), pid.to_string());
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).expect("ns");
+        assert_ne!(ns(&pid.to_string()), ns("self"), "uid {uid}: pid 1 in its own pid namespace");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!ran.exists(), "uid {uid}: the program ran before start");
+
+        let (code, o, e) = oci(uid, &root, &["start", "c1"], &b.0.join("s"));
+        assert_eq!(code, Some(0), "uid {uid}: start: {o}\n{e}");
+        assert!(eventually(5, || ran.exists()), "uid {uid}: the program did not start");
+        assert!(eventually(5, || std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("started")));
+        assert_eq!(state(uid, &root, "c1", &b.0.join("s"))["status"], "running");
+        let (code, ..) = oci(uid, &root, &["start", "c1"], &b.0.join("s"));
+        assert_ne!(code, Some(0), "uid {uid}: a running container started twice");
+
+        let (code, o, e) = oci(uid, &root, &["kill", "c1", "TERM"], &b.0.join("s"));
+        assert_eq!(code, Some(0), "uid {uid}: kill: {o}\n{e}");
+        let stopped = || state(uid, &root, "c1", &b.0.join("s"))["status"] == "stopped";
+        assert!(eventually(5, stopped), "uid {uid}: not stopped after TERM");
+        assert!(std::fs::read_to_string(&out).unwrap_or_default().contains("got-TERM"));
+        assert!(!pid_alive(pid), "uid {uid}: pid 1 still there");
+        let report = root.join("c1/report.json");
+        assert!(eventually(5, || report.exists()), "uid {uid}: no report");
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+        assert_eq!(r["exit"]["status"], 3, "uid {uid}: the program's status: {r}");
+        let (code, _, e) = oci(uid, &root, &["kill", "c1", "TERM"], &b.0.join("s"));
+        assert!(code != Some(0) && e.contains("not running"), "uid {uid}: kill when stopped: {e}");
+
+        let (code, o, e) = oci(uid, &root, &["delete", "c1"], &b.0.join("s"));
+        assert_eq!(code, Some(0), "uid {uid}: delete: {o}\n{e}");
+        assert!(!root.join("c1").exists(), "uid {uid}: state left behind");
+        let (code, _, e) = oci(uid, &root, &["state", "c1"], &b.0.join("s"));
+        assert!(code != Some(0) && e.contains("does not exist"), "uid {uid}: {e}");
+    }
+}
+
+/// delete kills a created container (runc's behaviour, which containerd relies on), refuses a
+/// running one without --force, and kills it with --force; ids are checked and unique; a config
+/// brig refuses leaves no state behind.
+#[test]
+fn delete_rules_and_create_errors() {
+    for uid in everyone() {
+        let b = Bundle::new(uid, "del", &config("sleep 30", true));
+        let root = b.0.join("state");
+        std::fs::create_dir(&root).expect("mkdir");
+        chown(&root, uid);
+        let s = b.0.join("s");
+        let bundle = b.0.to_str().unwrap();
+        let create =
+            |id: &str| oci(uid, &root, &["create", "--bundle", bundle, id], &b.0.join("out"));
+        assert_eq!(create("d1").0, Some(0));
+        let pid = state(uid, &root, "d1", &s)["pid"].as_i64().expect("pid");
+        let (code, _, e) = create("d1");
+        assert!(code != Some(0) && e.contains("already exists"), "uid {uid}: {e}");
+        assert_eq!(oci(uid, &root, &["delete", "d1"], &s).0, Some(0));
+        assert!(eventually(5, || !pid_alive(pid)), "uid {uid}: created container not killed");
+
+        assert_eq!(create("d1").0, Some(0), "uid {uid}: the id is free again");
+        let pid = state(uid, &root, "d1", &s)["pid"].as_i64().expect("pid");
+        assert_eq!(oci(uid, &root, &["start", "d1"], &s).0, Some(0));
+        let (code, _, e) = oci(uid, &root, &["delete", "d1"], &s);
+        assert!(code != Some(0) && e.contains("running"), "uid {uid}: {e}");
+        assert!(pid_alive(pid), "uid {uid}: a refused delete killed the container");
+        assert_eq!(oci(uid, &root, &["delete", "--force", "d1"], &s).0, Some(0));
+        assert!(!pid_alive(pid) && !root.join("d1").exists(), "uid {uid}: --force");
+
+        for bad in ["../x", ".hidden", "a b"] {
+            let (code, _, e) = create(bad);
+            assert!(code != Some(0) && e.contains("container id"), "uid {uid}: {bad:?}: {e}");
+        }
+        let mut c = config("echo RAN", true);
+        c["linux"]["resources"] = serde_json::json!({"memory": {"limit": 1_000_000}});
+        std::fs::write(b.0.join("config.json"), c.to_string()).expect("config");
+        let (code, _, e) = create("r1");
+        assert!(code != Some(0) && e.contains("linux.resources"), "uid {uid}: {e}");
+        assert!(!root.join("r1").exists(), "uid {uid}: a refused create left state");
+    }
+}
+
+/// The config's seccomp profile is a second filter: its errno rule holds (control: without the
+/// rule, the same call works), and a profile that allows everything leaves brig's deny-list on.
+#[test]
+fn seccomp_profile_composes_with_brig_deny_list() {
+    // busybox hostname prints "?" when uname(2) fails.
+    let script = "echo name=$(hostname); unshare -U true && echo UNSHARED";
+    for uid in everyone() {
+        let mut c = config(script, true);
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+        let b = Bundle::new(uid, "seccomp", &c);
+        let (out, err) = text(&b.run(uid));
+        assert!(out.contains("name=?"), "uid {uid}: uname not refused: {out}\n{err}");
+        assert!(!out.contains("UNSHARED"), "uid {uid}: brig's deny-list loosened: {out}\n{err}");
+        c["linux"]["seccomp"]["syscalls"] = serde_json::json!([]);
+        let b = Bundle::new(uid, "seccomp-control", &c);
+        let (out, err) = text(&b.run(uid));
+        assert!(out.contains("name=box"), "uid {uid}: control: {out}\n{err}");
+    }
+}
+
+/// process.capabilities, rlimits and noNewPrivileges as the config says (in the container's
+/// user namespace); control: a config without them gets no capabilities and no_new_privs.
+#[test]
+fn capabilities_rlimits_and_no_new_privs_follow_the_config() {
+    let script = "grep -E '^(CapBnd|CapEff|CapAmb|NoNewPrivs)' /proc/self/status; ulimit -n";
+    for uid in everyone() {
+        let mut c = config(script, true);
+        let caps = serde_json::json!(["CAP_CHOWN", "CAP_KILL"]);
+        c["process"]["capabilities"] = serde_json::json!({
+            "bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps,
+            "ambient": ["CAP_KILL"]
+        });
+        c["process"]["noNewPrivileges"] = false.into();
+        c["process"]["rlimits"] =
+            serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
+        let b = Bundle::new(uid, "caps", &c);
+        let (out, err) = text(&b.run(uid));
+        for want in [
+            "CapBnd:\t0000000000000021",
+            "CapEff:\t0000000000000021",
+            "CapAmb:\t0000000000000020",
+            "NoNewPrivs:\t0",
+            "\n123",
+        ] {
+            assert!(out.contains(want), "uid {uid}: no {want:?} in {out}\n{err}");
+        }
+        let b = Bundle::new(uid, "caps-control", &config(script, true));
+        let (out, err) = text(&b.run(uid));
+        for want in ["CapBnd:\t0000000000000000", "CapEff:\t0000000000000000", "NoNewPrivs:\t1"] {
+            assert!(out.contains(want), "uid {uid}: control: no {want:?} in {out}\n{err}");
+        }
+        assert!(!out.contains("\n123"), "uid {uid}: control: {out}");
+    }
+}
