@@ -112,7 +112,7 @@ impl Prepared {
             let fd = PathFd::new(path).map_err(|e| format!("{}: {e}", path.display()))?;
             rs = rs.add_rule(PathBeneath::new(fd, *a)).map_err(|e| e.to_string())?;
         }
-        let st = rs.set_no_new_privs(no_new_privs).restrict_self().map_err(|e| e.to_string())?;
+        let st = rs.no_new_privs(no_new_privs).restrict_self().map_err(|e| e.to_string())?;
         Ok(st.ruleset == RulesetStatus::FullyEnforced)
     }
 }
