@@ -184,9 +184,12 @@ impl View {
                     },
                     Kind::Symlink { target } => Place::Link(target.clone()),
                     Kind::Tmpfs { exec, .. } => Place::Tmpfs { exec: *exec },
-                    Kind::File { .. } | Kind::Copy { .. } | Kind::Proc { .. } | Kind::Devpts => {
-                        Place::Fixed
-                    }
+                    Kind::File { .. }
+                    | Kind::Copy { .. }
+                    | Kind::Proc { .. }
+                    | Kind::Devpts
+                    | Kind::Sysfs
+                    | Kind::Mqueue => Place::Fixed,
                 };
                 (e.dest.clone(), place)
             })

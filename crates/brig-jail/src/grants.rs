@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use brig_policy::{system, Plan, Rights};
+use brig_policy::{system, OciFs, Plan, Rights};
 use brig_sys::fs::{self, resolve, Ident};
 
 use crate::error::JailError;
@@ -46,9 +46,14 @@ pub enum Kind {
     Tmpfs { size: u64, exec: bool, shared: bool },
     /// A fresh procfs for the prison's pid namespace, with these names in it covered (an OCI
     /// config's `maskedPaths`, besides brig's own) or made read-only (`readonlyPaths`).
-    Proc { masked: Vec<PathBuf>, readonly: Vec<PathBuf> },
+    /// `sysctl`: (path under /proc, value) written first (an OCI config's `linux.sysctl`).
+    Proc { masked: Vec<PathBuf>, readonly: Vec<PathBuf>, sysctl: Vec<(PathBuf, String)> },
     /// A private devpts instance: the prison's own pseudo-terminals.
     Devpts,
+    /// OCI: a read-only sysfs of the prison's network namespace.
+    Sysfs,
+    /// OCI: an mqueue filesystem of the prison's IPC namespace.
+    Mqueue,
 }
 
 /// One mount, link or file of the prison's filesystem view.
@@ -139,8 +144,24 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
     };
     let masked = under_proc(&plan.masked_paths);
     let readonly = under_proc(&plan.readonly_paths);
-    v.push(entry("/proc", Kind::Proc { masked, readonly }));
+    let sysctl = plan
+        .sysctl
+        .iter()
+        .map(|(k, v)| (Path::new("sys").join(k.replace('.', "/")), v.clone()))
+        .collect();
+    v.push(entry("/proc", Kind::Proc { masked, readonly, sysctl }));
     v.push(entry("/dev/pts", Kind::Devpts));
+    for m in &plan.oci_mounts {
+        match m.fs {
+            OciFs::Sysfs => {
+                v.push(Entry { dest: m.dest.clone(), kind: Kind::Sysfs, inside_bind: false })
+            }
+            OciFs::Mqueue => {
+                v.push(Entry { dest: m.dest.clone(), kind: Kind::Mqueue, inside_bind: false })
+            }
+            OciFs::View => {}
+        }
+    }
     if plan.rootfs.is_none() {
         v.push(entry(
             "/tmp",
@@ -172,7 +193,41 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         v.retain(|e| e.dest != dest);
         v.push(Entry { dest, kind, inside_bind: false });
     }
-    order(v)
+    let v = order(v)?;
+    Ok(in_config_order(v, &plan.oci_mounts))
+}
+
+/// OCI: the view in the config's mount order (runtimetest checks mountinfo against it), parents
+/// still before their children. Each entry ranks as its deepest config mount at or above it
+/// (entries under none come last), and never before an entry above it; the sort is stable, so
+/// entries of one rank keep their path order.
+fn in_config_order(v: Vec<Entry>, mounts: &[brig_policy::OciMount]) -> Vec<Entry> {
+    if mounts.is_empty() {
+        return v;
+    }
+    let own = |d: &Path| -> usize {
+        if d == Path::new("/") {
+            return 0;
+        }
+        mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| d.starts_with(&m.dest) && m.dest != Path::new("/"))
+            .max_by_key(|(_, m)| m.dest.components().count())
+            .map_or(mounts.len() + 1, |(i, _)| i + 1)
+    };
+    let mut ranked: Vec<(usize, Entry)> = Vec::with_capacity(v.len());
+    for e in v {
+        let above = ranked
+            .iter()
+            .filter(|(_, a)| e.dest != a.dest && e.dest.starts_with(&a.dest))
+            .map(|(r, _)| *r)
+            .max()
+            .unwrap_or(0);
+        ranked.push((own(&e.dest).max(above), e));
+    }
+    ranked.sort_by_key(|(r, _)| *r);
+    ranked.into_iter().map(|(_, e)| e).collect()
 }
 
 fn entry(dest: &str, kind: Kind) -> Entry {
@@ -376,7 +431,9 @@ fn order(mut v: Vec<Entry>) -> Result<Vec<Entry>, JailError> {
             Kind::Bind { ident, .. } if ident.is_dir => {
                 Some((e.dest.clone(), e.dest != Path::new("/")))
             }
-            Kind::Tmpfs { .. } | Kind::Proc { .. } | Kind::Devpts => Some((e.dest.clone(), false)),
+            Kind::Tmpfs { .. } | Kind::Proc { .. } | Kind::Devpts | Kind::Sysfs | Kind::Mqueue => {
+                Some((e.dest.clone(), false))
+            }
             _ => None,
         })
         .collect();
@@ -478,6 +535,10 @@ mod tests {
             capabilities: None,
             no_new_privs: true,
             seccomp_profile: None,
+            oci_mounts: vec![],
+            umask: None,
+            oom_score_adj: None,
+            sysctl: vec![],
         }
     }
 

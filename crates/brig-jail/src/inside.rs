@@ -75,6 +75,12 @@ pub struct Inside {
     /// OCI `linux.seccomp`: the config's own filter, installed after brig's (the kernel
     /// applies both: the stricter answer wins).
     pub oci_filter: Option<Vec<SockFilter>>,
+    /// OCI: the source names the config gives the filesystems brig makes, by inside path.
+    pub labels: Vec<(PathBuf, String)>,
+    /// OCI: the program's umask.
+    pub umask: Option<u32>,
+    /// OCI: pid 1's (and so the program's) oom_score_adj.
+    pub oom_score_adj: Option<i32>,
 }
 
 /// A failed step: (step index, error, operand index into the view or u32::MAX).
@@ -161,6 +167,11 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     // The program can read pid 1's command line: it is brig's, with every grant path and
     // --env value. Overwrite it (the host's procfs is still mounted).
     process::blank_cmdline("brig-init").map_err(at(msg::STEP_CMDLINE))?;
+    if let Some(adj) = p.oom_score_adj {
+        // Raising it needs nothing; lowering it below the runner's needs CAP_SYS_RESOURCE of
+        // the host, so that fails here, closed.
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(at(msg::STEP_OOM))?;
+    }
     // Work that needs no mapped uid, done while the runner writes our uid/gid maps (the two
     // run on two CPUs): the network namespace (the slowest to create), hostname, loopback,
     // private mounts, and re-opening every grant before anything is mounted over the host tree
@@ -253,7 +264,9 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     let mut last = LastDir::default();
     let skip = usize::from(oci_root.is_some());
     for (i, (e, src)) in p.view.iter().zip(&sources).enumerate().skip(skip) {
-        build(root.as_fd(), e, src.as_ref(), &mut last).map_err(|(s, err)| (s, err, i as u32))?;
+        let label = p.labels.iter().find(|(d, _)| *d == e.dest).map_or("none", |(_, l)| l);
+        build(root.as_fd(), e, src.as_ref(), &mut last, label)
+            .map_err(|(s, err)| (s, err, i as u32))?;
     }
     drop(last);
     // Closed with every other fd before the fork (see `pid1`), in one call.
@@ -395,8 +408,17 @@ fn build(
     e: &Entry,
     src: Option<&OwnedFd>,
     last: &mut LastDir,
+    label: &str,
 ) -> Result<(), (u32, io::Error)> {
     let rel = e.rel();
+    // A filesystem brig makes: mounted at the entry's place, its source shown as `label`.
+    let made = |fstype: &str, opts: &[(&str, &str)], a: u64, step: u32, last: &mut LastDir| {
+        let mut opts = opts.to_vec();
+        opts.push(("source", label));
+        let m = mount::new_fs(fstype, &opts, a).map_err(|e| (step, e))?;
+        let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
+        mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (step, e))
+    };
     match &e.kind {
         Kind::Bind { ident, .. } => {
             let tree = tree(e, src)?;
@@ -429,21 +451,26 @@ fn build(
             }
             let size = size.to_string();
             let mode = if *shared { "1777" } else { "0755" };
-            let m = mount::new_fs("tmpfs", &[("size", &size), ("mode", mode)], a)
-                .map_err(|e| (10, e))?;
-            let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
-            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (10, e))
+            made("tmpfs", &[("size", &size), ("mode", mode)], a, 10, last)
         }
         Kind::Devpts => {
             let opts = [("ptmxmode", "0666"), ("mode", "0620"), ("max", PTYS_MAX)];
-            let m = mount::new_fs("devpts", &opts, attr::NOSUID | attr::NOEXEC)
-                .map_err(|e| (msg::STEP_DEVPTS, e))?;
-            let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
-            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (msg::STEP_DEVPTS, e))
+            made("devpts", &opts, attr::NOSUID | attr::NOEXEC, msg::STEP_DEVPTS, last)
         }
-        Kind::Proc { masked, readonly } => {
-            let m = mount::new_fs("proc", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC)
-                .map_err(|e| (9, e))?;
+        Kind::Sysfs => {
+            let a = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
+            made("sysfs", &[], a, msg::STEP_SYSFS, last)
+        }
+        Kind::Mqueue => {
+            made("mqueue", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC, msg::STEP_MQUEUE, last)
+        }
+        Kind::Proc { masked, readonly, sysctl } => {
+            let m = mount::new_fs(
+                "proc",
+                &[("source", label)],
+                attr::NOSUID | attr::NODEV | attr::NOEXEC,
+            )
+            .map_err(|e| (9, e))?;
             let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
             // The covers' source: an empty file on a small tmpfs of our own at the mountpoint
             // (never on an image or host directory), hidden once procfs is mounted over it.
@@ -457,6 +484,12 @@ fn build(
             let empty =
                 fs::openat2(Some(under.as_fd()), name, libc::O_PATH, 0, how).map_err(|e| (9, e))?;
             mount::attach(m.as_fd(), under.as_fd()).map_err(|e| (9, e))?;
+            for (name, value) in sysctl {
+                let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+                let f = fs::openat2(Some(m.as_fd()), name, libc::O_WRONLY, 0, how)
+                    .map_err(|e| (msg::STEP_SYSCTL, e))?;
+                fs::write(f.as_fd(), value.as_bytes()).map_err(|e| (msg::STEP_SYSCTL, e))?;
+            }
             let names = KEY_LISTS.iter().map(Path::new).chain(masked.iter().map(|p| p.as_path()));
             for name in names {
                 cover(m.as_fd(), name, empty.as_fd()).map_err(|e| (9, e))?;
@@ -692,6 +725,9 @@ fn program(p: &Inside) -> ! {
         // is not counted against --nofile or --procs.
         for &(res, soft, hard) in &p.rlimits {
             process::setrlimit(res, soft, hard).map_err(|e| (17, e, res))?;
+        }
+        if let Some(m) = p.umask {
+            process::umask(m);
         }
         process::default_signals().map_err(at(23))?;
         SigSet::of(&[]).set_mask().map_err(at(23))?;

@@ -227,6 +227,9 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         capabilities: plan.capabilities,
         no_new_privs: plan.no_new_privs,
         oci_filter,
+        labels: plan.oci_mounts.iter().map(|m| (m.dest.clone(), m.source.clone())).collect(),
+        umask: plan.umask,
+        oom_score_adj: plan.oom_score_adj,
     };
     let t2 = Instant::now();
     let t2_ns = process::monotonic_ns();

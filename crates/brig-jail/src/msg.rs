@@ -40,6 +40,10 @@ pub const STEPS: &[&str] = &[
     "blank pid 1's command line",   // 32
     "devpts",                       // 33
     "private terminal",             // 34
+    "sysfs",                        // 35
+    "mqueue",                       // 36
+    "oom_score_adj",                // 37
+    "sysctl",                       // 38
 ];
 
 pub const STEP_LANDLOCK: u32 = 20;
@@ -70,6 +74,10 @@ pub fn layer_of(step: u32) -> Option<&'static str> {
 /// The steps that make a layer (see [`layer_of`]).
 pub const LAYER_STEPS: [u32; 4] = [STEP_LANDLOCK, STEP_SECCOMP, STEP_CGROUP_NS, STEP_NET_NS];
 pub const STEP_PTY: u32 = 34;
+pub const STEP_SYSFS: u32 = 35;
+pub const STEP_MQUEUE: u32 = 36;
+pub const STEP_OOM: u32 = 37;
+pub const STEP_SYSCTL: u32 = 38;
 
 /// A step failed: `errno`, and `operand` = index into the view (or u32::MAX).
 pub const ERROR: u32 = 1;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use brig_policy::{Flags, GrantFlag, Host, Plan, RootFs};
+use brig_policy::{Flags, GrantFlag, Host, OciFs, OciMount, Plan, RootFs};
 
 use crate::translate;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -47,15 +47,20 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
         Flags { command: args, no_system: true, pty: Some("never".into()), ..Flags::default() };
     let mut tmpfs = Vec::new();
     let mut dev_shm = false;
+    let mut oci_mounts = Vec::new();
     for m in spec.mounts().iter().flatten() {
         let dest = m.destination().display().to_string();
         let opts = m.options().clone().unwrap_or_default();
+        let mut fs = OciFs::View;
+        if m.destination().components().any(|c| c == std::path::Component::ParentDir) {
+            bail!("mount {dest}: a destination with `..` is refused; give the path itself");
+        }
         match (m.typ().as_deref(), dest.as_str()) {
             // brig's own: a fresh procfs of the pid namespace, its minimal /dev, a private devpts.
             (Some("proc"), "/proc") | (Some("tmpfs"), "/dev") | (Some("devpts"), "/dev/pts") => {}
             // Replaces brig's /dev/shm link to /tmp (an OCI root has no /tmp of brig's).
             (Some("tmpfs"), "/dev/shm") => dev_shm = true,
-            (Some("tmpfs"), _) => tmpfs.push(dest),
+            (Some("tmpfs"), _) => tmpfs.push(dest.clone()),
             (Some("bind") | None, _) if opts.iter().any(|o| o == "bind" || o == "rbind") => {
                 let source = m.source().clone().context("a bind mount without a source")?;
                 let source = if source.is_absolute() { source } else { bundle.join(source) };
@@ -63,11 +68,16 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
                 let flag = if ro { GrantFlag::Rx } else { GrantFlag::Rwx };
                 flags.grants.push((flag, format!("{}:{dest}", source.display())));
             }
-            (Some(t @ ("sysfs" | "mqueue" | "cgroup" | "cgroup2")), _) => {
+            (Some("sysfs"), _) => fs = OciFs::Sysfs,
+            (Some("mqueue"), _) => fs = OciFs::Mqueue,
+            (Some(t @ ("cgroup" | "cgroup2")), _) => {
                 warnings.push(format!("mount {dest} ({t}) is not made: brig's view has none"));
             }
             (t, _) => bail!("mount {dest}: type {t:?} is not supported by brig-oci"),
         }
+        let source = m.source().as_ref().map(|p| p.display().to_string());
+        let source = source.or(m.typ().clone()).unwrap_or_else(|| "none".into());
+        oci_mounts.push(OciMount { dest: clean(&dest), source, fs });
     }
     flags.tmpfs = tmpfs;
     if let Some(linux) = spec.linux() {
@@ -102,8 +112,24 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
                 warnings.push("linux.resources.devices: allowed devices get no node beyond brig's minimal /dev".into());
             }
         }
-        if linux.sysctl().iter().flatten().next().is_some() {
-            bail!("linux.sysctl is not honoured yet; refused rather than dropped");
+        for (k, v) in linux.sysctl().iter().flatten() {
+            // Only what the container's own namespaces hold (network, IPC): anything else
+            // would be the host's.
+            let ipc = [
+                "kernel.msgmax",
+                "kernel.msgmnb",
+                "kernel.msgmni",
+                "kernel.sem",
+                "kernel.shmall",
+                "kernel.shmmax",
+                "kernel.shmmni",
+                "kernel.shm_rmid_forced",
+            ];
+            let ok =
+                (k.starts_with("net.") || k.starts_with("fs.mqueue.") || ipc.contains(&k.as_str()))
+                    && k.split('.').all(|p| !p.is_empty() && p != ".." && !p.contains('/'));
+            anyhow::ensure!(ok, "linux.sysctl: {k} is not of the container's own namespaces (net.*, fs.mqueue.*, kernel IPC limits); refused");
+            anyhow::ensure!(!v.contains('\n'), "linux.sysctl: {k}: a value with a newline");
         }
         if linux.devices().iter().flatten().next().is_some() {
             warnings.push("linux.devices: only brig's minimal /dev is made".into());
@@ -129,12 +155,23 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
         .flatten()
         .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
         .collect();
+    plan.oci_mounts = oci_mounts;
     if dev_shm {
         plan.tmpfs.push(PathBuf::from("/dev/shm"));
     }
     plan.chdir = Some(PathBuf::from(process.cwd()));
     plan.rootfs = Some(RootFs { path: rootfs, readonly: root.readonly() == Some(true) });
-    plan.inside_ids = Some((process.user().uid(), process.user().gid()));
+    let user = process.user();
+    plan.inside_ids = Some((user.uid(), user.gid()));
+    if user.additional_gids().iter().flatten().any(|&g| g != user.gid()) {
+        bail!("process.user.additionalGids: only the user's own gid is mapped into the container's user namespace, so other groups cannot be given; refused rather than dropped");
+    }
+    plan.umask = user.umask();
+    if let Some(linux) = spec.linux() {
+        plan.sysctl =
+            linux.sysctl().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    plan.oom_score_adj = process.oom_score_adj();
     plan.hostname = spec.hostname().clone();
     if let Some(linux) = spec.linux() {
         plan.masked_paths = linux.masked_paths().iter().flatten().map(PathBuf::from).collect();
@@ -152,4 +189,15 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
         plan.seccomp_profile = Some(translate::seccomp(s, warnings)?);
     }
     Ok(plan)
+}
+
+/// A destination as the view names it: absolute, no `.` or empty components, no trailing `/`.
+fn clean(dest: &str) -> PathBuf {
+    let mut p = PathBuf::from("/");
+    for c in Path::new(dest).components() {
+        if let std::path::Component::Normal(n) = c {
+            p.push(n);
+        }
+    }
+    p
 }

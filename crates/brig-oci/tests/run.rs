@@ -139,3 +139,90 @@ fn a_symlinked_mount_target_is_not_followed() {
         assert_eq!(written, 0, "uid {uid}: written through");
     }
 }
+
+/// The config's mounts are made in its order with its source names (runtimetest checks
+/// mountinfo against both), sysfs read-only and mqueue included; a destination with `..` is
+/// refused.
+#[test]
+fn mounts_follow_the_config_order_and_names() {
+    let script = "cat /proc/self/mountinfo; touch /sys/x 2>/dev/null && echo SYS-WRITABLE";
+    for uid in everyone() {
+        let mut c = config(script, true);
+        c["mounts"] = serde_json::json!([
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm"}
+        ]);
+        let b = Bundle::new(uid, "mounts", &c);
+        std::fs::create_dir(b.0.join("rootfs/sys")).expect("mkdir sys");
+        chown(&b.0.join("rootfs/sys"), uid);
+        let (out, err) = text(&b.run(uid));
+        assert!(!out.contains("SYS-WRITABLE"), "uid {uid}: /sys writable: {out}");
+        let want = [
+            ("/proc", "proc", "proc"),
+            ("/dev", "tmpfs", "tmpfs"),
+            ("/sys", "sysfs", "sysfs"),
+            ("/dev/mqueue", "mqueue", "mqueue"),
+            ("/dev/shm", "tmpfs", "shm"),
+        ];
+        let seen: Vec<(String, String, String)> = out
+            .lines()
+            .filter_map(|l| {
+                let (pre, post) = l.split_once(" - ")?;
+                let point = pre.split_whitespace().nth(4)?;
+                let mut post = post.split_whitespace();
+                Some((point.to_string(), post.next()?.to_string(), post.next()?.to_string()))
+            })
+            .filter(|m| {
+                want.iter().any(|w| (w.0, w.1, w.2) == (m.0.as_str(), m.1.as_str(), m.2.as_str()))
+            })
+            .collect();
+        let seen: Vec<(&str, &str, &str)> =
+            seen.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+        assert_eq!(seen, want, "uid {uid}: {out}\n{err}");
+        c["mounts"][2]["destination"] = "/sys/../etc".into();
+        let b = Bundle::new(uid, "mounts-dotdot", &c);
+        let (out, err) = text(&b.run(uid));
+        assert!(err.contains("`..`") && out.is_empty(), "uid {uid}: {out}\n{err}");
+    }
+}
+
+/// sysctl of the container's own network namespace, umask and oomScoreAdj as the config says
+/// (control: the defaults without them); a sysctl of the host's and other groups than the
+/// user's own are refused.
+#[test]
+fn sysctl_umask_and_oom_score_adj_follow_the_config() {
+    let script = "cat /proc/sys/net/ipv4/ip_forward; umask; cat /proc/self/oom_score_adj";
+    for uid in everyone() {
+        let mut c = config(script, true);
+        c["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        c["process"]["user"]["umask"] = 0o027.into();
+        c["process"]["oomScoreAdj"] = 789.into();
+        let b = Bundle::new(uid, "sysctl", &c);
+        let (out, err) = text(&b.run(uid));
+        assert_eq!(out.lines().collect::<Vec<_>>(), ["1", "0027", "789"], "uid {uid}: {err}");
+        let b = Bundle::new(uid, "sysctl-control", &config(script, true));
+        let (out, err) = text(&b.run(uid));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines.first() == Some(&"0") && lines.last() != Some(&"789"),
+            "uid {uid}: {out}\n{err}"
+        );
+        for (at, value, said) in [
+            ("/linux/sysctl", serde_json::json!({"kernel.panic": "1"}), "kernel.panic"),
+            ("/process/user/additionalGids", serde_json::json!([5]), "additionalGids"),
+        ] {
+            let mut c = config("echo RAN", true);
+            let (parent, key) = at.rsplit_once('/').expect("pointer");
+            c.pointer_mut(parent)
+                .and_then(|p| p.as_object_mut())
+                .expect(at)
+                .insert(key.into(), value);
+            let b = Bundle::new(uid, "sysctl-refused", &c);
+            let (out, err) = text(&b.run(uid));
+            assert!(!out.contains("RAN") && err.contains(said), "uid {uid}: {at}: {out}\n{err}");
+        }
+    }
+}

@@ -287,6 +287,10 @@ impl<'h> Builder<'h> {
             capabilities: None,
             no_new_privs: true,
             seccomp_profile: None,
+            oci_mounts: vec![],
+            umask: None,
+            oom_score_adj: None,
+            sysctl: vec![],
             egress: vec![],
             ask: None,
         };

@@ -204,6 +204,36 @@ pub struct Plan {
     /// OCI `linux.seccomp`: compiled into a filter of its own, installed after brig's deny-list
     /// (the kernel applies both: the stricter answer wins).
     pub seccomp_profile: Option<SeccompProfile>,
+    /// OCI `mounts`, in the config's order: the view is mounted in that order (a mount brig
+    /// makes anyway sits at its place in the list), and filesystems brig makes carry the
+    /// config's source name.
+    pub oci_mounts: Vec<OciMount>,
+    /// OCI `process.user.umask`: the program's umask (brig's own runs inherit the caller's).
+    pub umask: Option<u32>,
+    /// OCI `process.oomScoreAdj`: set on pid 1, which the program inherits.
+    pub oom_score_adj: Option<i32>,
+    /// OCI `linux.sysctl`: (name, value) written under the prison's own /proc/sys before
+    /// anything runs there; brig-oci accepts only names of the prison's own namespaces.
+    pub sysctl: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciMount {
+    pub dest: PathBuf,
+    /// Shown as the mount's source in mountinfo.
+    pub source: String,
+    pub fs: OciFs,
+}
+
+/// What an OCI mount is, for brig-jail: most are brig's own view entries (made from the Plan's
+/// grants and tmpfs, or always there); sysfs and mqueue exist only when a config asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OciFs {
+    View,
+    /// Read-only sysfs of the container's network namespace.
+    Sysfs,
+    /// The POSIX message queues of the container's IPC namespace.
+    Mqueue,
 }
 
 /// An OCI seccomp profile, as brig-oci read it from `linux.seccomp`.

@@ -144,6 +144,12 @@ pub fn default_signals() -> io::Result<()> {
     Ok(())
 }
 
+/// `umask(mask)`; the old mask is discarded.
+pub fn umask(mask: u32) {
+    // SAFETY: umask only swaps the process's file-creation mask; it cannot fail.
+    unsafe { libc::umask((mask & 0o777) as libc::mode_t) };
+}
+
 /// Ends this process at once, without running destructors or atexit handlers.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
