@@ -81,6 +81,9 @@ pub struct Inside {
     pub umask: Option<u32>,
     /// OCI: pid 1's (and so the program's) oom_score_adj.
     pub oom_score_adj: Option<i32>,
+    /// OCI `maskedPaths` and `readonlyPaths` outside /proc, relative to the root.
+    pub masked: Vec<PathBuf>,
+    pub readonly: Vec<PathBuf>,
 }
 
 /// A failed step: (step index, error, operand index into the view or u32::MAX).
@@ -271,6 +274,7 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     drop(last);
     // Closed with every other fd before the fork (see `pid1`), in one call.
     std::mem::forget(sources);
+    cover_outside_proc(root.as_fd(), &p.masked, &p.readonly).map_err(at(msg::STEP_MASK))?;
     if p.root_readonly {
         mount::set_attr(root.as_fd(), attr::RDONLY, 0, false).map_err(at(13))?;
     }
@@ -310,6 +314,32 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
                 .map_err(at(msg::STEP_BROKER))?;
         }
         Err(e) => degrade_or_fail(p, msg::STEP_SECCOMP, e)?,
+    }
+    Ok(())
+}
+
+/// OCI `maskedPaths` and `readonlyPaths` outside /proc (those are done with procfs), relative
+/// to the new root and resolved beneath it without following any symlink (one in the image is
+/// refused, never followed); missing ones are skipped. The covers' empty file lives on a small
+/// detached tmpfs of brig's own.
+fn cover_outside_proc(
+    root: BorrowedFd<'_>,
+    masked: &[PathBuf],
+    readonly: &[PathBuf],
+) -> io::Result<()> {
+    if !masked.is_empty() {
+        let a = attr::NOSUID | attr::NODEV | attr::NOEXEC;
+        let under = mount::new_fs("tmpfs", &[("size", "4k"), ("mode", "0555")], a)?;
+        let name = Path::new("empty");
+        fs::write_file_at(under.as_fd(), name, 0o444, b"")?;
+        let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+        let empty = fs::openat2(Some(under.as_fd()), name, libc::O_PATH, 0, how)?;
+        for m in masked {
+            cover(root, m, empty.as_fd())?;
+        }
+    }
+    for r in readonly {
+        read_only(root, r)?;
     }
     Ok(())
 }
@@ -529,8 +559,8 @@ const KEY_LISTS: &[&str] = &["keys", "key-users"];
 /// an empty tmpfs, read-only either way. [`KEY_LISTS`] are always covered (the second layer
 /// after the fresh session keyring; seccomp's @keyring is the third), an OCI config's
 /// `maskedPaths` too. A name this kernel's procfs lacks is left alone.
-fn cover(proc: BorrowedFd<'_>, name: &Path, empty: BorrowedFd<'_>) -> io::Result<()> {
-    let Some(target) = in_proc(proc, name)? else { return Ok(()) };
+fn cover(dir: BorrowedFd<'_>, name: &Path, empty: BorrowedFd<'_>) -> io::Result<()> {
+    let Some(target) = beneath(dir, name)? else { return Ok(()) };
     let ro = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
     let cover = match std::fs::File::from(target.try_clone()?).metadata()?.is_dir() {
         // A directory: an empty read-only tmpfs over it.
@@ -545,17 +575,17 @@ fn cover(proc: BorrowedFd<'_>, name: &Path, empty: BorrowedFd<'_>) -> io::Result
 }
 
 /// `name` in the procfs at `proc`, never through a link; `None` if this kernel's procfs lacks it.
-fn in_proc(proc: BorrowedFd<'_>, name: &Path) -> io::Result<Option<OwnedFd>> {
+fn beneath(dir: BorrowedFd<'_>, name: &Path) -> io::Result<Option<OwnedFd>> {
     let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    match fs::openat2(Some(proc), name, libc::O_PATH, 0, how) {
+    match fs::openat2(Some(dir), name, libc::O_PATH, 0, how) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
         r => r.map(Some),
     }
 }
 
 /// Makes `name` in the procfs at `proc` read-only (a read-only copy of it mounted over it).
-fn read_only(proc: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
-    let Some(target) = in_proc(proc, name)? else { return Ok(()) };
+fn read_only(dir: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
+    let Some(target) = beneath(dir, name)? else { return Ok(()) };
     let copy = mount::clone_tree(target.as_fd())?;
     mount::set_attr(
         copy.as_fd(),

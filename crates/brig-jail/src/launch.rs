@@ -230,6 +230,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         labels: plan.oci_mounts.iter().map(|m| (m.dest.clone(), m.source.clone())).collect(),
         umask: plan.umask,
         oom_score_adj: plan.oom_score_adj,
+        masked: outside_proc(&plan.masked_paths),
+        readonly: outside_proc(&plan.readonly_paths),
     };
     let t2 = Instant::now();
     let t2_ns = process::monotonic_ns();
@@ -329,6 +331,13 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         ready?;
     }
     out
+}
+
+/// OCI masked or read-only paths not under /proc (pid 1 does those with procfs), relative to
+/// the root.
+fn outside_proc(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let rel = |p: &PathBuf| p.strip_prefix("/").map(Path::to_path_buf).ok();
+    paths.iter().filter(|p| !p.starts_with("/proc")).filter_map(rel).collect()
 }
 
 /// The run's seccomp policy: the deny-list with the plan's changes.

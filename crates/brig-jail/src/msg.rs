@@ -44,6 +44,7 @@ pub const STEPS: &[&str] = &[
     "mqueue",                       // 36
     "oom_score_adj",                // 37
     "sysctl",                       // 38
+    "masked or read-only path",     // 39
 ];
 
 pub const STEP_LANDLOCK: u32 = 20;
@@ -78,6 +79,7 @@ pub const STEP_SYSFS: u32 = 35;
 pub const STEP_MQUEUE: u32 = 36;
 pub const STEP_OOM: u32 = 37;
 pub const STEP_SYSCTL: u32 = 38;
+pub const STEP_MASK: u32 = 39;
 
 /// A step failed: `errno`, and `operand` = index into the view (or u32::MAX).
 pub const ERROR: u32 = 1;

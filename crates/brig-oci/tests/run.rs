@@ -90,7 +90,7 @@ fn what_cannot_be_honoured_is_refused() {
             serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x"}),
             "listenerPath",
         ),
-        ("/linux/maskedPaths", serde_json::json!(["/etc/passwd"]), "maskedPaths"),
+        ("/linux/maskedPaths", serde_json::json!(["etc/passwd"]), "maskedPaths"),
         (
             "/linux/namespaces",
             serde_json::json!([{"type": "network", "path": "/proc/1/ns/net"}]),
@@ -224,5 +224,57 @@ fn sysctl_umask_and_oom_score_adj_follow_the_config() {
             let (out, err) = text(&b.run(uid));
             assert!(!out.contains("RAN") && err.contains(said), "uid {uid}: {at}: {out}\n{err}");
         }
+    }
+}
+
+/// maskedPaths and readonlyPaths in the image (and under /sys): a masked file reads empty, a
+/// masked directory lists nothing, a read-only directory refuses writes; control: the same
+/// reads and write without them. A masked path that is a symlink in the image is refused, not
+/// followed.
+#[test]
+fn masked_and_read_only_image_paths_are_honoured() {
+    let script =
+        "echo file=$(cat /secret) dir=$(ls /private | wc -l) sysfw=$(ls /sys/firmware | wc -l); \
+                  touch /frozen/new && echo FROZEN-WRITTEN";
+    for uid in everyone() {
+        let mut c = config(script, false);
+        c["mounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(serde_json::json!({"destination": "/sys", "type": "sysfs", "source": "sysfs"}));
+        let make = |b: &Bundle| {
+            let r = b.0.join("rootfs");
+            std::fs::write(r.join("secret"), "s3cret").expect("write");
+            std::fs::create_dir(r.join("private")).expect("mkdir");
+            std::fs::write(r.join("private/key"), "k").expect("write");
+            std::fs::create_dir(r.join("frozen")).expect("mkdir");
+            std::fs::create_dir(r.join("sys")).expect("mkdir");
+            chown(&r, uid);
+        };
+        let b = Bundle::new(uid, "masked-image-control", &c);
+        make(&b);
+        let (out, err) = text(&b.run(uid));
+        assert!(out.contains("file=s3cret dir=1"), "uid {uid}: control: {out}\n{err}");
+        assert!(
+            out.contains("FROZEN-WRITTEN") && !out.contains("sysfw=0"),
+            "uid {uid}: control: {out}\n{err}"
+        );
+        c["linux"]["maskedPaths"] =
+            serde_json::json!(["/secret", "/private", "/sys/firmware", "/absent"]);
+        c["linux"]["readonlyPaths"] = serde_json::json!(["/frozen"]);
+        let b = Bundle::new(uid, "masked-image", &c);
+        make(&b);
+        let (out, err) = text(&b.run(uid));
+        assert!(out.contains("file= dir=0 sysfw=0"), "uid {uid}: {out}\n{err}");
+        assert!(!out.contains("FROZEN-WRITTEN"), "uid {uid}: {out}\n{err}");
+        c["linux"]["maskedPaths"] = serde_json::json!(["/link"]);
+        let b = Bundle::new(uid, "masked-link", &c);
+        make(&b);
+        symlink("secret", b.0.join("rootfs/link")).expect("symlink");
+        chown(&b.0.join("rootfs/link"), uid);
+        let o = b.run(uid);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(125), "uid {uid}: {out}\n{err}");
+        assert!(err.contains("masked or read-only path"), "uid {uid}: {err}");
     }
 }

@@ -660,7 +660,9 @@ fn describe_seccomp(policy: &brig_jail::seccomp::Policy) -> String {
                 RuleAction::Personality => format!("{} (anything but the default)", r.name),
                 RuleAction::NoFastOpen(_) => format!("{} (with MSG_FASTOPEN only)", r.name),
                 RuleAction::Broker => format!("{} (answered by the broker)", r.name),
-                RuleAction::NoSetid(_) => format!("{} (setuid/setgid bits only)", r.name),
+                RuleAction::NoSetid(_) | RuleAction::NoSetidCreate { .. } => {
+                    format!("{} (setuid/setgid bits only)", r.name)
+                }
                 RuleAction::MemfdNoExec => format!("{} (made non-executable)", r.name),
                 RuleAction::NotPid1(_) | RuleAction::NotPid1Who { .. } => {
                     format!("{} (aimed at pid 1 only)", r.name)

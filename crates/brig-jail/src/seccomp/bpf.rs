@@ -24,6 +24,10 @@ pub use brig_sys::seccomp::bpf::{
 /// MSG_FASTOPEN: a send that connects.
 pub const MSG_FASTOPEN: u32 = 0x2000_0000;
 
+/// The open flags that create a file, whose mode argument is then read: O_CREAT and
+/// O_TMPFILE's own bit (`__O_TMPFILE`).
+pub const O_CREATES: u32 = libc::O_CREAT as u32 | 0o20000000;
+
 /// IPPROTO_MPTCP: refused for inet/inet6 sockets.
 pub const IPPROTO_MPTCP: u32 = 262;
 
@@ -108,6 +112,14 @@ impl Leaf {
             ],
             Leaf::Check(RuleAction::NoSetid(i)) => vec![
                 ins(LD_W_ABS, 0, 0, arg_low(i)),
+                ins(JSET_K, 0, 1, libc::S_ISUID | libc::S_ISGID),
+                ret(eperm),
+                ret(RET_ALLOW),
+            ],
+            Leaf::Check(RuleAction::NoSetidCreate { flags, mode }) => vec![
+                ins(LD_W_ABS, 0, 0, arg_low(flags)),
+                ins(JSET_K, 0, 3, O_CREATES),
+                ins(LD_W_ABS, 0, 0, arg_low(mode)),
                 ins(JSET_K, 0, 1, libc::S_ISUID | libc::S_ISGID),
                 ret(eperm),
                 ret(RET_ALLOW),

@@ -57,6 +57,10 @@ pub enum RuleAction {
     /// holds S_ISUID or S_ISGID. The bit is inert inside (every mount is nosuid) but real on
     /// the host, for files the program made in writable grants.
     NoSetid(u32),
+    /// open, openat: as `NoSetid(mode)`, but only when the flags (low 32 bits of `flags`) create
+    /// a file (O_CREAT or O_TMPFILE): otherwise the kernel ignores the mode argument, which then
+    /// holds whatever the caller's register held (static busybox's `open(path, O_RDONLY)`).
+    NoSetidCreate { flags: u32, mode: u32 },
     /// EPERM when this argument (low 32 bits) is 1: a call aimed at the prison's pid 1, which
     /// runs as the same uid and must stay out of the program's reach (limits, scheduling).
     NotPid1(u32),
@@ -310,6 +314,10 @@ mod tests {
             RuleAction::NoFastOpen(i) => refuse(low(i as usize) & 0x2000_0000 != 0, EPERM),
             RuleAction::Broker => RET_USER_NOTIF,
             RuleAction::NoSetid(i) => refuse(low(i as usize) & 0o6000 != 0, EPERM),
+            RuleAction::NoSetidCreate { flags, mode } => refuse(
+                low(flags as usize) & 0o20000100 != 0 && low(mode as usize) & 0o6000 != 0,
+                EPERM,
+            ),
             RuleAction::NotPid1(i) => refuse(low(i as usize) == 1, EPERM),
             RuleAction::NotPid1Who { process, user } => {
                 refuse(low(0) == user || (low(0) == process && low(1) == 1), EPERM)
@@ -354,6 +362,14 @@ mod tests {
         .collect();
         for flags in [0x2000_0000u64, 0x2000_4040, 0xffff_ffff_dfff_ffff, 0x4040] {
             v.push([3, 0, flags, flags, 0, 0]);
+        }
+        // open/openat: flags with and without O_CREAT or O_TMPFILE, modes with and without
+        // the setid bits (a mode without a creating flag is whatever the register held).
+        for flags in [0u64, 0o100, 0o20200000, 0o2, 0xffff_ffff_0000_0000] {
+            for mode in [0o644u64, 0o4755, 0o2755, 0x4c_c7f0] {
+                v.push([3, flags, mode, 0, 0, 0]);
+                v.push([3, 3, flags, mode, 0, 0]);
+            }
         }
         for req in [0x5412, 0x541c, 0x5401, 0xffff_ffff_0000_5412, 0x1_0000_541c, 0x5413] {
             v.push([1, req, 0, 0, 0, 0]);
