@@ -13,7 +13,11 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 /// Reads and checks `bundle/config.json`.
 pub fn load(bundle: &Path) -> anyhow::Result<Spec> {
     let path = bundle.join("config.json");
-    let spec = Spec::load(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    // serde's own error names the line, the column and what was wrong there.
+    let spec: Spec = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!("{}: {e} (see the runtime spec's config.md for the field)", path.display())
+    })?;
     let v = spec.version();
     let major = v.split('.').next().and_then(|m| m.parse::<u32>().ok());
     let parts = v.split('.').count();
