@@ -13,7 +13,8 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 /// Reads and checks `bundle/config.json`.
 pub fn load(bundle: &Path) -> anyhow::Result<Spec> {
     let path = bundle.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
     // serde's own error names the line, the column and what was wrong there.
     let spec: Spec = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!("{}: {e} (see the runtime spec's config.md for the field)", path.display())
@@ -39,9 +40,7 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
     if process.terminal() == Some(true) {
         bail!("process.terminal: a terminal needs --console-socket, which brig-oci does not support yet");
     }
-    if spec.hooks().is_some() {
-        bail!("hooks are not run yet; refused rather than skipped");
-    }
+    crate::hooks::check(spec.hooks().as_ref())?;
     let root = spec.root().as_ref().context("config.json has no root")?;
     let rootfs = match root.path().is_absolute() {
         true => root.path().clone(),

@@ -17,6 +17,7 @@ use anyhow::{bail, Context};
 use brig_policy::Gate;
 use brig_sys::process;
 
+use crate::hooks::{self, When};
 use crate::log::Log;
 use crate::state::{self, Container, State, Status};
 
@@ -104,9 +105,16 @@ fn create_in(
             bundle: bundle.to_path_buf(),
             created: crate::log::now(),
             annotations,
+            hooks: spec.hooks().clone(),
         },
     };
     c.save()?;
+    let created = hooks::of(c.state.hooks.as_ref(), When::CreateRuntime);
+    if let Err(e) = hooks::run_all(&created, &c.oci_state()) {
+        // The container never existed for the caller: stopped and removed, then the error.
+        let _ = stop(&c);
+        return Err(e.context("createRuntime"));
+    }
     if let Some(f) = pid_file {
         // Decimal, no newline, through a rename: runc's form, which the engines parse.
         let f = std::path::absolute(f)?;
@@ -154,12 +162,20 @@ fn read_line(mut r: std::fs::File) -> anyhow::Result<String> {
     Ok(text.split('\n').next().unwrap_or_default().to_string())
 }
 
-/// `start`: releases a created container's pid 1, which starts the program.
-pub fn start(root: &Path, id: &str) -> anyhow::Result<()> {
+/// `start`: runs the prestart hooks, releases a created container's pid 1, which starts the
+/// program, then runs the poststart hooks. A failed prestart hook stops and deletes the
+/// container (poststop hooks included) and is `start`'s error; a failed poststart hook is a
+/// warning.
+pub fn start(root: &Path, id: &str, log: &Log) -> anyhow::Result<()> {
     let c = Container::load(root, id)?;
     match c.status() {
         Status::Created => {}
         s => bail!("container {id:?} is {}: only a created container can be started", s.name()),
+    }
+    let pre = hooks::of(c.state.hooks.as_ref(), When::Prestart);
+    if let Err(e) = hooks::run_all(&pre, &c.oci_state()) {
+        destroy(&c, log)?;
+        return Err(e.context("prestart; the container was stopped and deleted"));
     }
     let fifo = std::fs::OpenOptions::new()
         .write(true)
@@ -168,6 +184,8 @@ pub fn start(root: &Path, id: &str) -> anyhow::Result<()> {
         .with_context(|| format!("open {}", c.fifo().display()))?;
     brig_sys::fs::write(fifo.as_fd(), b"s").context("release the container's pid 1")?;
     std::fs::remove_file(c.fifo()).context("remove exec.fifo")?;
+    let post = hooks::of(c.state.hooks.as_ref(), When::Poststart);
+    hooks::run_each(&post, &c.oci_state(), &|w| log.warn(&format!("poststart: {w}")));
     Ok(())
 }
 
@@ -199,7 +217,7 @@ fn signal_pid1(c: &Container, sig: i32) -> anyhow::Result<()> {
 
 /// `delete`: removes a stopped container; a created one is killed first (runc's behaviour,
 /// which containerd relies on); a running one only with `--force`.
-pub fn delete(root: &Path, id: &str, force: bool) -> anyhow::Result<()> {
+pub fn delete(root: &Path, id: &str, force: bool, log: &Log) -> anyhow::Result<()> {
     let c = match Container::load(root, id) {
         Ok(c) => c,
         Err(_) if force && state::check_id(id).is_ok() => {
@@ -213,18 +231,40 @@ pub fn delete(root: &Path, id: &str, force: bool) -> anyhow::Result<()> {
         Status::Running if !force => {
             bail!("container {id:?} is running: stop it first (kill), or delete --force")
         }
-        Status::Created | Status::Running => {
-            let _ = signal_pid1(&c, libc::SIGKILL);
-            let until = Instant::now() + Duration::from_secs(10);
-            while c.status() != Status::Stopped {
-                if Instant::now() > until {
-                    bail!("container {id:?}: pid {} did not die after SIGKILL", c.state.pid);
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
+        Status::Created | Status::Running => {}
     }
-    std::fs::remove_dir_all(&c.dir).with_context(|| format!("remove {}", c.dir.display()))
+    destroy(&c, log)
+}
+
+/// Kills pid 1 (the whole pid namespace with it) and waits until it is gone.
+fn stop(c: &Container) -> anyhow::Result<()> {
+    let _ = signal_pid1(c, libc::SIGKILL);
+    let until = Instant::now() + Duration::from_secs(10);
+    while c.status() != Status::Stopped {
+        if Instant::now() > until {
+            bail!("container {:?}: pid {} did not die after SIGKILL", c.state.id, c.state.pid);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // brig's supervisor writes the report into the directory as the container ends: let it.
+    if let Ok(s) = process::pidfd_open(c.state.supervisor) {
+        let _ = process::poll_readable(&[s.as_fd()], Some(Duration::from_secs(5)));
+    }
+    let _ = std::fs::remove_dir_all(&c.dir);
+    Ok(())
+}
+
+/// Stops the container if it still runs, removes its state, then runs the poststop hooks
+/// (their failures are warnings).
+fn destroy(c: &Container, log: &Log) -> anyhow::Result<()> {
+    let state = c.oci_state();
+    stop(c)?;
+    if c.dir.exists() {
+        std::fs::remove_dir_all(&c.dir).with_context(|| format!("remove {}", c.dir.display()))?;
+    }
+    let post = hooks::of(c.state.hooks.as_ref(), When::Poststop);
+    hooks::run_each(&post, &state, &|w| log.warn(&format!("poststop: {w}")));
+    Ok(())
 }
 
 /// A signal by name (`KILL`, `SIGKILL`) or number.

@@ -4,6 +4,7 @@
 //! podman's conmon and containerd's runc shim call it (docs/oci.md).
 
 mod config;
+mod hooks;
 mod lifecycle;
 mod log;
 mod spec;
@@ -158,10 +159,10 @@ fn lifecycle(cmd: Cmd, root: &std::path::Path, log: &log::Log) -> anyhow::Result
             }
             lifecycle::create(root, &bundle, &id, pid_file.as_deref(), log)
         }
-        Cmd::Start { id } => lifecycle::start(root, &id),
+        Cmd::Start { id } => lifecycle::start(root, &id, log),
         Cmd::State { id } => lifecycle::show(root, &id),
         Cmd::Kill { id, signal, all: _ } => lifecycle::kill(root, &id, &signal),
-        Cmd::Delete { force, id } => lifecycle::delete(root, &id, force),
+        Cmd::Delete { force, id } => lifecycle::delete(root, &id, force, log),
         Cmd::Spec { .. } | Cmd::Features | Cmd::Run { .. } => {
             anyhow::bail!("internal: {cmd:?} keeps no state")
         }

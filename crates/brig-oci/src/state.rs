@@ -49,6 +49,9 @@ pub struct State {
     pub bundle: PathBuf,
     pub created: String,
     pub annotations: BTreeMap<String, String>,
+    /// The config's hooks as read at create (later changes to the bundle do not count).
+    #[serde(default)]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

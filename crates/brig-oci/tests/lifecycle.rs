@@ -182,3 +182,75 @@ fn capabilities_rlimits_and_no_new_privs_follow_the_config() {
         assert!(!out.contains("\n123"), "uid {uid}: control: {out}");
     }
 }
+
+/// Hooks run on the host with the container's state on stdin: createRuntime in create,
+/// prestart in start before the program, poststart after, poststop in delete; a failed
+/// poststart or poststop hook is a warning and the next still runs; a failed prestart hook
+/// stops and deletes the container, whose program never runs; hooks that would run inside the
+/// container are refused.
+#[test]
+fn hooks_run_in_their_phases() {
+    for uid in everyone() {
+        let b = Bundle::new(uid, "hooks", &config("touch /ran", false));
+        let root = b.0.join("state");
+        std::fs::create_dir(&root).expect("mkdir");
+        chown(&root, uid);
+        let log = b.0.join("hooks.log");
+        let hook = |name: &str| {
+            let cmd = format!("read s; echo {name} \"$s\" >> {}", log.display());
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", cmd]})
+        };
+        let fail = serde_json::json!({"path": "/bin/false", "args": ["false"]});
+        let mut c = config("touch /ran", false);
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [hook("createRuntime")],
+            "prestart": [hook("prestart")],
+            "poststart": [fail, hook("poststart")],
+            "poststop": [fail, hook("poststop")]
+        });
+        std::fs::write(b.0.join("config.json"), c.to_string()).expect("config");
+        chown(&b.0, uid);
+        let s = b.0.join("s");
+        let bundle = b.0.to_str().unwrap();
+        let (code, o, e) = oci(uid, &root, &["create", "--bundle", bundle, "h1"], &b.0.join("out"));
+        assert_eq!(code, Some(0), "uid {uid}: {o}\n{e}");
+        let read = || std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(read().starts_with("createRuntime {"), "uid {uid}: {}", read());
+        let (code, o, e) = oci(uid, &root, &["start", "h1"], &s);
+        assert_eq!(code, Some(0), "uid {uid}: {o}\n{e}");
+        assert!(e.contains("poststart") && e.contains("/bin/false"), "uid {uid}: no warning: {e}");
+        assert!(eventually(5, || b.0.join("rootfs/ran").exists()), "uid {uid}: program");
+        let stopped = || state(uid, &root, "h1", &s)["status"] == "stopped";
+        assert!(eventually(5, stopped));
+        let (code, _, e) = oci(uid, &root, &["delete", "h1"], &s);
+        assert_eq!(code, Some(0), "uid {uid}: {e}");
+        let phases: Vec<String> =
+            read().lines().map(|l| l.split(' ').next().unwrap_or("").to_string()).collect();
+        assert_eq!(phases, ["createRuntime", "prestart", "poststart", "poststop"], "uid {uid}");
+        let prestart = read().lines().nth(1).unwrap_or("").to_string();
+        let st: serde_json::Value =
+            serde_json::from_str(prestart.trim_start_matches("prestart ")).expect("state JSON");
+        assert_eq!((st["id"].as_str(), st["status"].as_str()), (Some("h1"), Some("created")));
+        assert!(st["pid"].as_i64().unwrap_or(0) > 0, "uid {uid}: {st}");
+
+        // A failed prestart hook: start fails, the program never runs, the container is gone.
+        std::fs::remove_file(b.0.join("rootfs/ran")).expect("rm");
+        c["hooks"] = serde_json::json!({"prestart": [fail]});
+        std::fs::write(b.0.join("config.json"), c.to_string()).expect("config");
+        assert_eq!(
+            oci(uid, &root, &["create", "--bundle", bundle, "h2"], &b.0.join("out")).0,
+            Some(0)
+        );
+        let pid = state(uid, &root, "h2", &s)["pid"].as_i64().expect("pid");
+        let (code, _, e) = oci(uid, &root, &["start", "h2"], &s);
+        assert!(code != Some(0) && e.contains("prestart"), "uid {uid}: {e}");
+        assert!(!pid_alive(pid) && !root.join("h2").exists(), "uid {uid}: not deleted");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!b.0.join("rootfs/ran").exists(), "uid {uid}: the program ran");
+
+        c["hooks"] = serde_json::json!({"createContainer": [hook("inside")]});
+        std::fs::write(b.0.join("config.json"), c.to_string()).expect("config");
+        let (code, _, e) = oci(uid, &root, &["create", "--bundle", bundle, "h3"], &b.0.join("out"));
+        assert!(code != Some(0) && e.contains("createContainer"), "uid {uid}: {e}");
+    }
+}
