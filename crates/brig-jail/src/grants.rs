@@ -539,6 +539,7 @@ mod tests {
             umask: None,
             oom_score_adj: None,
             sysctl: vec![],
+            oci_cgroup: None,
         }
     }
 

@@ -158,6 +158,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         true => Cgroup::create(&plan.limits, plan.best_effort, &mut report.warnings)?,
         false => None,
     };
+    let oci_cgroup =
+        plan.oci_cgroup.as_ref().map(crate::oci_cgroup::OciCgroup::create).transpose()?;
     let mut rlimits = limits::rlimits(&plan.limits, cgroup.as_ref());
     // OCI: the config's own rlimits replace brig's for the same resource.
     rlimits.retain(|r| !plan.rlimits.iter().any(|o| o.0 == r.0));
@@ -294,7 +296,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // 3b. Map the prison's uid/gid, join the cgroup, then let pid 1 go. If any of this fails,
     // dropping `go_w` makes pid 1 exit, and the supervisor below still reaps it.
     let ready = write_id_maps(pid, (in_uid, in_gid), (uid, gid), unprivileged)
-        .and_then(|()| cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)));
+        .and_then(|()| cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)))
+        .and_then(|()| oci_cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)));
     // `go_w` stays open while the supervisor lives: pid 1 reads a hang-up as "runner died".
     let go_w = match ready {
         Ok(()) => {
@@ -323,6 +326,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let _ = old_mask.set_mask();
     drop(go_w);
     drop(cgroup);
+    drop(oci_cgroup);
     drop(socket_files);
     report.timings.total_us = us(t0);
     // A step that failed inside is the cause when both failed: pid 1 exiting early is what

@@ -21,6 +21,7 @@ pub mod limits;
 mod msg;
 pub mod namespaces;
 mod observe;
+pub mod oci_cgroup;
 pub mod report;
 mod screen;
 pub mod seccomp;

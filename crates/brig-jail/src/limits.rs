@@ -57,10 +57,10 @@ pub struct Place {
     pub dir: PathBuf,
 }
 
-const ROOT: &str = "/sys/fs/cgroup";
+pub(crate) const ROOT: &str = "/sys/fs/cgroup";
 
 /// This process's cgroup path for a v1 controller or for v2 ("" controller name).
-fn own_cgroup(controller: &str) -> Option<PathBuf> {
+pub(crate) fn own_cgroup(controller: &str) -> Option<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     text.lines().find_map(|l| {
         let mut it = l.splitn(3, ':');

@@ -33,7 +33,12 @@ pub fn load(bundle: &Path) -> anyhow::Result<Spec> {
 
 /// The Plan for `spec`'s process in `bundle`; `warnings` gets what brig does more strictly
 /// than the config asks.
-pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::Result<Plan> {
+pub fn plan(
+    bundle: &Path,
+    spec: &Spec,
+    id: &str,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Plan> {
     let Some(process) = spec.process() else { bail!("config.json has no process to run") };
     let args = process.args().clone().unwrap_or_default();
     anyhow::ensure!(!args.is_empty(), "process.args is empty: give the program to run");
@@ -102,18 +107,13 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
                 ));
             }
         }
-        if let Some(r) = linux.resources() {
-            // Device rules are honoured by construction: the view holds only brig's minimal
-            // /dev, every other mount is nodev, and no device node can be made (mknod needs the
-            // host's user namespace). Other controllers are not built yet.
-            let mut only_devices = r.clone();
-            only_devices.set_devices(None);
-            if only_devices != Default::default() {
-                bail!("linux.resources (cgroup limits) are not honoured yet; refused rather than dropped");
-            }
-            if r.devices().iter().flatten().any(|d| d.allow()) {
-                warnings.push("linux.resources.devices: allowed devices get no node beyond brig's minimal /dev".into());
-            }
+        // Device rules hold by construction too: the view has only brig's minimal /dev,
+        // every other mount is nodev, and no device node can be made in a user namespace.
+        if linux.resources().iter().flat_map(|r| r.devices().iter().flatten()).any(|d| d.allow()) {
+            warnings.push(
+                "linux.resources.devices: allowed devices get no node beyond brig's minimal /dev"
+                    .into(),
+            );
         }
         for (k, v) in linux.sysctl().iter().flatten() {
             // Only what the container's own namespaces hold (network, IPC): anything else
@@ -172,6 +172,8 @@ pub fn plan(bundle: &Path, spec: &Spec, warnings: &mut Vec<String>) -> anyhow::R
     }
     plan.umask = user.umask();
     if let Some(linux) = spec.linux() {
+        let unprivileged = brig_sys::process::ids().0 != 0;
+        plan.oci_cgroup = translate::cgroup(linux, id, unprivileged, warnings)?;
         plan.sysctl =
             linux.sysctl().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
     }

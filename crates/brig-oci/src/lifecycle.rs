@@ -62,7 +62,7 @@ fn create_in(
     // The config is read once, here: later changes to the bundle do not reach the container.
     let spec = crate::config::load(bundle)?;
     let mut warnings = Vec::new();
-    let mut plan = crate::config::plan(bundle, &spec, &mut warnings)?;
+    let mut plan = crate::config::plan(bundle, &spec, id, &mut warnings)?;
     for w in &warnings {
         log.warn(w);
     }

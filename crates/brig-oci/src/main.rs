@@ -176,7 +176,7 @@ fn run_foreground(bundle: &std::path::Path, id: &str) -> anyhow::Result<i32> {
     let bundle = std::path::absolute(bundle)?;
     let spec = config::load(&bundle)?;
     let mut warnings = Vec::new();
-    let plan = config::plan(&bundle, &spec, &mut warnings)?;
+    let plan = config::plan(&bundle, &spec, id, &mut warnings)?;
     for w in &warnings {
         eprintln!("brig-oci: warning: {w}");
     }

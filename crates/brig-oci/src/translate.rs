@@ -175,3 +175,179 @@ pub fn seccomp(s: &LinuxSeccomp, warnings: &mut Vec<String>) -> anyhow::Result<S
     }
     Ok(SeccompProfile { default_action, rules })
 }
+
+/// brig's minimal /dev, allowed after the config's device rules (a container cannot work
+/// without /dev/null), unless a rule of the config denies that very device.
+const BRIG_DEVICES: [(char, &str); 8] = [
+    ('c', "1:3"),
+    ('c', "1:5"),
+    ('c', "1:7"),
+    ('c', "1:8"),
+    ('c', "1:9"),
+    ('c', "5:0"),
+    ('c', "5:2"),
+    ('c', "136:*"),
+];
+
+/// `linux.resources` as cgroup v1 writes, with `linux.cgroupsPath` (default
+/// `brig-oci/ID` below the runtime's own cgroup). `None`: no cgroup is made (nothing to set, or
+/// an unprivileged run whose only rules are device rules, honoured by construction).
+pub fn cgroup(
+    linux: &oci_spec::runtime::Linux,
+    id: &str,
+    unprivileged: bool,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Option<brig_policy::CgroupSpec>> {
+    let Some(r) = linux.resources() else {
+        if linux.cgroups_path().is_some() {
+            warnings.push("linux.cgroupsPath without resources: no cgroup is made".into());
+        }
+        return Ok(None);
+    };
+    let mut w: Vec<(String, String, String)> = Vec::new();
+    let devices = r.devices().clone().unwrap_or_default();
+    for d in &devices {
+        let typ = d.typ().map_or_else(|| "a".to_string(), |t| t.as_str().to_string());
+        let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+        let access = d.access().clone().unwrap_or_else(|| "rwm".into());
+        anyhow::ensure!(
+            !access.is_empty() && access.chars().all(|c| "rwm".contains(c)),
+            "linux.resources.devices: access {access:?}: use r, w and m"
+        );
+        let file = if d.allow() { "devices.allow" } else { "devices.deny" };
+        put(
+            &mut w,
+            "devices",
+            file,
+            format!("{typ} {}:{} {access}", num(d.major()), num(d.minor())),
+        );
+    }
+    if !devices.is_empty() {
+        for (t, n) in BRIG_DEVICES {
+            let denied = devices.iter().any(|d| {
+                let same = |x: Option<i64>, y: &str| x.map(|x| x.to_string()).as_deref() == Some(y);
+                let (maj, min) = n.split_once(':').unwrap_or((n, "*"));
+                !d.allow()
+                    && d.typ().map(|t| t.as_str().to_string()) == Some(t.to_string())
+                    && same(d.major(), maj)
+                    && same(d.minor(), min)
+            });
+            if !denied {
+                put(&mut w, "devices", "devices.allow", format!("{t} {n} rwm"));
+            }
+        }
+    }
+    let only_devices = w.len();
+    if let Some(p) = r.pids() {
+        put(
+            &mut w,
+            "pids",
+            "pids.max",
+            if p.limit() <= 0 { "max".into() } else { p.limit().to_string() },
+        );
+    }
+    if let Some(c) = r.cpu() {
+        anyhow::ensure!(c.burst().is_none() && c.idle().is_none(), "linux.resources.cpu: burst and idle are cgroup v2 settings, which brig-oci does not write yet; refused");
+        let cpu = [
+            ("cpu.shares", c.shares().map(|v| v.to_string())),
+            ("cpu.cfs_period_us", c.period().map(|v| v.to_string())),
+            ("cpu.cfs_quota_us", c.quota().map(|v| v.to_string())),
+            ("cpu.rt_period_us", c.realtime_period().map(|v| v.to_string())),
+            ("cpu.rt_runtime_us", c.realtime_runtime().map(|v| v.to_string())),
+        ];
+        for (f, v) in cpu.into_iter().filter_map(|(f, v)| Some((f, v?))) {
+            put(&mut w, "cpu", f, v);
+        }
+        for (f, v) in [("cpuset.cpus", c.cpus()), ("cpuset.mems", c.mems())] {
+            if let Some(v) = v {
+                put(&mut w, "cpuset", f, v.clone());
+            }
+        }
+    }
+    if let Some(m) = r.memory() {
+        // Linux ignores writes to memory.kmem.limit_in_bytes since 5.16 (it says so in the
+        // kernel log): a limit it would not enforce is refused, not pretended.
+        anyhow::ensure!(
+            m.kernel().is_none(),
+            "linux.resources.memory.kernel: this kernel does not enforce kernel-memory limits \
+             (writes to memory.kmem.limit_in_bytes have no effect since Linux 5.16); remove it"
+        );
+        let mem = [
+            ("memory.limit_in_bytes", m.limit().map(|v| v.to_string())),
+            ("memory.soft_limit_in_bytes", m.reservation().map(|v| v.to_string())),
+            ("memory.memsw.limit_in_bytes", m.swap().map(|v| v.to_string())),
+            ("memory.kmem.tcp.limit_in_bytes", m.kernel_tcp().map(|v| v.to_string())),
+            ("memory.swappiness", m.swappiness().map(|v| v.to_string())),
+            ("memory.oom_control", m.disable_oom_killer().map(|v| u8::from(v).to_string())),
+            ("memory.use_hierarchy", m.use_hierarchy().map(|v| u8::from(v).to_string())),
+        ];
+        for (f, v) in mem.into_iter().filter_map(|(f, v)| Some((f, v?))) {
+            put(&mut w, "memory", f, v);
+        }
+    }
+    if let Some(b) = r.block_io() {
+        if let Some(v) = b.weight() {
+            put(&mut w, "blkio", "blkio.weight", v.to_string());
+        }
+        if let Some(v) = b.leaf_weight() {
+            put(&mut w, "blkio", "blkio.leaf_weight", v.to_string());
+        }
+        for d in b.weight_device().iter().flatten() {
+            if let Some(v) = d.weight() {
+                put(
+                    &mut w,
+                    "blkio",
+                    "blkio.weight_device",
+                    format!("{}:{} {v}", d.major(), d.minor()),
+                );
+            }
+        }
+        let throttles = [
+            ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
+            ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
+            ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
+            ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+        ];
+        for (f, list) in throttles {
+            for d in list.iter().flatten() {
+                put(&mut w, "blkio", f, format!("{}:{} {}", d.major(), d.minor(), d.rate()));
+            }
+        }
+    }
+    for h in r.hugepage_limits().iter().flatten() {
+        let f = format!("hugetlb.{}.limit_in_bytes", h.page_size());
+        put(&mut w, "hugetlb", &f, h.limit().to_string());
+    }
+    if let Some(n) = r.network() {
+        if let Some(id) = n.class_id() {
+            put(&mut w, "net_cls", "net_cls.classid", id.to_string());
+        }
+        for p in n.priorities().iter().flatten() {
+            put(&mut w, "net_prio", "net_prio.ifpriomap", format!("{} {}", p.name(), p.priority()));
+        }
+    }
+    anyhow::ensure!(
+        r.rdma().is_none() && r.unified().is_none(),
+        "linux.resources: rdma and unified (cgroup v2) are not written by brig-oci yet; refused"
+    );
+    if unprivileged {
+        anyhow::ensure!(
+            w.len() == only_devices,
+            "linux.resources: cgroup limits need brig-oci to run as root (it does not use \
+             delegated cgroups yet); refused rather than dropped"
+        );
+        if linux.cgroups_path().is_some() {
+            warnings.push("linux.cgroupsPath: an unprivileged run makes no cgroup".into());
+        }
+        return Ok(None);
+    }
+    if w.is_empty() && linux.cgroups_path().is_none() {
+        return Ok(None);
+    }
+    let path = linux.cgroups_path().clone().unwrap_or_else(|| format!("brig-oci/{id}").into());
+    Ok(Some(brig_policy::CgroupSpec { path, writes: w }))
+}
+
+fn put(w: &mut Vec<(String, String, String)>, controller: &str, file: &str, value: String) {
+    w.push((controller.into(), file.into(), value));
+}

@@ -117,10 +117,10 @@ fn delete_rules_and_create_errors() {
             assert!(code != Some(0) && e.contains("container id"), "uid {uid}: {bad:?}: {e}");
         }
         let mut c = config("echo RAN", true);
-        c["linux"]["resources"] = serde_json::json!({"memory": {"limit": 1_000_000}});
+        c["linux"]["resources"] = serde_json::json!({"memory": {"kernel": 1_000_000}});
         std::fs::write(b.0.join("config.json"), c.to_string()).expect("config");
         let (code, _, e) = create("r1");
-        assert!(code != Some(0) && e.contains("linux.resources"), "uid {uid}: {e}");
+        assert!(code != Some(0) && e.contains("memory.kernel"), "uid {uid}: {e}");
         assert!(!root.join("r1").exists(), "uid {uid}: a refused create left state");
     }
 }
@@ -252,5 +252,55 @@ fn hooks_run_in_their_phases() {
         std::fs::write(b.0.join("config.json"), c.to_string()).expect("config");
         let (code, _, e) = oci(uid, &root, &["create", "--bundle", bundle, "h3"], &b.0.join("out"));
         assert!(code != Some(0) && e.contains("createContainer"), "uid {uid}: {e}");
+    }
+}
+
+/// linux.resources on cgroup v1 (root): the container's pid 1 is in the cgroupsPath of each
+/// controller, pids.max holds and stops forks past it (control: the same script without the
+/// limit), and delete removes the cgroup brig made. Unprivileged: refused, not dropped.
+#[test]
+fn cgroup_limits_hold_and_go_with_the_container() {
+    let script =
+        "n=0; for i in 1 2 3 4 5 6 7 8; do sleep 1 & n=$((n+1)); done; echo started=$n; wait";
+    for uid in everyone() {
+        let b = Bundle::new(uid, "cgroup", &config(script, false));
+        let root = b.0.join("state");
+        std::fs::create_dir(&root).expect("mkdir");
+        chown(&root, uid);
+        let path = format!("brig-oci-test-{}-{uid}", std::process::id());
+        let mut c = config(script, false);
+        c["linux"]["cgroupsPath"] = format!("/{path}").into();
+        c["linux"]["resources"] = serde_json::json!({"pids": {"limit": 4}});
+        std::fs::write(b.0.join("config.json"), c.to_string()).expect("config");
+        let s = b.0.join("s");
+        let out = b.0.join("out");
+        let bundle = b.0.to_str().unwrap();
+        let (code, _, e) = oci(uid, &root, &["create", "--bundle", bundle, "g1"], &out);
+        if uid != 0 {
+            assert!(code != Some(0) && e.contains("root"), "uid {uid}: {e}");
+            continue;
+        }
+        assert_eq!(code, Some(0), "{e}");
+        let pid = state(uid, &root, "g1", &s)["pid"].as_i64().expect("pid");
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+        assert!(
+            cg.lines().any(|l| l.contains(":pids:") && l.ends_with(&format!("/{path}"))),
+            "{cg}"
+        );
+        let dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/{path}"));
+        assert_eq!(std::fs::read_to_string(dir.join("pids.max")).expect("pids.max").trim(), "4");
+        assert_eq!(oci(uid, &root, &["start", "g1"], &s).0, Some(0));
+        let stopped = || state(uid, &root, "g1", &s)["status"] == "stopped";
+        assert!(eventually(10, stopped));
+        let said = std::fs::read_to_string(out.with_extension("err")).unwrap_or_default();
+        let refused = said.contains("can't fork") || said.contains("Resource temporarily");
+        assert!(refused, "no fork refused: {said}");
+        assert_eq!(oci(uid, &root, &["delete", "g1"], &s).0, Some(0));
+        assert!(!dir.exists(), "the cgroup stayed");
+
+        // Control: no limit, every fork succeeds.
+        let b = Bundle::new(uid, "cgroup-control", &config(script, false));
+        let (o, e) = text(&b.run(uid));
+        assert!(o.contains("started=8") && !e.contains("can't fork"), "control: {o}\n{e}");
     }
 }

@@ -291,6 +291,7 @@ impl<'h> Builder<'h> {
             umask: None,
             oom_score_adj: None,
             sysctl: vec![],
+            oci_cgroup: None,
             egress: vec![],
             ask: None,
         };

@@ -215,6 +215,18 @@ pub struct Plan {
     /// OCI `linux.sysctl`: (name, value) written under the prison's own /proc/sys before
     /// anything runs there; brig-oci accepts only names of the prison's own namespaces.
     pub sysctl: Vec<(String, String)>,
+    /// OCI `linux.cgroupsPath` and `linux.resources`: a cgroup of every v1 controller the
+    /// runner (root) makes, fills and puts pid 1 in before it goes on.
+    pub oci_cgroup: Option<CgroupSpec>,
+}
+
+/// An OCI container's cgroup (cgroup v1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupSpec {
+    /// Absolute: below each controller's mount; relative: below the runner's own cgroup.
+    pub path: PathBuf,
+    /// (controller, file, value), written in this order; a file the kernel lacks is an error.
+    pub writes: Vec<(String, String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
