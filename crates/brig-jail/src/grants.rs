@@ -540,6 +540,7 @@ mod tests {
             oom_score_adj: None,
             sysctl: vec![],
             oci_cgroup: None,
+            id_maps: None,
         }
     }
 

@@ -68,11 +68,21 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     // 1. Identity: the program must never be host root.
     let (host_uid, host_gid) = process::ids();
     let unprivileged = host_uid != 0;
-    let (uid, gid) = if unprivileged { (host_uid, host_gid) } else { (ROOT_RUNS_AS, ROOT_RUNS_AS) };
+    let (mut uid, mut gid) =
+        if unprivileged { (host_uid, host_gid) } else { (ROOT_RUNS_AS, ROOT_RUNS_AS) };
+    // OCI: the ids the program has inside its user namespace, mapped to those host ids, or by
+    // the config's own maps (root runs; brig-oci checked that they leave out host root).
+    let (in_uid, in_gid) = plan.inside_ids.unwrap_or((uid, gid));
+    if let Some(m) = &plan.id_maps {
+        let unmapped = || JailError::Setup {
+            step: "uid/gid map",
+            source: std::io::Error::other("the process's uid or gid is outside the config's maps"),
+        };
+        uid = brig_policy::IdMaps::host(&m.uid, in_uid).ok_or_else(unmapped)?;
+        gid = brig_policy::IdMaps::host(&m.gid, in_gid).ok_or_else(unmapped)?;
+    }
     report.host_uid = host_uid;
     report.prison_uid = uid;
-    // OCI: the ids the program has inside its user namespace, mapped to those host ids.
-    let (in_uid, in_gid) = plan.inside_ids.unwrap_or((uid, gid));
     let started = plan
         .ready_fd
         .map(brig_sys::fdpass::claim_inherited)
@@ -90,7 +100,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
 
     // 1. Grants: resolve and open every host path once; from here on they are fds.
     let mut view = grants::open_view(plan, uid, gid)?;
-    if !unprivileged {
+    if !unprivileged && plan.id_maps.is_none() {
         // Root runs: the prison's uid acts as each writable grant's owner (id-mapped mounts).
         report.id_mapped = idmap::map_writable(&mut view, (uid, gid), &mut report.warnings)?;
     }
@@ -295,7 +305,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
 
     // 3b. Map the prison's uid/gid, join the cgroup, then let pid 1 go. If any of this fails,
     // dropping `go_w` makes pid 1 exit, and the supervisor below still reaps it.
-    let ready = write_id_maps(pid, (in_uid, in_gid), (uid, gid), unprivileged)
+    let one = brig_policy::IdMaps { uid: vec![(in_uid, uid, 1)], gid: vec![(in_gid, gid, 1)] };
+    let ready = write_id_maps(pid, plan.id_maps.as_ref().unwrap_or(&one), unprivileged)
         .and_then(|()| cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)))
         .and_then(|()| oci_cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)));
     // `go_w` stays open while the supervisor lives: pid 1 reads a hang-up as "runner died".
@@ -439,13 +450,12 @@ fn exec_args(plan: &Plan) -> Result<ExecArgs, JailError> {
     Ok((argv, envp, search))
 }
 
-/// Writes the single-line uid/gid maps: the inside ids to the prison's host ids (the caller's,
-/// or nobody's when brig is root), the same numbers unless an OCI config names others. An
-/// unprivileged caller must deny setgroups first.
+/// Writes the uid/gid maps: one line, the inside ids to the prison's host ids (the caller's, or
+/// nobody's when brig is root; the same numbers unless an OCI config names others), or an OCI
+/// config's own maps. An unprivileged caller must deny setgroups first.
 fn write_id_maps(
     pid: i32,
-    (uid, gid): (u32, u32),
-    (host_uid, host_gid): (u32, u32),
+    maps: &brig_policy::IdMaps,
     unprivileged: bool,
 ) -> Result<(), JailError> {
     let dir = Path::new("/proc").join(pid.to_string());
@@ -456,6 +466,9 @@ fn write_id_maps(
     if unprivileged {
         put("setgroups", "deny".into())?;
     }
-    put("uid_map", format!("{uid} {host_uid} 1\n"))?;
-    put("gid_map", format!("{gid} {host_gid} 1\n"))
+    let text = |lines: &[(u32, u32, u32)]| -> String {
+        lines.iter().map(|(i, h, n)| format!("{i} {h} {n}\n")).collect()
+    };
+    put("uid_map", text(&maps.uid))?;
+    put("gid_map", text(&maps.gid))
 }

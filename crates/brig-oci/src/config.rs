@@ -174,6 +174,7 @@ pub fn plan(
     if let Some(linux) = spec.linux() {
         let unprivileged = brig_sys::process::ids().0 != 0;
         plan.oci_cgroup = translate::cgroup(linux, id, unprivileged, warnings)?;
+        plan.id_maps = translate::id_maps(linux, unprivileged)?;
         plan.sysctl =
             linux.sysctl().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
     }

@@ -351,3 +351,35 @@ pub fn cgroup(
 fn put(w: &mut Vec<(String, String, String)>, controller: &str, file: &str, value: String) {
     w.push((controller.into(), file.into(), value));
 }
+
+/// `linux.uidMappings` and `gidMappings`: honoured for a root run as given, as long as no range
+/// reaches host id 0 (the container is never host root); refused for an unprivileged run (it
+/// can map only its own ids, which brig does by itself). `None` without them.
+pub fn id_maps(
+    linux: &oci_spec::runtime::Linux,
+    unprivileged: bool,
+) -> anyhow::Result<Option<brig_policy::IdMaps>> {
+    let lines = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<(u32, u32, u32)> {
+        m.iter().flatten().map(|l| (l.container_id(), l.host_id(), l.size())).collect()
+    };
+    let (uid, gid) = (lines(linux.uid_mappings()), lines(linux.gid_mappings()));
+    if uid.is_empty() && gid.is_empty() {
+        return Ok(None);
+    }
+    anyhow::ensure!(!unprivileged, "linux.uidMappings: an unprivileged run maps only its own ids (brig does that itself); run as root, or remove the mappings");
+    anyhow::ensure!(
+        !uid.is_empty() && !gid.is_empty(),
+        "linux.uidMappings and gidMappings: give both"
+    );
+    for (what, l) in [("uidMappings", &uid), ("gidMappings", &gid)] {
+        anyhow::ensure!(l.len() <= 340, "linux.{what}: at most 340 lines");
+        for &(i, h, n) in l {
+            anyhow::ensure!(
+                n > 0 && i.checked_add(n).is_some() && h.checked_add(n).is_some(),
+                "linux.{what}: {i} {h} {n} is not a valid range"
+            );
+            anyhow::ensure!(h > 0, "linux.{what}: {i} {h} {n} maps host id 0: the container would hold host root's files and ids; refused");
+        }
+    }
+    Ok(Some(brig_policy::IdMaps { uid, gid }))
+}

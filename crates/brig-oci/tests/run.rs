@@ -278,3 +278,39 @@ fn masked_and_read_only_image_paths_are_honoured() {
         assert!(err.contains("masked or read-only path"), "uid {uid}: {err}");
     }
 }
+
+/// uidMappings and gidMappings (root runs): the user namespace gets the config's maps, and the
+/// program's host uid is the mapped one (control: without them, brig's one line to 65534); a
+/// range reaching host id 0 is refused, and so are mappings in an unprivileged run.
+#[test]
+fn id_mappings_are_the_configs_and_never_host_root() {
+    let script = "cat /proc/self/uid_map /proc/self/gid_map; id -u";
+    for uid in everyone() {
+        let mut c = config(script, true);
+        let maps = serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["uidMappings"] = maps.clone();
+        c["linux"]["gidMappings"] = maps;
+        let b = Bundle::new(uid, "idmaps", &c);
+        let (out, err) = text(&b.run(uid));
+        if uid != 0 {
+            assert!(err.contains("uidMappings") && out.is_empty(), "uid {uid}: {out}\n{err}");
+            continue;
+        }
+        let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(lines.len(), 3, "{out}\n{err}");
+        assert_eq!(lines[0], ["0", "200000", "65536"], "{out}");
+        assert_eq!(lines[1], ["0", "200000", "65536"], "{out}");
+        assert_eq!(lines[2], ["0"], "{out}");
+        let b = Bundle::new(uid, "idmaps-control", &config(script, true));
+        let (out, err) = text(&b.run(uid));
+        let first: Vec<&str> = out.lines().next().unwrap_or("").split_whitespace().collect();
+        assert_eq!(first, ["0", "65534", "1"], "control: {out}\n{err}");
+        let mut c = config("echo RAN", true);
+        let root = serde_json::json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+        c["linux"]["uidMappings"] = root.clone();
+        c["linux"]["gidMappings"] = root;
+        let b = Bundle::new(uid, "idmaps-root", &c);
+        let (out, err) = text(&b.run(uid));
+        assert!(err.contains("host id 0") && !out.contains("RAN"), "{out}\n{err}");
+    }
+}

@@ -292,6 +292,7 @@ impl<'h> Builder<'h> {
             oom_score_adj: None,
             sysctl: vec![],
             oci_cgroup: None,
+            id_maps: None,
             egress: vec![],
             ask: None,
         };

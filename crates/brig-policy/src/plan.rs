@@ -218,6 +218,27 @@ pub struct Plan {
     /// OCI `linux.cgroupsPath` and `linux.resources`: a cgroup of every v1 controller the
     /// runner (root) makes, fills and puts pid 1 in before it goes on.
     pub oci_cgroup: Option<CgroupSpec>,
+    /// OCI `linux.uidMappings` and `gidMappings` (root runs only): the user namespace's maps
+    /// as given, instead of brig's one line; writable grants are then not id-mapped (the engine
+    /// owns the files for that range).
+    pub id_maps: Option<IdMaps>,
+}
+
+/// User-namespace maps: (inside id, host id, count) lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMaps {
+    pub uid: Vec<(u32, u32, u32)>,
+    pub gid: Vec<(u32, u32, u32)>,
+}
+
+impl IdMaps {
+    /// The host id an inside id maps to.
+    pub fn host(lines: &[(u32, u32, u32)], inside: u32) -> Option<u32> {
+        lines
+            .iter()
+            .find(|(i, _, n)| inside >= *i && inside - i < *n)
+            .map(|(i, h, _)| h + (inside - i))
+    }
 }
 
 /// An OCI container's cgroup (cgroup v1).
