@@ -136,6 +136,14 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         let origin = "minimal /dev".to_string();
         v.push(entry(d, open_bind(Path::new(d), rw, origin, true)?));
     }
+    for (host, dest) in &plan.devices {
+        let rw = Rights { read: true, write: true, exec: false, create: false };
+        v.push(Entry {
+            dest: dest.clone(),
+            kind: open_bind(host, rw, "linux.devices".into(), true)?,
+            inside_bind: false,
+        });
+    }
     for (link, target) in DEV_LINKS {
         v.push(entry(link, Kind::Symlink { target: target.into() }));
     }
@@ -541,6 +549,7 @@ mod tests {
             sysctl: vec![],
             oci_cgroup: None,
             id_maps: None,
+            devices: vec![],
         }
     }
 

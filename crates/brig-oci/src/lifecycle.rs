@@ -66,6 +66,7 @@ fn create_in(
     for w in &warnings {
         log.warn(w);
     }
+    crate::devices::add(&mut plan, &spec, &dir.join("dev"))?;
     let fifo_path = dir.join("exec.fifo");
     brig_sys::fs::mkfifo(&fifo_path, 0o600).context("create exec.fifo")?;
     // Opened read-write: the open does not wait for a writer, and pid 1 reads it.

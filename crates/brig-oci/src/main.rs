@@ -4,6 +4,7 @@
 //! podman's conmon and containerd's runc shim call it (docs/oci.md).
 
 mod config;
+mod devices;
 mod hooks;
 mod lifecycle;
 mod log;
@@ -176,11 +177,18 @@ fn run_foreground(bundle: &std::path::Path, id: &str) -> anyhow::Result<i32> {
     let bundle = std::path::absolute(bundle)?;
     let spec = config::load(&bundle)?;
     let mut warnings = Vec::new();
-    let plan = config::plan(&bundle, &spec, id, &mut warnings)?;
+    let mut plan = config::plan(&bundle, &spec, id, &mut warnings)?;
+    let dev_dir = std::env::temp_dir().join(format!("brig-oci-dev-{}", std::process::id()));
+    let made = devices::add(&mut plan, &spec, &dev_dir);
+    if made.is_err() {
+        let _ = std::fs::remove_dir_all(&dev_dir);
+    }
+    made?;
     for w in &warnings {
         eprintln!("brig-oci: warning: {w}");
     }
     let report = brig_jail::run(&plan);
+    let _ = std::fs::remove_dir_all(&dev_dir);
     for w in &report.warnings {
         eprintln!("brig-oci: warning: {w}");
     }

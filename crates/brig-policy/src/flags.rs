@@ -293,6 +293,7 @@ impl<'h> Builder<'h> {
             sysctl: vec![],
             oci_cgroup: None,
             id_maps: None,
+            devices: vec![],
             egress: vec![],
             ask: None,
         };

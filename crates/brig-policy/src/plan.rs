@@ -222,6 +222,8 @@ pub struct Plan {
     /// as given, instead of brig's one line; writable grants are then not id-mapped (the engine
     /// owns the files for that range).
     pub id_maps: Option<IdMaps>,
+    /// OCI `linux.devices`: (host node brig-oci made, inside path), bound without nodev.
+    pub devices: Vec<(PathBuf, PathBuf)>,
 }
 
 /// User-namespace maps: (inside id, host id, count) lines.

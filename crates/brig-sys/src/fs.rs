@@ -210,6 +210,15 @@ pub fn mkfifo(path: &Path, mode: u32) -> io::Result<()> {
     check_int(unsafe { libc::mkfifo(path.as_ptr(), mode as libc::mode_t) }).map(drop)
 }
 
+/// `mknod(path, mode, makedev(major, minor))`: `mode` holds the file type (S_IFCHR, S_IFBLK,
+/// S_IFIFO) and the permission bits.
+pub fn mknod(path: &Path, mode: u32, major: u32, minor: u32) -> io::Result<()> {
+    let path = cstr(path)?;
+    let dev = libc::makedev(major, minor);
+    // SAFETY: `path` is NUL-terminated and outlives the call; mode and dev are plain integers.
+    check_int(unsafe { libc::mknod(path.as_ptr(), mode as libc::mode_t, dev) }).map(drop)
+}
+
 /// Points this process's stdin, stdout and stderr at /dev/null (a supervisor that must not
 /// hold or write to the stdio it handed to the program).
 pub fn stdio_to_null() -> io::Result<()> {
