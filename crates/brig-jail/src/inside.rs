@@ -268,7 +268,7 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     let skip = usize::from(oci_root.is_some());
     for (i, (e, src)) in p.view.iter().zip(&sources).enumerate().skip(skip) {
         let label = p.labels.iter().find(|(d, _)| *d == e.dest).map_or("none", |(_, l)| l);
-        build(root.as_fd(), e, src.as_ref(), &mut last, label)
+        build(root.as_fd(), e, src.as_ref(), &mut last, label, !p.labels.is_empty())
             .map_err(|(s, err)| (s, err, i as u32))?;
     }
     drop(last);
@@ -439,6 +439,7 @@ fn build(
     src: Option<&OwnedFd>,
     last: &mut LastDir,
     label: &str,
+    fresh: bool,
 ) -> Result<(), (u32, io::Error)> {
     let rel = e.rel();
     // A filesystem brig makes: mounted at the entry's place, its source shown as `label`.
@@ -450,11 +451,20 @@ fn build(
         mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (step, e))
     };
     match &e.kind {
-        Kind::Bind { ident, .. } => {
+        Kind::Bind { ident, mapped, .. } => {
             let tree = tree(e, src)?;
             let target =
                 mountpoint(root, rel, ident.is_dir, !e.inside_bind, last).map_err(|e| (7, e))?;
-            mount::attach(tree.as_fd(), target.as_fd()).map_err(|e| (8, e))
+            mount::attach(tree.as_fd(), target.as_fd()).map_err(|e| (8, e))?;
+            if mapped.is_some() && fresh {
+                // OCI: the runner made this id-mapped mount before anything here, so it would
+                // list first in mountinfo (ordered by creation), against the config's order. A
+                // copy made now replaces it (only attached, it is ours to copy).
+                let copy = mount::clone_tree(tree.as_fd()).map_err(|e| (8, e))?;
+                mount::detach(tree.as_fd()).map_err(|e| (8, e))?;
+                mount::attach(copy.as_fd(), target.as_fd()).map_err(|e| (8, e))?;
+            }
+            Ok(())
         }
         Kind::Symlink { target } => {
             let parent =

@@ -153,9 +153,15 @@ fn mounts_follow_the_config_order_and_names() {
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
             {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
             {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"},
+            {"destination": "/data", "source": "data", "options": ["bind"]},
             {"destination": "/dev/shm", "type": "tmpfs", "source": "shm"}
         ]);
         let b = Bundle::new(uid, "mounts", &c);
+        // A writable bind of a directory the prison does not own: id-mapped in a root run,
+        // by the runner, before pid 1 made any mount.
+        std::fs::create_dir(b.0.join("data")).expect("mkdir data");
+        std::fs::create_dir(b.0.join("rootfs/data")).expect("mkdir rootfs/data");
+        chown(&b.0.join("rootfs/data"), uid);
         std::fs::create_dir(b.0.join("rootfs/sys")).expect("mkdir sys");
         chown(&b.0.join("rootfs/sys"), uid);
         let (out, err) = text(&b.run(uid));
@@ -182,6 +188,9 @@ fn mounts_follow_the_config_order_and_names() {
         let seen: Vec<(&str, &str, &str)> =
             seen.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
         assert_eq!(seen, want, "uid {uid}: {out}\n{err}");
+        let at = |point: &str| out.lines().position(|l| l.split_whitespace().nth(4) == Some(point));
+        let (mq, data, shm) = (at("/dev/mqueue"), at("/data"), at("/dev/shm"));
+        assert!(mq < data && data < shm, "uid {uid}: /data out of the config's order: {out}");
         c["mounts"][2]["destination"] = "/sys/../etc".into();
         let b = Bundle::new(uid, "mounts-dotdot", &c);
         let (out, err) = text(&b.run(uid));

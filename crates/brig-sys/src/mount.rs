@@ -142,6 +142,14 @@ pub fn attach(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
     .map(drop)
 }
 
+/// Detaches (lazily unmounts) the attached mount whose root `mnt` refers to, through its
+/// `/proc/self/fd` link (a procfs must be mounted at /proc).
+pub fn detach(mnt: BorrowedFd<'_>) -> io::Result<()> {
+    let p = cstr(Path::new(&format!("/proc/self/fd/{}", mnt.as_raw_fd())))?;
+    // SAFETY: `p` is NUL-terminated and alive across the call.
+    check_int(unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) }).map(drop)
+}
+
 /// Makes every mount in this namespace private, so nothing we do propagates to the host.
 pub fn make_all_private() -> io::Result<()> {
     // SAFETY: all strings are NUL-terminated literals; a NULL source/fstype/data is what
