@@ -320,6 +320,12 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     report.timings.clone_us = us(t2);
 
     // 4-8 happen inside (inside.rs); the supervisor waits, enforces wall time, forwards signals.
+    // OCI cgroup: removed only once pid 1 has left it (the supervisor may return as soon as
+    // the program's status is in, while pid 1 still unmounts the view).
+    let pid1_gone = match &oci_cgroup {
+        Some(_) => Some(pidfd.try_clone().map_err(JailError::setup("dup pid 1's pidfd"))?),
+        None => None,
+    };
     let prison = supervise::Running {
         pid,
         pidfd,
@@ -337,6 +343,9 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let _ = old_mask.set_mask();
     drop(go_w);
     drop(cgroup);
+    if let Some(p) = pid1_gone {
+        let _ = process::poll_readable(&[p.as_fd()], Some(std::time::Duration::from_secs(5)));
+    }
     drop(oci_cgroup);
     drop(socket_files);
     report.timings.total_us = us(t0);
