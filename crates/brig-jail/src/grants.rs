@@ -238,6 +238,64 @@ fn in_config_order(v: Vec<Entry>, mounts: &[brig_policy::OciMount]) -> Vec<Entry
     ranked.into_iter().map(|(_, e)| e).collect()
 }
 
+/// OCI, on the runner's side: the mountpoints the view needs directly on the bundle's root,
+/// made now with the runner's ids, as runc makes them. pid 1, as the prison's uid, may not write
+/// the image: a rootful engine's overlay root belongs to root and cannot be id-mapped. Each is
+/// made one component at a time beneath the root, never through a symlink (one in the image
+/// is refused, not followed); what exists is left as it is.
+pub fn make_root_mountpoints(view: &[Entry]) -> Result<(), JailError> {
+    let Some(Entry { kind: Kind::Bind { fd: root, .. }, .. }) =
+        view.first().filter(|e| e.dest == Path::new("/"))
+    else {
+        return Ok(());
+    };
+    let mount_dir = |e: &Entry| match &e.kind {
+        Kind::Bind { ident, .. } => Some(ident.is_dir),
+        Kind::Tmpfs { .. } | Kind::Proc { .. } | Kind::Devpts | Kind::Sysfs | Kind::Mqueue => {
+            Some(true)
+        }
+        _ => None,
+    };
+    let mounts: Vec<&Path> =
+        view.iter().filter(|e| mount_dir(e) == Some(true)).map(|e| e.dest.as_path()).collect();
+    for e in view.iter().skip(1) {
+        let Some(dir) = mount_dir(e) else { continue };
+        let above = mounts
+            .iter()
+            .filter(|m| **m != e.dest && e.dest.starts_with(m))
+            .max_by_key(|m| m.components().count());
+        if above != Some(&Path::new("/")) {
+            continue;
+        }
+        make_beneath(root.as_fd(), e.rel(), dir).map_err(|source| JailError::Setup {
+            step: "mountpoint on the bundle's root",
+            source: std::io::Error::new(source.kind(), format!("{}: {source}", e.dest.display())),
+        })?;
+    }
+    Ok(())
+}
+
+fn make_beneath(root: std::os::fd::BorrowedFd<'_>, rel: &Path, dir: bool) -> std::io::Result<()> {
+    let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
+    let names: Vec<&std::ffi::OsStr> = rel.iter().collect();
+    let mut cur: Option<OwnedFd> = None;
+    for (i, name) in names.iter().enumerate() {
+        let at = cur.as_ref().map_or(root, |c| c.as_fd());
+        let name = Path::new(name);
+        if i + 1 < names.len() || dir {
+            fs::mkdirat(at, name, 0o755)?;
+            cur = Some(fs::openat2(Some(at), name, libc::O_PATH | libc::O_DIRECTORY, 0, how)?);
+        } else {
+            let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW;
+            match fs::openat2(Some(at), name, flags, 0o644, how) {
+                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 fn entry(dest: &str, kind: Kind) -> Entry {
     Entry { dest: PathBuf::from(dest), kind, inside_bind: false }
 }

@@ -104,6 +104,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         // Root runs: the prison's uid acts as each writable grant's owner (id-mapped mounts).
         report.id_mapped = idmap::map_writable(&mut view, (uid, gid), &mut report.warnings)?;
     }
+    grants::make_root_mountpoints(&view)?;
     let operands: Vec<String> = view.iter().map(grants::Entry::operand).collect();
     // ... and every capability: files opened as their mode says, sockets bound or connected in
     // the host's network, names resolved here; the prison gets fds, never the names.

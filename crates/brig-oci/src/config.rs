@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use brig_policy::{Flags, GrantFlag, Host, OciFs, OciMount, Plan, RootFs};
+use brig_policy::{Flags, Grant, GrantFlag, Host, OciFs, OciMount, Plan, Rights, RootFs};
 
 use crate::translate;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -55,6 +55,7 @@ pub fn plan(
         Flags { command: args, no_system: true, pty: Some("never".into()), ..Flags::default() };
     let mut tmpfs = Vec::new();
     let mut dev_shm = false;
+    let mut shm_bind = None;
     let mut oci_mounts = Vec::new();
     for m in spec.mounts().iter().flatten() {
         let dest = m.destination().display().to_string();
@@ -73,6 +74,13 @@ pub fn plan(
                 let source = m.source().clone().context("a bind mount without a source")?;
                 let source = if source.is_absolute() { source } else { bundle.join(source) };
                 let ro = opts.iter().any(|o| o == "ro");
+                if dest == "/dev/shm" {
+                    // The engine's own shm directory, in place of brig's /dev/shm link.
+                    let rights = if ro { Rights::RX } else { Rights::RWXC };
+                    let origin = "mounts (/dev/shm)".to_string();
+                    shm_bind = Some(Grant { source, dest: "/dev/shm".into(), rights, origin });
+                    continue;
+                }
                 let flag = if ro { GrantFlag::Rx } else { GrantFlag::Rwx };
                 flags.grants.push((flag, format!("{}:{dest}", source.display())));
             }
@@ -163,6 +171,7 @@ pub fn plan(
     if dev_shm {
         plan.tmpfs.push(PathBuf::from("/dev/shm"));
     }
+    plan.grants.extend(shm_bind);
     plan.chdir = Some(PathBuf::from(process.cwd()));
     plan.rootfs = Some(RootFs { path: rootfs, readonly: root.readonly() == Some(true) });
     let user = process.user();
