@@ -267,9 +267,16 @@ pub fn make_root_mountpoints(view: &[Entry]) -> Result<(), JailError> {
         if above != Some(&Path::new("/")) {
             continue;
         }
-        make_beneath(root.as_fd(), e.rel(), dir).map_err(|source| JailError::Setup {
-            step: "mountpoint on the bundle's root",
-            source: std::io::Error::new(source.kind(), format!("{}: {source}", e.dest.display())),
+        make_beneath(root.as_fd(), e.rel(), dir).map_err(|source| {
+            let link = match source.raw_os_error() == Some(libc::ELOOP) {
+                true => " (a symlink in the image: brig never follows one to a mountpoint)",
+                false => "",
+            };
+            let what = format!("{}: {source}{link}", e.dest.display());
+            JailError::Setup {
+                step: "mountpoint on the bundle's root",
+                source: std::io::Error::new(source.kind(), what),
+            }
         })?;
     }
     Ok(())

@@ -132,7 +132,8 @@ fn a_symlinked_mount_target_is_not_followed() {
         assert_eq!(o.status.code(), Some(125), "uid {uid}: {out}\n{err}");
         assert!(!out.contains("RAN"), "uid {uid}: {out}");
         // Refused where the link is met, not by chance later.
-        let said = err.contains("step `mountpoint` for /tmp") && err.contains("symbolic links");
+        let said =
+            err.contains("mountpoint on the bundle's root: /tmp") && err.contains("symbolic links");
         assert!(said, "uid {uid}: {err}");
         let written = std::fs::read_dir(&outside).expect("ls").count();
         let _ = std::fs::remove_dir_all(&outside);

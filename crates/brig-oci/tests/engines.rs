@@ -1,0 +1,169 @@
+//! Engines driving brig-oci (root): podman (`--runtime`) and containerd (`ctr run
+//! --runc-binary`) run containers of an image imported from a busybox rootfs; the container is
+//! in brig's prison (its uid map is brig's, not runc's); exit codes come back; podman's
+//! `--uidmap` gives a writable root; a config brig cannot enforce fails closed with brig's
+//! reason in the engine's output. This machine's hard RLIMIT_NOFILE cannot be raised (no
+//! CAP_SYS_RESOURCE in the bounding set), which podman's default ulimits ask for with any
+//! runtime, so the podman runs set their ulimits.
+//!
+//! Needs podman and containerd (scripts/deps installs them); as a non-root uid there is
+//! nothing to run (rootless engines are not wired yet, see docs/oci.md).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BRIG: &str = env!("CARGO_BIN_EXE_brig-oci");
+const ULIMITS: [&str; 4] = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+
+fn root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let o: Output =
+        cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/deps installs it)"));
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (o.status.code(), s(&o.stdout), s(&o.stderr))
+}
+
+/// A busybox image in podman's store, removed on drop.
+struct Image(String, PathBuf);
+
+impl Image {
+    fn new(name: &str) -> Image {
+        let dir = std::env::temp_dir().join(format!("brig-oci-img-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["bin", "proc", "dev", "sys", "tmp", "etc", "run"] {
+            std::fs::create_dir_all(dir.join("rootfs").join(sub)).expect("mkdir");
+        }
+        std::fs::copy("/bin/busybox", dir.join("rootfs/bin/busybox")).expect("busybox-static");
+        for applet in ["sh", "echo", "cat", "id", "touch", "sleep", "true"] {
+            std::os::unix::fs::symlink("busybox", dir.join("rootfs/bin").join(applet)).expect("ln");
+        }
+        let tag = format!("localhost/brig-oci-test-{}-{name}:latest", std::process::id());
+        let tar = dir.join("rootfs.tar");
+        let ok = Command::new("tar")
+            .arg("-C")
+            .arg(dir.join("rootfs"))
+            .args(["-cf"])
+            .arg(&tar)
+            .arg(".")
+            .status();
+        assert!(ok.expect("tar").success());
+        let (code, _, e) = run(Command::new("podman").arg("import").arg(&tar).arg(&tag));
+        assert_eq!(code, Some(0), "podman import: {e}");
+        Image(tag, dir)
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn podman(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut c = Command::new("podman");
+    c.args(["--runtime", BRIG, "run", "--rm", "--network", "none"]).args(ULIMITS).args(args);
+    run(&mut c)
+}
+
+#[test]
+fn podman_runs_containers_in_brig() {
+    if !root() {
+        return;
+    }
+    let img = Image::new("podman");
+    let i = img.0.as_str();
+    let (code, out, err) = podman(&[i, "sh", "-c", "echo hello; id -u; cat /proc/self/uid_map"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines, [vec!["hello"], vec!["0"], vec!["0", "65534", "1"]], "{err}");
+    let (code, ..) = podman(&[i, "sh", "-c", "exit 7"]);
+    assert_eq!(code, Some(7), "the program's exit status");
+    // Without a user-namespace range the image (root's, on overlayfs, which cannot be
+    // id-mapped) is not writable by the container's uid (host 65534); with --uidmap it is.
+    let (_, out, _) = podman(&[i, "sh", "-c", "touch /x && echo WROTE"]);
+    assert!(!out.contains("WROTE"), "root's overlay written as uid 65534: {out}");
+    let map = ["--uidmap", "0:300000:65536", "--gidmap", "0:300000:65536"];
+    let mut args: Vec<&str> = map.to_vec();
+    args.extend([i, "sh", "-c", "touch /x && echo WROTE; cat /proc/self/uid_map"]);
+    let (code, out, err) = podman(&args);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("WROTE"), "{out}\n{err}");
+    let line: Vec<&str> = out.lines().last().unwrap_or("").split_whitespace().collect();
+    assert_eq!(line, ["0", "300000", "65536"], "{out}");
+    // Fail closed: a seccomp profile with NOTIFY (brig connects no listener) is refused, and
+    // podman shows brig's reason.
+    let profile = img.1.join("notify.json");
+    let rule = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["uname"],"action":"SCMP_ACT_NOTIFY"}]}"#;
+    std::fs::write(&profile, rule).expect("profile");
+    let opt = format!("seccomp={}", profile.display());
+    let (code, out, err) = podman(&["--security-opt", &opt, i, "echo", "RAN"]);
+    assert!(code != Some(0) && !out.contains("RAN"), "{out}\n{err}");
+    assert!(err.contains("SCMP_ACT_NOTIFY needs a listener"), "{err}");
+}
+
+/// A private containerd, stopped on drop.
+struct Containerd(std::process::Child, PathBuf);
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn ctr(sock: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    run(Command::new("ctr").arg("-a").arg(sock).args(args))
+}
+
+#[test]
+fn containerd_runs_containers_in_brig() {
+    if !root() {
+        return;
+    }
+    let img = Image::new("ctr");
+    let dir = std::env::temp_dir().join(format!("brig-oci-ctrd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let sock = dir.join("sock");
+    let child = Command::new("containerd")
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--state")
+        .arg(dir.join("state"))
+        .arg("--address")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("containerd (scripts/deps installs it)");
+    let _d = Containerd(child, dir.clone());
+    let up = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        ctr(&sock, &["version"]).0 == Some(0)
+    });
+    assert!(up, "containerd did not come up");
+    let archive = dir.join("image.tar");
+    let (code, _, e) = run(Command::new("podman")
+        .args(["save", "--format", "oci-archive", "-o"])
+        .arg(&archive)
+        .arg(&img.0));
+    assert_eq!(code, Some(0), "podman save: {e}");
+    let base = img.0.trim_end_matches(":latest");
+    let (code, _, e) =
+        ctr(&sock, &["image", "import", "--base-name", base, archive.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "ctr import: {e}");
+    let script = "echo hello; cat /proc/self/uid_map";
+    let (code, out, err) =
+        ctr(&sock, &["run", "--rm", "--runc-binary", BRIG, &img.0, "c1", "sh", "-c", script]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines, [vec!["hello"], vec!["0", "65534", "1"]], "{err}");
+    let (code, ..) =
+        ctr(&sock, &["run", "--rm", "--runc-binary", BRIG, &img.0, "c2", "sh", "-c", "exit 5"]);
+    assert_eq!(code, Some(5), "the program's exit status");
+}
