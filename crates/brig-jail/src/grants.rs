@@ -615,6 +615,7 @@ mod tests {
             oci_cgroup: None,
             id_maps: None,
             devices: vec![],
+            console_fd: None,
         }
     }
 

@@ -97,6 +97,11 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         .transpose()
         .map_err(JailError::setup("claim the OCI start fifo and created pipe"))?;
     let (gate, created) = gate.unzip();
+    let console = plan
+        .console_fd
+        .map(brig_sys::fdpass::claim_inherited)
+        .transpose()
+        .map_err(JailError::setup("claim the OCI console socket"))?;
 
     // 1. Grants: resolve and open every host path once; from here on they are fds.
     let mut view = grants::open_view(plan, uid, gid)?;
@@ -339,6 +344,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         ttys,
         ready: started,
         created,
+        console,
     };
     let out = supervise::supervise(plan, prison, cgroup.as_ref(), report, &operands);
     let _ = old_mask.set_mask();

@@ -38,6 +38,8 @@ pub struct Running {
     pub ready: Option<OwnedFd>,
     /// OCI create: written to once, `P <pid>\n`, when pid 1 is parked (`Plan::gate`).
     pub created: Option<OwnedFd>,
+    /// OCI: where the terminal's master goes instead of the relay (`Plan::console_fd`).
+    pub console: Option<OwnedFd>,
 }
 
 /// How long the prison has after brig's terminal hangs up (and the prison got SIGHUP) before it
@@ -81,6 +83,7 @@ pub fn supervise(
         ttys,
         ready,
         mut created,
+        mut console,
     } = prison;
     let mut started = ready;
     let clone_ns = cloned_ns;
@@ -149,6 +152,18 @@ pub fn supervise(
             match handover.as_ref().map(|h| brig_sys::fdpass::recv_fds(h.as_fd())) {
                 Some(Ok((b'b', fds))) => {
                     broker = for_broker.take().and_then(|(l, j)| Broker::new(fds, l, j));
+                }
+                // OCI: the engine's console socket takes the master (one fd, as runc sends
+                // it); brig relays nothing.
+                Some(Ok((b't', fds))) if console.is_some() => {
+                    let to = console.take();
+                    let sent = to
+                        .zip(fds.first())
+                        .map(|(c, m)| brig_sys::fdpass::send_fds(c.as_fd(), b'c', &[m.as_fd()]));
+                    if !matches!(sent, Some(Ok(()))) {
+                        // Nobody holds the terminal: the container would block on it.
+                        let _ = process::pidfd_kill(pidfd.as_fd(), libc::SIGKILL);
+                    }
                 }
                 Some(Ok((b't', fds))) if relay.is_none() => {
                     let master = fds.into_iter().next();

@@ -42,17 +42,17 @@ pub fn plan(
     let Some(process) = spec.process() else { bail!("config.json has no process to run") };
     let args = process.args().clone().unwrap_or_default();
     anyhow::ensure!(!args.is_empty(), "process.args is empty: give the program to run");
-    if process.terminal() == Some(true) {
-        bail!("process.terminal: a terminal needs --console-socket, which brig-oci does not support yet");
-    }
     crate::hooks::check(spec.hooks().as_ref())?;
     let root = spec.root().as_ref().context("config.json has no root")?;
     let rootfs = match root.path().is_absolute() {
         true => root.path().clone(),
         false => bundle.join(root.path()),
     };
+    // A terminal: brig's private pty of the prison's devpts, its master relayed by `run` or
+    // handed to the engine's console socket by `create`.
+    let pty = if process.terminal() == Some(true) { "always" } else { "never" };
     let mut flags =
-        Flags { command: args, no_system: true, pty: Some("never".into()), ..Flags::default() };
+        Flags { command: args, no_system: true, pty: Some(pty.into()), ..Flags::default() };
     let mut tmpfs = Vec::new();
     let mut dev_shm = false;
     let mut shm_bind = None;

@@ -28,6 +28,7 @@ pub fn create(
     bundle: &Path,
     id: &str,
     pid_file: Option<&Path>,
+    console: Option<&Path>,
     log: &Log,
 ) -> anyhow::Result<()> {
     state::check_id(id)?;
@@ -45,7 +46,7 @@ pub fn create(
         }
         Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
     }
-    let made = create_in(&dir, &bundle, id, pid_file, log);
+    let made = create_in(&dir, &bundle, id, pid_file, console, log);
     if made.is_err() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -57,6 +58,7 @@ fn create_in(
     bundle: &Path,
     id: &str,
     pid_file: Option<&Path>,
+    console: Option<&Path>,
     log: &Log,
 ) -> anyhow::Result<()> {
     // The config is read once, here: later changes to the bundle do not reach the container.
@@ -67,6 +69,21 @@ fn create_in(
         log.warn(w);
     }
     crate::devices::add(&mut plan, &spec, &dir.join("dev"))?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    let console = match (terminal, console) {
+        (true, Some(path)) => Some(
+            std::os::unix::net::UnixStream::connect(path)
+                .with_context(|| format!("--console-socket {}", path.display()))?,
+        ),
+        (true, None) => {
+            bail!("process.terminal: give --console-socket, where the terminal's master is sent")
+        }
+        (false, Some(_)) => {
+            log.warn("--console-socket is ignored: the config asks for no terminal");
+            None
+        }
+        (false, None) => None,
+    };
     let fifo_path = dir.join("exec.fifo");
     brig_sys::fs::mkfifo(&fifo_path, 0o600).context("create exec.fifo")?;
     // Opened read-write: the open does not wait for a writer, and pid 1 reads it.
@@ -84,12 +101,14 @@ fn create_in(
             let spare = created_w.try_clone().unwrap_or_else(|_| process::exit_now(125));
             plan.gate =
                 Some(Gate { fifo_fd: fifo.into_raw_fd(), created_fd: created_w.into_raw_fd() });
+            plan.console_fd = console.map(IntoRawFd::into_raw_fd);
             supervisor(&plan, spare, dir, log)
         }
         Some(pid) => pid,
     };
     drop(fifo);
     drop(created_w);
+    drop(console);
     let line = read_line(std::fs::File::from(created_r))?;
     let Some(pid) = line.strip_prefix("P ").and_then(|p| p.trim().parse::<i32>().ok()) else {
         bail!("{}", line.strip_prefix("E ").unwrap_or("brig's supervisor ended without a word"));

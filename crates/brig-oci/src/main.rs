@@ -155,10 +155,14 @@ fn lifecycle(cmd: Cmd, root: &std::path::Path, log: &log::Log) -> anyhow::Result
                 "--preserve-fds {preserve_fds}: passing extra fds into a container is not \
                  supported by brig-oci"
             );
-            if console_socket.is_some() {
-                log.warn("--console-socket is ignored: the config asks for no terminal");
-            }
-            lifecycle::create(root, &bundle, &id, pid_file.as_deref(), log)
+            lifecycle::create(
+                root,
+                &bundle,
+                &id,
+                pid_file.as_deref(),
+                console_socket.as_deref(),
+                log,
+            )
         }
         Cmd::Start { id } => lifecycle::start(root, &id, log),
         Cmd::State { id } => lifecycle::show(root, &id),

@@ -1,6 +1,7 @@
 //! Engines driving brig-oci (root): podman (`--runtime`) and containerd (`ctr run
 //! --runc-binary`) run containers of an image imported from a busybox rootfs; the container is
-//! in brig's prison (its uid map is brig's, not runc's); exit codes come back; podman's
+//! in brig's prison (its uid map is brig's, not runc's); exit codes come back; `-t` reaches
+//! the container's terminal through the console socket; podman's
 //! `--uidmap` gives a writable root; a config brig cannot enforce fails closed with brig's
 //! reason in the engine's output. This machine's hard RLIMIT_NOFILE cannot be raised (no
 //! CAP_SYS_RESOURCE in the bounding set), which podman's default ulimits ask for with any
@@ -82,6 +83,10 @@ fn podman_runs_containers_in_brig() {
     assert_eq!(lines, [vec!["hello"], vec!["0"], vec!["0", "65534", "1"]], "{err}");
     let (code, ..) = podman(&[i, "sh", "-c", "exit 7"]);
     assert_eq!(code, Some(7), "the program's exit status");
+    // -t: the terminal's master reaches conmon through the console socket.
+    let (code, out, err) = podman(&["-t", i, "sh", "-c", "tty; echo on-the-pty"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("/dev/pts/0\r\non-the-pty"), "{out:?}\n{err}");
     // Without a user-namespace range the image (root's, on overlayfs, which cannot be
     // id-mapped) is not writable by the container's uid (host 65534); with --uidmap it is.
     let (_, out, _) = podman(&[i, "sh", "-c", "touch /x && echo WROTE"]);

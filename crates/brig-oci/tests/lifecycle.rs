@@ -304,3 +304,47 @@ fn cgroup_limits_hold_and_go_with_the_container() {
         assert!(o.contains("started=8") && !e.contains("can't fork"), "control: {o}\n{e}");
     }
 }
+
+/// process.terminal: create connects to --console-socket and hands over the terminal's master
+/// (SCM_RIGHTS, as runc does); the program's stdio is that terminal; without the socket,
+/// create is refused.
+#[test]
+fn the_terminal_goes_to_the_console_socket() {
+    use std::os::fd::AsFd;
+    for uid in everyone() {
+        let mut c = config("tty; echo on-the-pty", false);
+        c["process"]["terminal"] = true.into();
+        let b = Bundle::new(uid, "console", &c);
+        let root = b.0.join("state");
+        std::fs::create_dir(&root).expect("mkdir");
+        chown(&root, uid);
+        let sock = b.0.join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+        chown(&sock, uid);
+        let s = b.0.join("s");
+        let bundle = b.0.to_str().unwrap();
+        let (code, _, e) = oci(uid, &root, &["create", "--bundle", bundle, "t1"], &b.0.join("out"));
+        assert!(code != Some(0) && e.contains("--console-socket"), "uid {uid}: {e}");
+        let args = ["create", "--console-socket", sock.to_str().unwrap(), "--bundle", bundle, "t1"];
+        let (code, o, e) = oci(uid, &root, &args, &b.0.join("out"));
+        assert_eq!(code, Some(0), "uid {uid}: {o}\n{e}");
+        let (conn, _) = listener.accept().expect("accept");
+        let (_, fds) = brig_sys::fdpass::recv_fds(conn.as_fd()).expect("the master");
+        assert_eq!(fds.len(), 1, "uid {uid}: one fd");
+        let mut master = std::fs::File::from(fds.into_iter().next().expect("fd"));
+        assert_eq!(oci(uid, &root, &["start", "t1"], &s).0, Some(0));
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("on-the-pty") {
+            match std::io::Read::read(&mut master, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&seen);
+        assert!(text.contains("/dev/pts/0") && text.contains("on-the-pty"), "uid {uid}: {text}");
+        let stopped = || state(uid, &root, "t1", &s)["status"] == "stopped";
+        assert!(eventually(5, stopped), "uid {uid}");
+        assert_eq!(oci(uid, &root, &["delete", "t1"], &s).0, Some(0));
+    }
+}

@@ -294,6 +294,7 @@ impl<'h> Builder<'h> {
             oci_cgroup: None,
             id_maps: None,
             devices: vec![],
+            console_fd: None,
             egress: vec![],
             ask: None,
         };

@@ -224,6 +224,10 @@ pub struct Plan {
     pub id_maps: Option<IdMaps>,
     /// OCI `linux.devices`: (host node brig-oci made, inside path), bound without nodev.
     pub devices: Vec<(PathBuf, PathBuf)>,
+    /// OCI `process.terminal` with `--console-socket`: an inherited fd (a connected unix
+    /// socket) the launch takes ownership of; the prison's terminal master goes there
+    /// (SCM_RIGHTS) instead of brig's relay.
+    pub console_fd: Option<i32>,
 }
 
 /// User-namespace maps: (inside id, host id, count) lines.
