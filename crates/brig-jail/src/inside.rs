@@ -790,7 +790,7 @@ fn program(p: &Inside) -> ! {
     let e = if p.capability_mode {
         capability_exec(p, report, &high, &envp)
     } else {
-        exec_search(p, &envp)
+        exec_search(&p.argv, &p.search, &envp)
     };
     let errno = e.raw_os_error().unwrap_or(libc::ENOENT);
     send(
@@ -812,7 +812,7 @@ fn capability_exec(
     envp: &[CString],
 ) -> io::Error {
     // Plain open: the filter already answers openat2 ENOSYS.
-    let exe = match candidates(p).find_map(|path| {
+    let exe = match candidates(&p.argv, &p.search).find_map(|path| {
         fs::open(Path::new(std::ffi::OsStr::from_bytes(path.as_bytes())), libc::O_PATH).ok()
     }) {
         Some(fd) => fd,
@@ -843,10 +843,13 @@ fn capability_exec(
 use std::os::unix::ffi::OsStrExt;
 
 /// The paths execvp would try for argv[0], in order.
-fn candidates(p: &Inside) -> impl Iterator<Item = CString> + '_ {
-    let name = p.argv.first().map(|n| n.as_bytes()).unwrap_or_default();
-    let direct = p.search.is_empty().then(|| CString::new(name).ok()).flatten();
-    let searched = p.search.iter().filter_map(move |dir| {
+fn candidates<'a>(
+    argv: &'a [CString],
+    search: &'a [PathBuf],
+) -> impl Iterator<Item = CString> + 'a {
+    let name = argv.first().map(|n| n.as_bytes()).unwrap_or_default();
+    let direct = search.is_empty().then(|| CString::new(name).ok()).flatten();
+    let searched = search.iter().filter_map(move |dir| {
         let mut path = dir.as_os_str().as_bytes().to_vec();
         path.push(b'/');
         path.extend_from_slice(name);
@@ -856,10 +859,12 @@ fn candidates(p: &Inside) -> impl Iterator<Item = CString> + '_ {
 }
 
 /// execvp: try each candidate; ENOENT moves on, EACCES is remembered, anything else stops.
-fn exec_search(p: &Inside, envp: &[CString]) -> io::Error {
+/// execve of argv[0], searched in `search` (the PATH) unless it holds a `/`; returns the error
+/// worth reporting (EACCES over ENOENT) when no candidate could be executed.
+pub(crate) fn exec_search(argv: &[CString], search: &[PathBuf], envp: &[CString]) -> io::Error {
     let mut seen_eacces = None;
-    for c in candidates(p) {
-        let e = process::execve(&c, &p.argv, envp);
+    for c in candidates(argv, search) {
+        let e = process::execve(&c, argv, envp);
         match e.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ENOTDIR) => {}
             Some(libc::EACCES) => seen_eacces = Some(e),

@@ -372,7 +372,10 @@ fn outside_proc(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// The run's seccomp policy: the deny-list with the plan's changes.
-fn compile_seccomp(plan: &Plan, report: &mut Report) -> Result<seccomp::Policy, JailError> {
+pub(crate) fn compile_seccomp(
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<seccomp::Policy, JailError> {
     let mut policy = seccomp::Policy::default_deny();
     for name in &plan.syscalls.allow {
         policy.allow(name).map_err(JailError::Seccomp)?;
@@ -401,7 +404,7 @@ fn compile_seccomp(plan: &Plan, report: &mut Report) -> Result<seccomp::Policy, 
     Ok(policy)
 }
 
-fn prepare_landlock(
+pub(crate) fn prepare_landlock(
     view: &[grants::Entry],
     dirs: &[(std::os::fd::BorrowedFd<'_>, brig_policy::Rights)],
     plan: &Plan,
@@ -434,10 +437,10 @@ fn prepare_landlock(
     Ok(None)
 }
 
-type ExecArgs = (Vec<CString>, Vec<CString>, Vec<PathBuf>);
+pub(crate) type ExecArgs = (Vec<CString>, Vec<CString>, Vec<PathBuf>);
 
 /// argv, envp and the PATH search list, as C strings made before clone.
-fn exec_args(plan: &Plan) -> Result<ExecArgs, JailError> {
+pub(crate) fn exec_args(plan: &Plan) -> Result<ExecArgs, JailError> {
     let bad = |what: &str| JailError::Setup {
         step: "prepare exec",
         source: std::io::Error::new(

@@ -10,6 +10,7 @@ mod dns;
 pub mod doctor;
 mod egress;
 pub mod error;
+pub mod exec;
 pub mod explain;
 pub mod grants;
 pub mod group;

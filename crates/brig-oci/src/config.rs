@@ -12,7 +12,12 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 /// Reads and checks `bundle/config.json`.
 pub fn load(bundle: &Path) -> anyhow::Result<Spec> {
-    let path = bundle.join("config.json");
+    load_file(&bundle.join("config.json"))
+}
+
+/// Reads and checks one config.json.
+pub fn load_file(path: &Path) -> anyhow::Result<Spec> {
+    let path = path.to_path_buf();
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
     // serde's own error names the line, the column and what was wrong there.

@@ -61,8 +61,10 @@ fn create_in(
     console: Option<&Path>,
     log: &Log,
 ) -> anyhow::Result<()> {
-    // The config is read once, here: later changes to the bundle do not reach the container.
+    // The config is read once, here: later changes to the bundle do not reach the container
+    // (`exec` reads the copy kept in the state directory).
     let spec = crate::config::load(bundle)?;
+    spec.save(dir.join("config.json")).context("keep a copy of config.json")?;
     let mut warnings = Vec::new();
     let mut plan = crate::config::plan(bundle, &spec, id, &mut warnings)?;
     for w in &warnings {
@@ -102,7 +104,7 @@ fn create_in(
             plan.gate =
                 Some(Gate { fifo_fd: fifo.into_raw_fd(), created_fd: created_w.into_raw_fd() });
             plan.console_fd = console.map(IntoRawFd::into_raw_fd);
-            supervisor(&plan, spare, dir, log)
+            supervisor(&plan, spare, dir, &warnings, log)
         }
         Some(pid) => pid,
     };
@@ -144,10 +146,17 @@ fn create_in(
 }
 
 /// S: brig's supervisor for the container's whole life. Never returns.
-fn supervisor(plan: &brig_policy::Plan, created: OwnedFd, dir: &Path, log: &Log) -> ! {
+fn supervisor(
+    plan: &brig_policy::Plan,
+    created: OwnedFd,
+    dir: &Path,
+    config_warnings: &[String],
+    log: &Log,
+) -> ! {
     // Out of the caller's session: a terminal hang-up or the caller's group signals are not ours.
     let _ = process::setsid();
-    let report = brig_jail::run(plan);
+    let mut report = brig_jail::run(plan);
+    report.warnings.splice(0..0, config_warnings.iter().cloned());
     // Refused before pid 1 parked: `create` is still reading and says why. Otherwise nobody
     // reads (the write fails quietly) and the container's own status is its exit.
     let mut said = report.exit.message.clone();
@@ -155,10 +164,7 @@ fn supervisor(plan: &brig_policy::Plan, created: OwnedFd, dir: &Path, log: &Log)
         said = "the container ended before it was created".into();
     }
     let _ = brig_sys::fs::write(created.as_fd(), format!("E {said}\n").as_bytes());
-    if report.exit.status == 125 {
-        log.error(&report.exit.message);
-    }
-    for w in &report.warnings {
+    for w in report.warnings.iter().skip(config_warnings.len()) {
         log.warn(w);
     }
     if let Ok(json) = serde_json::to_vec_pretty(&report) {
@@ -329,6 +335,89 @@ pub fn signal_number(s: &str) -> anyhow::Result<i32> {
         _ => bail!("unknown signal {s:?}: give a name (TERM, KILL, SIGUSR1...) or a number"),
     };
     Ok(n)
+}
+
+/// `exec`: runs `process` (the container's own, changed as asked) inside a running container,
+/// under the same layers; see brig_jail::exec. Returns its exit status, or 0 with `detach`.
+pub fn exec(
+    root: &Path,
+    id: &str,
+    process: oci_spec::runtime::Process,
+    detach: bool,
+    pid_file: Option<&Path>,
+    console: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let c = Container::load(root, id)?;
+    if c.status() != Status::Running {
+        bail!("container {id:?} is {}: exec needs a running container", c.status().name());
+    }
+    let pidfd = process::pidfd_open(c.state.pid).context("container not running")?;
+    if state::start_time(c.state.pid) != Some(c.state.start_time) {
+        bail!("container {id:?} is not running");
+    }
+    let mut spec = crate::config::load_file(&c.dir.join("config.json"))?;
+    let terminal = process.terminal() == Some(true);
+    spec.set_process(Some(process));
+    let mut warnings = Vec::new();
+    let plan = crate::config::plan(&c.state.bundle, &spec, id, &mut warnings)?;
+    let console = match (terminal, console) {
+        (true, Some(p)) => Some(OwnedFd::from(
+            std::os::unix::net::UnixStream::connect(p)
+                .with_context(|| format!("--console-socket {}", p.display()))?,
+        )),
+        (true, None) => bail!("--tty: give --console-socket, where the terminal's master is sent"),
+        (false, _) => None,
+    };
+    let pid_file = pid_file.map(std::path::absolute).transpose()?;
+    let mut started = |pid: i32| -> std::io::Result<()> {
+        match &pid_file {
+            Some(f) => {
+                state::write_atomic(f, pid.to_string().as_bytes()).map_err(std::io::Error::other)
+            }
+            None => Ok(()),
+        }
+    };
+    Ok(brig_jail::exec::exec(&plan, c.state.pid, pidfd, detach, console, &mut started)?)
+}
+
+/// The container's own process (from the config kept at create), with `exec`'s options.
+pub fn process_with(
+    root: &Path,
+    id: &str,
+    args: Vec<String>,
+    tty: bool,
+    cwd: Option<std::path::PathBuf>,
+    env: Vec<String>,
+    user: Option<&str>,
+) -> anyhow::Result<oci_spec::runtime::Process> {
+    let c = Container::load(root, id)?;
+    let spec = crate::config::load_file(&c.dir.join("config.json"))?;
+    let mut p = spec.process().clone().context("the container's config has no process")?;
+    anyhow::ensure!(!args.is_empty(), "exec: give the command to run (or --process FILE)");
+    p.set_args(Some(args));
+    p.set_terminal(Some(tty));
+    if let Some(cwd) = cwd {
+        p.set_cwd(cwd);
+    }
+    let mut all = p.env().clone().unwrap_or_default();
+    for kv in env {
+        anyhow::ensure!(kv.contains('='), "--env {kv:?}: give KEY=VALUE");
+        let key = kv.split('=').next().unwrap_or_default().to_string();
+        all.retain(|e| e.split('=').next() != Some(key.as_str()));
+        all.push(kv);
+    }
+    p.set_env(Some(all));
+    if let Some(u) = user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+        let num = |s: &str| {
+            s.parse::<u32>().map_err(|_| anyhow::anyhow!("--user {u:?}: give UID[:GID] as numbers"))
+        };
+        let mut user = p.user().clone();
+        user.set_uid(num(uid)?);
+        user.set_gid(num(gid)?);
+        p.set_user(user);
+    }
+    Ok(p)
 }
 
 #[cfg(test)]

@@ -10,11 +10,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct Log {
     file: Option<PathBuf>,
     json: bool,
+    /// Warnings on stderr too. Not for `create`, whose stderr is the container's (the spec
+    /// wants it untouched): its warnings go to `--log` and the container's report.
+    warn_stderr: bool,
 }
 
 impl Log {
-    pub fn new(file: Option<PathBuf>, format: &str) -> Log {
-        Log { file, json: format == "json" }
+    pub fn new(file: Option<PathBuf>, format: &str, warn_stderr: bool) -> Log {
+        Log { file, json: format == "json", warn_stderr }
     }
 
     pub fn error(&self, msg: &str) {
@@ -27,7 +30,9 @@ impl Log {
 
     fn put(&self, level: &str, msg: &str) {
         let prefix = if level == "error" { "" } else { "warning: " };
-        let _ = writeln!(std::io::stderr(), "brig-oci: {prefix}{msg}");
+        if level == "error" || self.warn_stderr {
+            let _ = writeln!(std::io::stderr(), "brig-oci: {prefix}{msg}");
+        }
         let Some(path) = &self.file else { return };
         let line = match self.json {
             true => serde_json::json!({ "level": level, "msg": msg, "time": now() }).to_string(),

@@ -14,6 +14,7 @@ mod translate;
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// The OCI runtime specification version this runtime implements.
@@ -99,6 +100,38 @@ enum Cmd {
         force: bool,
         id: String,
     },
+    /// Runs a new process in a running container, under the same layers (runc's exec).
+    Exec {
+        /// The process as a JSON file (the config's `process` object); else the container's
+        /// own process with the arguments and options below.
+        #[arg(short, long)]
+        process: Option<PathBuf>,
+        /// Returns once the process runs (it stays the caller's child).
+        #[arg(short, long)]
+        detach: bool,
+        #[arg(long = "pid-file")]
+        pid_file: Option<PathBuf>,
+        /// A terminal for the process; its master goes to --console-socket.
+        #[arg(short, long)]
+        tty: bool,
+        #[arg(long = "console-socket")]
+        console_socket: Option<PathBuf>,
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// KEY=VALUE, added to the environment.
+        #[arg(short, long = "env")]
+        env: Vec<String>,
+        /// UID[:GID] inside the container.
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Extra fds passed to the process: none are supported (0 only).
+        #[arg(long = "preserve-fds", default_value_t = 0)]
+        preserve_fds: u32,
+        id: String,
+        /// The command and its arguments (without --process).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Creates and starts the container in the foreground and exits with its status.
     Run {
         #[arg(short, long, default_value = ".")]
@@ -110,7 +143,8 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
-    let log = log::Log::new(cli.log.clone(), &cli.log_format);
+    let create = matches!(cli.command, Some(Cmd::Create { .. }));
+    let log = log::Log::new(cli.log.clone(), &cli.log_format, !create);
     let status = match run(cli, &log) {
         Ok(status) => status,
         Err(e) => {
@@ -139,6 +173,42 @@ fn run(cli: Cli, log: &log::Log) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Cmd::Run { bundle, id }) => run_foreground(&bundle, &id),
+        Some(Cmd::Exec {
+            process,
+            detach,
+            pid_file,
+            tty,
+            console_socket,
+            cwd,
+            env,
+            user,
+            preserve_fds,
+            id,
+            args,
+        }) => {
+            anyhow::ensure!(
+                preserve_fds == 0,
+                "--preserve-fds {preserve_fds}: not supported by brig-oci"
+            );
+            let root = state::root_dir(cli.root.as_deref());
+            let process = match process {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("read {}", p.display()))?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+                }
+                None => lifecycle::process_with(&root, &id, args, tty, cwd, env, user.as_deref())?,
+            };
+            lifecycle::exec(
+                &root,
+                &id,
+                process,
+                detach,
+                pid_file.as_deref(),
+                console_socket.as_deref(),
+            )
+        }
         Some(cmd) => {
             let root = state::root_dir(cli.root.as_deref());
             lifecycle(cmd, &root, log).map(|()| 0)
@@ -168,7 +238,7 @@ fn lifecycle(cmd: Cmd, root: &std::path::Path, log: &log::Log) -> anyhow::Result
         Cmd::State { id } => lifecycle::show(root, &id),
         Cmd::Kill { id, signal, all: _ } => lifecycle::kill(root, &id, &signal),
         Cmd::Delete { force, id } => lifecycle::delete(root, &id, force, log),
-        Cmd::Spec { .. } | Cmd::Features | Cmd::Run { .. } => {
+        Cmd::Spec { .. } | Cmd::Features | Cmd::Run { .. } | Cmd::Exec { .. } => {
             anyhow::bail!("internal: {cmd:?} keeps no state")
         }
     }

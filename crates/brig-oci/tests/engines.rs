@@ -1,6 +1,7 @@
 //! Engines driving brig-oci (root): podman (`--runtime`) and containerd (`ctr run
 //! --runc-binary`) run containers of an image imported from a busybox rootfs; the container is
-//! in brig's prison (its uid map is brig's, not runc's); exit codes come back; `-t` reaches
+//! in brig's prison (its uid map is brig's, not runc's); exit codes come back; `run -d`, `exec`
+//! (with and without `-t`) and `stop` work; `-t` reaches
 //! the container's terminal through the console socket; podman's
 //! `--uidmap` gives a writable root; a config brig cannot enforce fails closed with brig's
 //! reason in the engine's output. This machine's hard RLIMIT_NOFILE cannot be raised (no
@@ -99,6 +100,34 @@ fn podman_runs_containers_in_brig() {
     assert!(out.contains("WROTE"), "{out}\n{err}");
     let line: Vec<&str> = out.lines().last().unwrap_or("").split_whitespace().collect();
     assert_eq!(line, ["0", "300000", "65536"], "{out}");
+    // run -d, exec (plain and -t), stop: the detached container gets TERM from stop.
+    let name = format!("brig-oci-test-{}", std::process::id());
+    let mut c = Command::new("podman");
+    c.args(["--runtime", BRIG, "run", "-d", "--name", &name, "--network", "none"]).args(ULIMITS);
+    c.args([i, "sh", "-c", "trap 'echo got-TERM; exit 0' TERM; sleep 60 & wait"]);
+    let (code, _, err) = run(&mut c);
+    assert_eq!(code, Some(0), "run -d: {err}");
+    let exec = |extra: &[&str]| {
+        let mut c = Command::new("podman");
+        c.args(["--runtime", BRIG, "exec"]).args(extra).arg(&name).args([
+            "sh",
+            "-c",
+            "tty; echo pid=$$",
+        ]);
+        run(&mut c)
+    };
+    let (code, out, err) = exec(&[]);
+    assert_eq!(code, Some(0), "exec: {out}\n{err}");
+    assert!(out.contains("not a tty") && out.contains("pid="), "{out}\n{err}");
+    let (code, out, err) = exec(&["-t"]);
+    assert_eq!(code, Some(0), "exec -t: {out}\n{err}");
+    assert!(out.contains("/dev/pts/"), "{out:?}\n{err}");
+    let (code, _, err) =
+        run(Command::new("podman").args(["--runtime", BRIG, "stop", "-t", "5", &name]));
+    assert_eq!(code, Some(0), "stop: {err}");
+    let (_, logs, _) = run(Command::new("podman").args(["--runtime", BRIG, "logs", &name]));
+    let _ = Command::new("podman").args(["rm", "-f", &name]).output();
+    assert!(logs.contains("got-TERM"), "stop did not reach the program: {logs}");
     // Fail closed: a seccomp profile with NOTIFY (brig connects no listener) is refused, and
     // podman shows brig's reason.
     let profile = img.1.join("notify.json");

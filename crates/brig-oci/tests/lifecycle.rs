@@ -348,3 +348,62 @@ fn the_terminal_goes_to_the_console_socket() {
         assert_eq!(oci(uid, &root, &["delete", "t1"], &s).0, Some(0));
     }
 }
+
+/// exec: a new process in the running container's namespaces (its pid namespace, its
+/// hostname), under no_new_privs, both seccomp filters (brig's deny-list still refuses a user
+/// namespace) and the config's ids; its status comes back; --detach leaves it the caller's
+/// child with its host pid in --pid-file; a stopped container is refused. An unprivileged
+/// runtime's container is refused with the reason (not supported yet).
+#[test]
+fn exec_joins_the_container_under_its_layers() {
+    let probe = "echo pid=$$ host=$(hostname); cat /proc/self/uid_map; \
+                 grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; \
+                 unshare -U true 2>/dev/null && echo UNSHARED; exit 4";
+    for uid in everyone() {
+        let b = Bundle::new(uid, "exec", &config("sleep 30", false));
+        let root = b.0.join("state");
+        std::fs::create_dir(&root).expect("mkdir");
+        chown(&root, uid);
+        let s = b.0.join("s");
+        let bundle = b.0.to_str().unwrap();
+        assert_eq!(
+            oci(uid, &root, &["create", "--bundle", bundle, "x1"], &b.0.join("out")).0,
+            Some(0)
+        );
+        let (code, _, e) = oci(uid, &root, &["exec", "x1", "sh", "-c", "true"], &s);
+        assert!(code != Some(0) && e.contains("running"), "uid {uid}: exec before start: {e}");
+        assert_eq!(oci(uid, &root, &["start", "x1"], &s).0, Some(0));
+        if uid != 0 {
+            let (code, _, e) = oci(uid, &root, &["exec", "x1", "true"], &s);
+            assert!(code != Some(0) && e.contains("not supported yet"), "uid {uid}: {e}");
+            assert_eq!(oci(uid, &root, &["delete", "--force", "x1"], &s).0, Some(0));
+            continue;
+        }
+        let pid1 = state(uid, &root, "x1", &s)["pid"].as_i64().expect("pid");
+        let (code, out, e) = oci(uid, &root, &["exec", "x1", "sh", "-c", probe], &s);
+        assert_eq!(code, Some(4), "uid {uid}: {out}\n{e}");
+        let pid: u32 = out
+            .split("pid=")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|p| p.parse().ok())
+            .expect("pid");
+        assert!(pid < 10 && out.contains("host=box"), "uid {uid}: not in the container: {out}");
+        let map: Vec<&str> = out.lines().nth(1).unwrap_or("").split_whitespace().collect();
+        let host = if uid == 0 { 65534 } else { uid };
+        assert_eq!(map, ["0", &host.to_string(), "1"], "uid {uid}: {out}");
+        assert!(out.contains("NoNewPrivs:\t1") && out.contains("Seccomp:\t2"), "uid {uid}: {out}");
+        assert!(!out.contains("UNSHARED"), "uid {uid}: brig's deny-list missing: {out}");
+        let pid_file = b.0.join("exec.pid");
+        let args =
+            ["exec", "--detach", "--pid-file", pid_file.to_str().unwrap(), "x1", "sleep", "5"];
+        let (code, _, e) = oci(uid, &root, &args, &s);
+        assert_eq!(code, Some(0), "uid {uid}: {e}");
+        let xpid = std::fs::read_to_string(&pid_file).expect("pid file");
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).expect("ns");
+        assert_eq!(ns(xpid.trim()), ns(&pid1.to_string()), "uid {uid}: not in the pid namespace");
+        assert_eq!(oci(uid, &root, &["delete", "--force", "x1"], &s).0, Some(0));
+        let (code, _, e) = oci(uid, &root, &["exec", "x1", "true"], &s);
+        assert!(code != Some(0) && e.contains("does not exist"), "uid {uid}: {e}");
+    }
+}

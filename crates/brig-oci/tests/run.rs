@@ -96,7 +96,11 @@ fn what_cannot_be_honoured_is_refused() {
             serde_json::json!([{"type": "network", "path": "/proc/1/ns/net"}]),
             "joining",
         ),
-        ("/process/terminal", true.into(), "process.terminal"),
+        (
+            "/hooks",
+            serde_json::json!({"createContainer": [{"path": "/bin/true"}]}),
+            "createContainer",
+        ),
     ];
     for (at, value, said) in cases {
         let mut c = config("echo RAN", true);

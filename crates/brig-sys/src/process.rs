@@ -25,7 +25,27 @@ pub enum Forked {
 /// end with [`exit_now`] or an exec and must never unwind or abort through `raise()` (raw clone
 /// does not update glibc's cached thread id).
 pub fn clone_namespaces(ns_flags: i32, parent_only: &[BorrowedFd<'_>]) -> io::Result<Forked> {
-    require_single_thread()?;
+    clone_single(&SingleThreaded::check()?, ns_flags, parent_only)
+}
+
+/// Proof that this process had one thread when it was made (see [`SingleThreaded::check`]);
+/// it stays true for a fork child that starts no thread. Lets a process that has since left
+/// the pid namespace its /proc shows (a `setns` into a container) still clone.
+#[derive(Debug)]
+pub struct SingleThreaded(());
+
+impl SingleThreaded {
+    pub fn check() -> io::Result<SingleThreaded> {
+        require_single_thread().map(|()| SingleThreaded(()))
+    }
+}
+
+/// [`clone_namespaces`] with the single-thread check made earlier.
+pub fn clone_single(
+    _proof: &SingleThreaded,
+    ns_flags: i32,
+    parent_only: &[BorrowedFd<'_>],
+) -> io::Result<Forked> {
     let mut pidfd: libc::c_int = -1;
     let flags = (ns_flags | libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong;
     // SAFETY: a NULL stack makes clone fork-like (the child runs on a copy of our stack); the
@@ -235,6 +255,13 @@ pub fn sethostname(name: &str) -> io::Result<()> {
 }
 
 /// `unshare(flags)`.
+/// `setns(pidfd, flags)`: joins the namespaces of the process behind `pidfd` named by the
+/// CLONE_NEW* `flags`, all at once (the user namespace first).
+pub fn setns_pidfd(pidfd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with an fd and integer flags.
+    check_int(unsafe { libc::setns(pidfd.as_raw_fd(), flags) }).map(drop)
+}
+
 pub fn unshare(flags: i32) -> io::Result<()> {
     // SAFETY: plain syscall with an integer argument.
     check_int(unsafe { libc::unshare(flags) }).map(drop)

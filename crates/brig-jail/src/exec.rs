@@ -1,0 +1,278 @@
+//! OCI `exec`: a new process in a running prison, under the same layers as its program. The
+//! runner (E) stays on the host side: it prepares the Landlock ruleset and both seccomp
+//! filters from the container's Plan, forks a helper (H) that joins pid 1's namespaces through
+//! its pidfd and clones the new process (X) as E's own child (`CLONE_PARENT`), so the caller
+//! reaps it; E moves X into pid 1's cgroups, says its pid, and lets it go. X locks itself down
+//! as pid 1 did (ids, no_new_privs, Landlock, brig's deny-list then the config's profile, the
+//! config's capabilities) and executes the program. It has no broker: a call brig's filter
+//! would hand to the supervisor fails with ENOSYS instead (docs/oci.md "exec").
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use brig_policy::Plan;
+use brig_sys::fs;
+use brig_sys::process::{self, Forked};
+
+use crate::error::JailError;
+use crate::report::Report;
+
+/// The namespaces X joins: all of pid 1's.
+const JOIN: i32 = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWCGROUP;
+
+/// What the caller does once X exists: its host pid, before X may run (write the pid file).
+pub type Started<'a> = &'a mut dyn FnMut(i32) -> io::Result<()>;
+
+/// Runs `plan`'s process inside the prison whose pid 1 is behind `pidfd` (host pid `pid1`).
+/// With `detach`, returns 0 once X runs (X stays the caller's child); otherwise waits for it
+/// and returns its exit status (128 + signal). `console`: a connected socket that gets the
+/// master of X's terminal (`plan.pty` always).
+pub fn exec(
+    plan: &Plan,
+    pid1: i32,
+    pidfd: OwnedFd,
+    detach: bool,
+    console: Option<OwnedFd>,
+    started: Started<'_>,
+) -> Result<i32, JailError> {
+    let mut report = Report::default();
+    let (host_uid, host_gid) = process::ids();
+    if host_uid != 0 {
+        // pid 1 is not dumpable and never executed, so its memory belongs to the host's user
+        // namespace: entering its namespaces takes CAP_SYS_PTRACE there.
+        return Err(JailError::Setup {
+            step: "exec",
+            source: io::Error::other(
+                "exec into a container of an unprivileged brig-oci is not supported yet (its \
+                 pid 1 is not dumpable: entering its namespaces needs CAP_SYS_PTRACE of the \
+                 host); run the engine as root",
+            ),
+        });
+    }
+    let view = crate::grants::open_view(plan, host_uid, host_gid)?;
+    let landlock = crate::launch::prepare_landlock(&view, &[], plan, &mut report)?;
+    let filter = crate::launch::compile_seccomp(plan, &mut report)?.compile();
+    let oci_filter = match &plan.seccomp_profile {
+        Some(p) => Some(crate::seccomp::oci::compile(p).map_err(JailError::Seccomp)?),
+        None => None,
+    };
+    let (argv, envp, search) = crate::launch::exec_args(plan)?;
+    let procs = cgroup_procs(pid1)?;
+    let (in_uid, in_gid) = plan.inside_ids.unwrap_or((0, 0));
+    let chdir = plan.chdir.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let (pid_r, pid_w) = fs::pipe().map_err(JailError::setup("exec: pid pipe"))?;
+    let (go_r, go_w) = fs::pipe().map_err(JailError::setup("exec: go pipe"))?;
+    let (err_r, err_w) = fs::pipe().map_err(JailError::setup("exec: error pipe"))?;
+    match process::fork().map_err(JailError::setup("exec: fork"))? {
+        None => {
+            // H: join, then clone X as E's child and say its host pid.
+            drop((pid_r, go_w, err_r));
+            // Checked here: once in the container's mount namespace, /proc is its own.
+            let r = process::SingleThreaded::check().and_then(|one| {
+                process::setns_pidfd(pidfd.as_fd(), JOIN)?;
+                process::clone_single(&one, libc::CLONE_PARENT, &[pid_w.as_fd()])
+            });
+            match r {
+                Ok(Forked::Child) => {
+                    let x = X {
+                        landlock,
+                        filter: &filter,
+                        oci_filter: oci_filter.as_deref(),
+                        plan,
+                        argv: &argv,
+                        envp: &envp,
+                        search: &search,
+                        chdir: &chdir,
+                        ids: (in_uid, in_gid),
+                        keep_groups: host_uid != 0,
+                        console: console.as_ref().map(|c| c.as_fd()),
+                        keep: err_w.as_fd(),
+                    };
+                    let e = x.run(go_r.as_fd());
+                    let _ = fs::write(err_w.as_fd(), e.to_string().as_bytes());
+                    process::exit_now(if e.raw_os_error() == Some(libc::ENOENT) {
+                        127
+                    } else {
+                        126
+                    })
+                }
+                Ok(Forked::Parent { pid, .. }) => {
+                    let _ = fs::write(pid_w.as_fd(), &pid.to_le_bytes());
+                    process::exit_now(0)
+                }
+                Err(e) => {
+                    let _ = fs::write(err_w.as_fd(), format!("join the container: {e}").as_bytes());
+                    process::exit_now(125)
+                }
+            }
+        }
+        Some(h) => {
+            drop((pid_w, go_r, err_w, console));
+            let _ = process::wait(h, false);
+            let mut b = [0u8; 4];
+            let x = match fs::read(pid_r.as_fd(), &mut b) {
+                Ok(4) => i32::from_le_bytes(b),
+                _ => return Err(exec_failed(&err_r, "the new process was not made")),
+            };
+            let go = procs
+                .iter()
+                .try_for_each(|f| std::fs::write(f, x.to_string()))
+                .and_then(|()| started(x));
+            if let Err(e) = go {
+                let _ = process::kill(x, libc::SIGKILL);
+                let _ = process::wait(x, false);
+                return Err(JailError::Setup { step: "exec: join pid 1's cgroup", source: e });
+            }
+            let _ = fs::write(go_w.as_fd(), b"g");
+            drop(go_w);
+            // X's error pipe closes at its exec (close-on-exec): a message means it failed.
+            let mut said = Vec::new();
+            let mut buf = [0u8; 256];
+            while let Ok(n @ 1..) = fs::read(err_r.as_fd(), &mut buf) {
+                said.extend_from_slice(&buf[..n]);
+            }
+            if !said.is_empty() {
+                let _ = process::wait(x, false);
+                let what = String::from_utf8_lossy(&said).into_owned();
+                return Err(JailError::Setup { step: "exec", source: io::Error::other(what) });
+            }
+            if detach {
+                return Ok(0);
+            }
+            match process::wait(x, false) {
+                Ok(Some((_, st))) => Ok(match process::Status::from_raw(st) {
+                    process::Status::Exited(c) => c,
+                    process::Status::Signaled(s) => 128 + s,
+                }),
+                _ => {
+                    Err(JailError::Setup { step: "exec: wait", source: io::Error::last_os_error() })
+                }
+            }
+        }
+    }
+}
+
+fn exec_failed(err: &OwnedFd, what: &str) -> JailError {
+    let mut buf = [0u8; 512];
+    let n = fs::read(err.as_fd(), &mut buf).unwrap_or(0);
+    let said = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let msg = if said.is_empty() { what.to_string() } else { format!("{what}: {said}") };
+    JailError::Setup { step: "exec", source: io::Error::other(msg) }
+}
+
+/// pid 1's cgroup.procs files of each v1 hierarchy mounted at /sys/fs/cgroup/<controller>.
+fn cgroup_procs(pid1: i32) -> Result<Vec<PathBuf>, JailError> {
+    let text = std::fs::read_to_string(format!("/proc/{pid1}/cgroup"))
+        .map_err(JailError::setup("exec: read pid 1's cgroups"))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut it = line.splitn(3, ':');
+        let (_, ctrls, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
+        let Some(ctrl) = ctrls.split(',').find(|c| !c.is_empty() && !c.starts_with("name=")) else {
+            continue;
+        };
+        let f = Path::new(crate::limits::ROOT).join(ctrl).join(path.trim_start_matches('/'));
+        let f = f.join("cgroup.procs");
+        if f.exists() && !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
+
+/// The new process, inside every namespace of pid 1.
+struct X<'a> {
+    landlock: Option<crate::landlock::Prepared>,
+    filter: &'a [brig_sys::seccomp::SockFilter],
+    oci_filter: Option<&'a [brig_sys::seccomp::SockFilter]>,
+    plan: &'a Plan,
+    argv: &'a [std::ffi::CString],
+    envp: &'a [std::ffi::CString],
+    search: &'a [PathBuf],
+    chdir: &'a Path,
+    ids: (u32, u32),
+    /// An unprivileged runner denied setgroups in the prison's user namespace.
+    keep_groups: bool,
+    console: Option<BorrowedFd<'a>>,
+    /// The error pipe (close-on-exec), the only fd besides 0-2 left open for the exec.
+    keep: BorrowedFd<'a>,
+}
+
+impl X<'_> {
+    /// Locks down and executes; returns only the error that stopped it.
+    fn run(mut self, go: BorrowedFd<'_>) -> io::Error {
+        match self.lock_down(go) {
+            Ok(()) => crate::inside::exec_search(self.argv, self.search, self.envp),
+            Err(e) => e,
+        }
+    }
+
+    fn lock_down(&mut self, go: BorrowedFd<'_>) -> io::Result<()> {
+        // Not dumpable from the start: no process of the container may trace or read us while
+        // we still hold the runner's fds and capabilities.
+        process::prctl(libc::PR_SET_DUMPABLE, 0)?;
+        let mut b = [0u8; 1];
+        if fs::read(go, &mut b)? != 1 {
+            return Err(io::Error::other("the runner went away"));
+        }
+        process::setsid()?;
+        if let Some(c) = self.console {
+            let how = fs::resolve::NO_SYMLINKS | fs::resolve::NO_MAGICLINKS;
+            let pts =
+                fs::openat2(None, Path::new("/dev/pts"), libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
+            let (master, slave) = brig_sys::tty::open_pty(pts.as_fd())?;
+            for n in 0..3 {
+                brig_sys::fdpass::place_for_exec(slave.as_fd(), n)?;
+            }
+            brig_sys::tty::set_controlling(slave.as_fd())?;
+            brig_sys::fdpass::send_fds(c, b'c', &[master.as_fd()])?;
+        }
+        process::prctl(libc::PR_SET_SECUREBITS, libc::SECBIT_NO_SETUID_FIXUP as u64)?;
+        process::become_ids(self.ids.0, self.ids.1, self.keep_groups)?;
+        let caps = self.plan.capabilities.unwrap_or_default();
+        if self.plan.capabilities.is_none() {
+            brig_sys::caps::drop_all()?;
+        }
+        if self.plan.no_new_privs {
+            process::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)?;
+        }
+        if let Some(ll) = self.landlock.take() {
+            let enforced = ll.restrict(self.plan.no_new_privs).map_err(io::Error::other)?;
+            if !enforced {
+                return Err(io::Error::other("landlock: not fully enforced"));
+            }
+        }
+        brig_sys::seccomp::install(self.filter)?;
+        if let Some(f) = self.oci_filter {
+            brig_sys::seccomp::install(f)?;
+        }
+        if self.plan.capabilities.is_some() {
+            brig_sys::caps::set(
+                caps.bounding,
+                caps.effective,
+                caps.permitted,
+                caps.inheritable,
+                caps.ambient,
+            )?;
+        }
+        for &(res, soft, hard) in &self.plan.rlimits {
+            process::setrlimit(res, soft, hard)?;
+        }
+        if let Some(m) = self.plan.umask {
+            process::umask(m);
+        }
+        fs::chdir(self.chdir)?;
+        process::default_signals()?;
+        process::SigSet::of(&[]).set_mask()?;
+        // Nothing of the runner's reaches the program: 0-2 and, until its exec, the error pipe
+        // (close-on-exec). The grant fds were only needed for Landlock's rules, made above.
+        fs::close_all_except(3, &[self.keep])
+    }
+}
