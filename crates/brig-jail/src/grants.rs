@@ -614,6 +614,7 @@ mod tests {
             sysctl: vec![],
             oci_cgroup: None,
             id_maps: None,
+            groups: vec![],
             devices: vec![],
             console_fd: None,
         }

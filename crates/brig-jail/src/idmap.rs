@@ -15,14 +15,22 @@ use brig_sys::{fs, mount};
 use crate::error::JailError;
 use crate::grants::{Entry, Kind};
 
-/// Replaces every writable bind of `view` whose owner is not the prison's `(uid, gid)` with a
-/// detached mount made here, id-mapped so that owner's ids on disk are the prison's ids, with
-/// the bind's attributes already set (pid 1 cannot change a mount of the host's user namespace).
-/// Returns, for the report, each mapped grant with its owner; a grant whose filesystem cannot
-/// be id-mapped (NFS, FUSE, ...) stays a plain bind, with a warning in `warnings`.
-pub fn map_writable(
+/// How writable grants are id-mapped: each grant's owner to the prison's ids, or (OCI, brig's
+/// range) every id through the prison's own maps, so files keep their owners inside.
+#[derive(Debug, Clone, Copy)]
+pub enum Mapping<'a> {
+    Owner((u32, u32)),
+    Range(&'a brig_policy::IdMaps),
+}
+
+/// Replaces every writable bind of `view` (with `Mapping::Owner`, those whose owner is not the
+/// prison's) with a detached mount made here, id-mapped as `how` says, with the bind's
+/// attributes already set (pid 1 cannot change a mount of the host's user namespace). Returns,
+/// for the report, each mapped grant; a grant whose filesystem cannot be id-mapped (NFS, FUSE,
+/// overlayfs, ...) stays a plain bind, with a warning in `warnings`.
+pub fn map_with(
     view: &mut [Entry],
-    prison: (u32, u32),
+    how: Mapping<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<String>, JailError> {
     let mut done = Vec::new();
@@ -41,13 +49,15 @@ pub fn map_writable(
             source: source_err,
         };
         let owner = fs::owner(fd.as_fd()).map_err(fail)?;
-        if owner == prison {
-            continue;
-        }
-        let ns = match namespaces.iter().find(|(o, _)| *o == owner) {
+        let (key, maps) = match how {
+            Mapping::Owner(prison) if owner == prison => continue,
+            Mapping::Owner(prison) => (owner, line_maps(owner, prison)),
+            Mapping::Range(m) => ((u32::MAX, u32::MAX), (text(&m.uid), text(&m.gid))),
+        };
+        let ns = match namespaces.iter().find(|(o, _)| *o == key) {
             Some((_, ns)) => ns,
             None => {
-                namespaces.push((owner, userns(owner, prison).map_err(fail)?));
+                namespaces.push((key, userns(&maps).map_err(fail)?));
                 &namespaces[namespaces.len() - 1].1
             }
         };
@@ -56,21 +66,37 @@ pub fn map_writable(
             .map_err(fail)?;
         if let Err(e) = mount::set_idmap(tree.as_fd(), ns.as_fd()) {
             warnings.push(format!(
-                "{origin}: its filesystem cannot be id-mapped ({e}), so the prison (uid {}) \
-                 writes there only where the files' modes let uid {} write",
-                prison.0, prison.0
+                "{origin}: its filesystem cannot be id-mapped ({e}), so the prison writes \
+                 there only where the files' modes let its host ids write"
             ));
             continue;
         }
         *mapped = Some(tree);
-        done.push(format!("{origin}: files of {}:{} are the prison's", owner.0, owner.1));
+        done.push(match how {
+            Mapping::Owner(_) => {
+                format!("{origin}: files of {}:{} are the prison's", owner.0, owner.1)
+            }
+            Mapping::Range(_) => {
+                format!("{origin}: files keep their owners inside (the prison's maps)")
+            }
+        });
     }
     Ok(done)
 }
 
-/// A user namespace mapping `owner` (uid, gid) to `prison`'s, and nothing else. Its process
-/// (a fork that only waits) is gone when this returns; the namespace lives on through the fd.
-fn userns(owner: (u32, u32), prison: (u32, u32)) -> io::Result<OwnedFd> {
+/// uid_map and gid_map text mapping `owner` (uid, gid) to `prison`'s, and nothing else.
+fn line_maps(owner: (u32, u32), prison: (u32, u32)) -> (String, String) {
+    (format!("{} {} 1\n", owner.0, prison.0), format!("{} {} 1\n", owner.1, prison.1))
+}
+
+/// The text of a map's lines.
+pub fn text(lines: &[(u32, u32, u32)]) -> String {
+    lines.iter().map(|(i, h, n)| format!("{i} {h} {n}\n")).collect()
+}
+
+/// A user namespace with these uid_map and gid_map texts. Its process (a fork that only waits)
+/// is gone when this returns; the namespace lives on through the fd.
+fn userns((uid_map, gid_map): &(String, String)) -> io::Result<OwnedFd> {
     let (r, w) = fs::pipe()?;
     let (pid, _pidfd) = match process::clone_namespaces(libc::CLONE_NEWUSER, &[w.as_fd()])? {
         Forked::Child => {
@@ -82,8 +108,8 @@ fn userns(owner: (u32, u32), prison: (u32, u32)) -> io::Result<OwnedFd> {
     };
     drop(r);
     let dir = Path::new("/proc").join(pid.to_string());
-    let made = std::fs::write(dir.join("uid_map"), format!("{} {} 1\n", owner.0, prison.0))
-        .and_then(|()| std::fs::write(dir.join("gid_map"), format!("{} {} 1\n", owner.1, prison.1)))
+    let made = std::fs::write(dir.join("uid_map"), uid_map)
+        .and_then(|()| std::fs::write(dir.join("gid_map"), gid_map))
         .and_then(|()| std::fs::File::open(dir.join("ns/user")).map(OwnedFd::from));
     drop(w);
     process::wait(pid, false)?;

@@ -81,6 +81,8 @@ pub struct Inside {
     pub umask: Option<u32>,
     /// OCI: pid 1's (and so the program's) oom_score_adj.
     pub oom_score_adj: Option<i32>,
+    /// OCI `additionalGids`: set after the ids (empty: none, or kept when unprivileged).
+    pub groups: Vec<u32>,
     /// OCI `maskedPaths` and `readonlyPaths` outside /proc, relative to the root.
     pub masked: Vec<PathBuf>,
     pub readonly: Vec<PathBuf>,
@@ -240,6 +242,9 @@ fn setup(p: &mut Inside) -> Result<(), Fail> {
     // Keep capabilities across the uid change, then become the prison's unprivileged ids.
     process::prctl(libc::PR_SET_SECUREBITS, libc::SECBIT_NO_SETUID_FIXUP as u64).map_err(at(1))?;
     process::become_ids(p.uid, p.gid, p.keep_groups).map_err(at(1))?;
+    if !p.groups.is_empty() {
+        process::set_groups(&p.groups).map_err(at(1))?;
+    }
     // A fresh anonymous session keyring: the caller's session keyring (and every key it links)
     // is no longer possessed, so not readable even if a later layer failed.
     process::join_new_session_keyring().map_err(at(msg::STEP_KEYRING))?;

@@ -105,9 +105,18 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
 
     // 1. Grants: resolve and open every host path once; from here on they are fds.
     let mut view = grants::open_view(plan, uid, gid)?;
-    if !unprivileged && plan.id_maps.is_none() {
-        // Root runs: the prison's uid acts as each writable grant's owner (id-mapped mounts).
-        report.id_mapped = idmap::map_writable(&mut view, (uid, gid), &mut report.warnings)?;
+    if !unprivileged {
+        // Root runs: the prison's uid acts as each writable grant's owner (id-mapped mounts),
+        // or with brig's OCI range every owner keeps its id inside; an engine's own maps come
+        // with files the engine made theirs.
+        let how = match &plan.id_maps {
+            None => Some(idmap::Mapping::Owner((uid, gid))),
+            Some(m) if m.map_mounts => Some(idmap::Mapping::Range(m)),
+            Some(_) => None,
+        };
+        if let Some(how) = how {
+            report.id_mapped = idmap::map_with(&mut view, how, &mut report.warnings)?;
+        }
     }
     grants::make_root_mountpoints(&view)?;
     let operands: Vec<String> = view.iter().map(grants::Entry::operand).collect();
@@ -203,6 +212,10 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let (broker_r, broker_w) =
         brig_sys::fdpass::seqpacket_pair().map_err(JailError::setup("broker socket"))?;
     let id_mapped = !report.id_mapped.is_empty();
+    // Host directories bound writable and id-mapped (see `without_setfcap`).
+    let binds = view.iter().any(|e| {
+        e.dest != Path::new("/") && matches!(&e.kind, grants::Kind::Bind { mapped: Some(_), .. })
+    });
     let mut inside = Inside {
         view,
         caps,
@@ -242,12 +255,13 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         tty,
         master: None,
         gate,
-        capabilities: plan.capabilities,
+        capabilities: plan.capabilities.map(|c| without_setfcap(c, &mut report.warnings, binds)),
         no_new_privs: plan.no_new_privs,
         oci_filter,
         labels: plan.oci_mounts.iter().map(|m| (m.dest.clone(), m.source.clone())).collect(),
         umask: plan.umask,
         oom_score_adj: plan.oom_score_adj,
+        groups: plan.groups.clone(),
         masked: outside_proc(&plan.masked_paths),
         readonly: outside_proc(&plan.readonly_paths),
     };
@@ -311,7 +325,11 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
 
     // 3b. Map the prison's uid/gid, join the cgroup, then let pid 1 go. If any of this fails,
     // dropping `go_w` makes pid 1 exit, and the supervisor below still reaps it.
-    let one = brig_policy::IdMaps { uid: vec![(in_uid, uid, 1)], gid: vec![(in_gid, gid, 1)] };
+    let one = brig_policy::IdMaps {
+        uid: vec![(in_uid, uid, 1)],
+        gid: vec![(in_gid, gid, 1)],
+        map_mounts: false,
+    };
     let ready = write_id_maps(pid, plan.id_maps.as_ref().unwrap_or(&one), unprivileged)
         .and_then(|()| cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)))
         .and_then(|()| oci_cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)));
@@ -362,6 +380,33 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         ready?;
     }
     out
+}
+
+/// CAP_SETFCAP is taken out of an OCI config's sets when host directories are bound writable
+/// and id-mapped: a file capability the container wrote there would be stored for the owner on
+/// the host (root's, for a root-owned one), real for whoever on the host runs the file. (Its
+/// own root, the image's layer, is the container's to write, as under runc.)
+pub(crate) fn without_setfcap(
+    mut c: brig_policy::CapSets,
+    warnings: &mut Vec<String>,
+    mapped_binds: bool,
+) -> brig_policy::CapSets {
+    const SETFCAP: u64 = 1 << 31;
+    let all = c.bounding | c.effective | c.permitted | c.inheritable | c.ambient;
+    if !mapped_binds || all & SETFCAP == 0 {
+        return c;
+    }
+    for set in
+        [&mut c.bounding, &mut c.effective, &mut c.permitted, &mut c.inheritable, &mut c.ambient]
+    {
+        *set &= !SETFCAP;
+    }
+    warnings.push(
+        "process.capabilities: CAP_SETFCAP is dropped: host directories are bound writable \
+         and id-mapped, and a file capability written there would hold on the host"
+            .into(),
+    );
+    c
 }
 
 /// OCI masked or read-only paths not under /proc (pid 1 does those with procfs), relative to
@@ -485,9 +530,6 @@ fn write_id_maps(
     if unprivileged {
         put("setgroups", "deny".into())?;
     }
-    let text = |lines: &[(u32, u32, u32)]| -> String {
-        lines.iter().map(|(i, h, n)| format!("{i} {h} {n}\n")).collect()
-    };
-    put("uid_map", text(&maps.uid))?;
-    put("gid_map", text(&maps.gid))
+    put("uid_map", idmap::text(&maps.uid))?;
+    put("gid_map", idmap::text(&maps.gid))
 }

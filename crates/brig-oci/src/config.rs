@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use brig_policy::{Flags, Grant, GrantFlag, Host, OciFs, OciMount, Plan, Rights, RootFs};
+use brig_policy::{Flags, Grant, GrantFlag, Host, IdMaps, OciFs, OciMount, Plan, Rights, RootFs};
 
 use crate::translate;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -181,16 +181,26 @@ pub fn plan(
     plan.rootfs = Some(RootFs { path: rootfs, readonly: root.readonly() == Some(true) });
     let user = process.user();
     plan.inside_ids = Some((user.uid(), user.gid()));
-    if user.additional_gids().iter().flatten().any(|&g| g != user.gid()) {
-        bail!("process.user.additionalGids: only the user's own gid is mapped into the container's user namespace, so other groups cannot be given; refused rather than dropped");
-    }
     plan.umask = user.umask();
+    let unprivileged = brig_sys::process::ids().0 != 0;
     if let Some(linux) = spec.linux() {
-        let unprivileged = brig_sys::process::ids().0 != 0;
         plan.oci_cgroup = translate::cgroup(linux, id, unprivileged, warnings)?;
         plan.id_maps = translate::id_maps(linux, unprivileged)?;
         plan.sysctl =
             linux.sysctl().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    if plan.id_maps.is_none() && !unprivileged {
+        // A root run's container gets a range of brig's, so its users and the image's owners
+        // are all ids inside (a service that drops to uid 33 can); never host root.
+        plan.id_maps = Some(translate::brig_range()?);
+    }
+    let groups: Vec<u32> = user.additional_gids().iter().flatten().copied().collect();
+    if !groups.is_empty() {
+        let mapped =
+            |g: u32| plan.id_maps.as_ref().is_some_and(|m| IdMaps::host(&m.gid, g).is_some());
+        let bad = groups.iter().find(|&&g| !mapped(g));
+        anyhow::ensure!(bad.is_none(), "process.user.additionalGids: gid {} is not mapped into the container's user namespace (an unprivileged run maps only its own ids); refused rather than dropped", bad.copied().unwrap_or_default());
+        plan.groups = groups;
     }
     plan.oom_score_adj = process.oom_score_adj();
     plan.hostname = spec.hostname().clone();

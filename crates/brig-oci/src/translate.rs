@@ -381,5 +381,33 @@ pub fn id_maps(
             anyhow::ensure!(h > 0, "linux.{what}: {i} {h} {n} maps host id 0: the container would hold host root's files and ids; refused");
         }
     }
-    Ok(Some(brig_policy::IdMaps { uid, gid }))
+    Ok(Some(brig_policy::IdMaps { uid, gid, map_mounts: false }))
 }
+
+/// The ids a root run's containers get when the config names none: 65536 from `brig`'s entry
+/// in /etc/subuid and /etc/subgid, or else from BRIG_RANGE: the last 64K block of systemd's
+/// range for containers (0x80000-0x6FFFFFFF), which no login user holds. Inside 0-65535 maps
+/// there; host root is never in it.
+pub fn brig_range() -> anyhow::Result<brig_policy::IdMaps> {
+    let sub = |file: &str| -> Option<u32> {
+        let text = std::fs::read_to_string(file).ok()?;
+        text.lines().find_map(|l| {
+            let mut it = l.split(':');
+            let (name, start, count) = (it.next()?, it.next()?, it.next()?);
+            let (start, count) = (start.parse::<u32>().ok()?, count.parse::<u32>().ok()?);
+            (name == "brig" && count >= RANGE && start > 0).then_some(start)
+        })
+    };
+    let uid = sub("/etc/subuid").unwrap_or(BRIG_RANGE);
+    let gid = sub("/etc/subgid").unwrap_or(BRIG_RANGE);
+    Ok(brig_policy::IdMaps {
+        uid: vec![(0, uid, RANGE)],
+        gid: vec![(0, gid, RANGE)],
+        map_mounts: true,
+    })
+}
+
+/// How many ids a container gets.
+const RANGE: u32 = 65536;
+/// The default first host id of that range (0x6FFF0000).
+pub const BRIG_RANGE: u32 = 0x6FFF_0000;

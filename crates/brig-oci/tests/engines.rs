@@ -1,6 +1,6 @@
 //! Engines driving brig-oci (root): podman (`--runtime`) and containerd (`ctr run
 //! --runc-binary`) run containers of an image imported from a busybox rootfs; the container is
-//! in brig's prison (its uid map is brig's, not runc's); exit codes come back; `run -d`, `exec`
+//! in brig's prison (its uid map is brig's range, 0x6FFF0000 + 64K, not runc's identity); exit codes come back; `run -d`, `exec`
 //! (with and without `-t`) and `stop` work; `-t` reaches
 //! the container's terminal through the console socket; podman's
 //! `--uidmap` gives a writable root; a config brig cannot enforce fails closed with brig's
@@ -81,7 +81,7 @@ fn podman_runs_containers_in_brig() {
     let (code, out, err) = podman(&[i, "sh", "-c", "echo hello; id -u; cat /proc/self/uid_map"]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(lines, [vec!["hello"], vec!["0"], vec!["0", "65534", "1"]], "{err}");
+    assert_eq!(lines, [vec!["hello"], vec!["0"], vec!["0", "1878982656", "65536"]], "{err}");
     let (code, ..) = podman(&[i, "sh", "-c", "exit 7"]);
     assert_eq!(code, Some(7), "the program's exit status");
     // -t: the terminal's master reaches conmon through the console socket.
@@ -196,7 +196,7 @@ fn containerd_runs_containers_in_brig() {
         ctr(&sock, &["run", "--rm", "--runc-binary", BRIG, &img.0, "c1", "sh", "-c", script]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(lines, [vec!["hello"], vec!["0", "65534", "1"]], "{err}");
+    assert_eq!(lines, [vec!["hello"], vec!["0", "1878982656", "65536"]], "{err}");
     let (code, ..) =
         ctr(&sock, &["run", "--rm", "--runc-binary", BRIG, &img.0, "c2", "sh", "-c", "exit 5"]);
     assert_eq!(code, Some(5), "the program's exit status");

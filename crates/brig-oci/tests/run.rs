@@ -204,8 +204,8 @@ fn mounts_follow_the_config_order_and_names() {
 }
 
 /// sysctl of the container's own network namespace, umask and oomScoreAdj as the config says
-/// (control: the defaults without them); a sysctl of the host's and other groups than the
-/// user's own are refused.
+/// (control: the defaults without them); a sysctl of the host's is refused; additionalGids are
+/// given in a root run (brig's range maps them) and refused in an unprivileged one.
 #[test]
 fn sysctl_umask_and_oom_score_adj_follow_the_config() {
     let script = "cat /proc/sys/net/ipv4/ip_forward; umask; cat /proc/self/oom_score_adj";
@@ -224,20 +224,24 @@ fn sysctl_umask_and_oom_score_adj_follow_the_config() {
             lines.first() == Some(&"0") && lines.last() != Some(&"789"),
             "uid {uid}: {out}\n{err}"
         );
-        for (at, value, said) in [
-            ("/linux/sysctl", serde_json::json!({"kernel.panic": "1"}), "kernel.panic"),
-            ("/process/user/additionalGids", serde_json::json!([5]), "additionalGids"),
-        ] {
-            let mut c = config("echo RAN", true);
-            let (parent, key) = at.rsplit_once('/').expect("pointer");
-            c.pointer_mut(parent)
-                .and_then(|p| p.as_object_mut())
-                .expect(at)
-                .insert(key.into(), value);
-            let b = Bundle::new(uid, "sysctl-refused", &c);
-            let (out, err) = text(&b.run(uid));
-            assert!(!out.contains("RAN") && err.contains(said), "uid {uid}: {at}: {out}\n{err}");
+        // additionalGids: a root run's range maps them; an unprivileged run maps only its own
+        // ids, so they are refused there.
+        let mut c = config("id -G; echo RAN", true);
+        c["process"]["user"]["additionalGids"] = serde_json::json!([5, 10]);
+        let b = Bundle::new(uid, "groups", &c);
+        let (out, err) = text(&b.run(uid));
+        match uid {
+            0 => assert!(out.starts_with("0 5 10\n"), "groups: {out}\n{err}"),
+            _ => assert!(
+                !out.contains("RAN") && err.contains("additionalGids"),
+                "uid {uid}: {out}\n{err}"
+            ),
         }
+        let mut c = config("echo RAN", true);
+        c["linux"]["sysctl"] = serde_json::json!({"kernel.panic": "1"});
+        let b = Bundle::new(uid, "sysctl-refused", &c);
+        let (out, err) = text(&b.run(uid));
+        assert!(!out.contains("RAN") && err.contains("kernel.panic"), "uid {uid}: {out}\n{err}");
     }
 }
 
@@ -318,7 +322,8 @@ fn id_mappings_are_the_configs_and_never_host_root() {
         let b = Bundle::new(uid, "idmaps-control", &config(script, true));
         let (out, err) = text(&b.run(uid));
         let first: Vec<&str> = out.lines().next().unwrap_or("").split_whitespace().collect();
-        assert_eq!(first, ["0", "65534", "1"], "control: {out}\n{err}");
+        // Without them, a root run's container gets brig's range (0x6FFF0000, 64K ids).
+        assert_eq!(first, ["0", "1878982656", "65536"], "control: {out}\n{err}");
         let mut c = config("echo RAN", true);
         let root = serde_json::json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
         c["linux"]["uidMappings"] = root.clone();
@@ -355,5 +360,38 @@ fn config_devices_are_made() {
             .filter_map(Result::ok)
             .any(|e| e.file_name().to_string_lossy().starts_with("brig-oci-dev-"));
         assert!(!left, "a device directory was left in the temp dir");
+    }
+}
+
+/// CAP_SETFCAP is taken out in a root run that binds a host directory writable: that mount is
+/// id-mapped, and a file capability written there would be stored as the host owner's, real on
+/// the host. Control: without the bind it stays (the image's own layer is the container's to
+/// write, as under runc); an unprivileged run (nothing id-mapped; its file capabilities hold
+/// only in its own user namespace) keeps it.
+#[test]
+fn setfcap_is_dropped_where_host_directories_are_id_mapped() {
+    let script = "grep CapBnd /proc/self/status";
+    for uid in everyone() {
+        for bind in [true, false] {
+            let mut c = config(script, true);
+            let caps = serde_json::json!(["CAP_KILL", "CAP_SETFCAP"]);
+            c["process"]["capabilities"] = serde_json::json!({
+                "bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps
+            });
+            if bind {
+                c["mounts"].as_array_mut().expect("mounts").push(
+                    serde_json::json!({"destination": "/data", "source": "data", "options": ["bind"]}),
+                );
+            }
+            let b = Bundle::new(uid, "setfcap", &c);
+            std::fs::create_dir(b.0.join("data")).expect("mkdir");
+            std::fs::create_dir(b.0.join("rootfs/data")).expect("mkdir");
+            let (out, err) = text(&b.run(uid));
+            let dropped = uid == 0 && bind;
+            let want =
+                if dropped { "CapBnd:\t0000000000000020" } else { "CapBnd:\t0000000080000020" };
+            assert!(out.contains(want), "uid {uid} bind {bind}: {out}\n{err}");
+            assert_eq!(err.contains("CAP_SETFCAP is dropped"), dropped, "uid {uid}: {err}");
+        }
     }
 }

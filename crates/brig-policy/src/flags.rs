@@ -293,6 +293,7 @@ impl<'h> Builder<'h> {
             sysctl: vec![],
             oci_cgroup: None,
             id_maps: None,
+            groups: vec![],
             devices: vec![],
             console_fd: None,
             egress: vec![],

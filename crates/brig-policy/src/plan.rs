@@ -218,10 +218,11 @@ pub struct Plan {
     /// OCI `linux.cgroupsPath` and `linux.resources`: a cgroup of every v1 controller the
     /// runner (root) makes, fills and puts pid 1 in before it goes on.
     pub oci_cgroup: Option<CgroupSpec>,
-    /// OCI `linux.uidMappings` and `gidMappings` (root runs only): the user namespace's maps
-    /// as given, instead of brig's one line; writable grants are then not id-mapped (the engine
-    /// owns the files for that range).
+    /// OCI root runs: the user namespace's maps, the config's own (`linux.uidMappings`) or a
+    /// range of brig's, instead of brig's one line to 65534.
     pub id_maps: Option<IdMaps>,
+    /// OCI `process.user.additionalGids` (with `id_maps` only): the supplementary groups.
+    pub groups: Vec<u32>,
     /// OCI `linux.devices`: (host node brig-oci made, inside path), bound without nodev.
     pub devices: Vec<(PathBuf, PathBuf)>,
     /// OCI `process.terminal` with `--console-socket`: an inherited fd (a connected unix
@@ -235,6 +236,10 @@ pub struct Plan {
 pub struct IdMaps {
     pub uid: Vec<(u32, u32, u32)>,
     pub gid: Vec<(u32, u32, u32)>,
+    /// The maps are brig's (a root run's range): the root and the writable grants are
+    /// id-mapped with them too, so files keep their owners inside. An engine's own maps come
+    /// with files the engine made theirs, and are not applied to mounts.
+    pub map_mounts: bool,
 }
 
 impl IdMaps {

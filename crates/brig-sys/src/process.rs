@@ -543,6 +543,12 @@ pub fn become_ids(uid: u32, gid: u32, keep_groups: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// `setgroups(groups)`: the supplementary groups (raw syscall, as `become_ids`).
+pub fn set_groups(groups: &[u32]) -> io::Result<()> {
+    // SAFETY: `groups` is a valid array of gid_t (u32) of the given length, alive across the call.
+    check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)
+}
+
 /// `pidfd_open(getpid())`, to see whether pidfds work.
 pub fn pidfd_self() -> io::Result<()> {
     // SAFETY: plain syscall with integer arguments; the returned fd is wrapped and closed.
