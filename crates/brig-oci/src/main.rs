@@ -250,6 +250,14 @@ fn run_foreground(bundle: &std::path::Path, id: &str) -> anyhow::Result<i32> {
     state::check_id(id)?;
     let bundle = std::path::absolute(bundle)?;
     let spec = config::load(&bundle)?;
+    use hooks::When;
+    let phases = [When::CreateRuntime, When::Prestart, When::Poststart, When::Poststop];
+    let hooked = phases.into_iter().any(|w| !hooks::of(spec.hooks().as_ref(), w).is_empty());
+    anyhow::ensure!(
+        !hooked,
+        "hooks: `run` does not run them (they need the container's state between the \
+         lifecycle's steps); use create, start and delete"
+    );
     let mut warnings = Vec::new();
     let mut plan = config::plan(&bundle, &spec, id, &mut warnings)?;
     let dev_dir = std::env::temp_dir().join(format!("brig-oci-dev-{}", std::process::id()));

@@ -83,7 +83,7 @@ fn a_read_only_root_stays_read_only() {
 #[test]
 fn what_cannot_be_honoured_is_refused() {
     let uid = test_uid();
-    let cases: [(&str, serde_json::Value, &str); 5] = [
+    let cases: [(&str, serde_json::Value, &str); 6] = [
         ("/ociVersion", "invalid".into(), "ociVersion \"invalid\""),
         (
             "/linux/seccomp",
@@ -100,6 +100,11 @@ fn what_cannot_be_honoured_is_refused() {
             "/hooks",
             serde_json::json!({"createContainer": [{"path": "/bin/true"}]}),
             "createContainer",
+        ),
+        (
+            "/hooks",
+            serde_json::json!({"poststop": [{"path": "/bin/true"}]}),
+            "`run` does not run them",
         ),
     ];
     for (at, value, said) in cases {
