@@ -96,8 +96,10 @@ pub fn exec(
                         console: console.as_ref().map(|c| c.as_fd()),
                         keep: err_w.as_fd(),
                     };
+                    let name = argv.first().map(|a| a.to_string_lossy().into_owned());
                     let e = x.run(go_r.as_fd());
-                    let _ = fs::write(err_w.as_fd(), e.to_string().as_bytes());
+                    let what = format!("{}: {e}", name.unwrap_or_default());
+                    let _ = fs::write(err_w.as_fd(), what.as_bytes());
                     process::exit_now(if e.raw_os_error() == Some(libc::ENOENT) {
                         127
                     } else {

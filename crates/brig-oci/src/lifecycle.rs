@@ -254,16 +254,20 @@ pub fn delete(root: &Path, id: &str, force: bool, log: &Log) -> anyhow::Result<(
     };
     match c.status() {
         Status::Stopped => {}
-        Status::Running if !force => {
-            bail!("container {id:?} is running: stop it first (kill), or delete --force")
+        s @ (Status::Running | Status::Paused) if !force => {
+            bail!("container {id:?} is {}: stop it first (kill), or delete --force", s.name())
         }
-        Status::Created | Status::Running => {}
+        Status::Created | Status::Running | Status::Paused => {}
     }
     destroy(&c, log)
 }
 
 /// Kills pid 1 (the whole pid namespace with it) and waits until it is gone.
 fn stop(c: &Container) -> anyhow::Result<()> {
+    // A frozen process takes no signal: thaw it first.
+    if let Some(f) = c.freezer() {
+        let _ = std::fs::write(f.join("freezer.state"), "THAWED");
+    }
     let _ = signal_pid1(c, libc::SIGKILL);
     let until = Instant::now() + Duration::from_secs(10);
     while c.status() != Status::Stopped {
@@ -377,7 +381,8 @@ pub fn exec(
             None => Ok(()),
         }
     };
-    Ok(brig_jail::exec::exec(&plan, c.state.pid, pidfd, detach, console, &mut started)?)
+    brig_jail::exec::exec(&plan, c.state.pid, pidfd, detach, console, &mut started)
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The container's own process (from the config kept at create), with `exec`'s options.
@@ -418,6 +423,53 @@ pub fn process_with(
         p.set_user(user);
     }
     Ok(p)
+}
+
+/// `pause` and `resume`: freezes or thaws the container's freezer cgroup (cgroup v1), and
+/// waits until the kernel says it is done.
+pub fn freeze(root: &Path, id: &str, freeze: bool) -> anyhow::Result<()> {
+    let c = Container::load(root, id)?;
+    let want = if freeze { Status::Running } else { Status::Paused };
+    let now = c.status();
+    if now != want {
+        bail!(
+            "container {id:?} is {}: {} needs a {} container",
+            now.name(),
+            if freeze { "pause" } else { "resume" },
+            want.name()
+        );
+    }
+    let Some(dir) = c.freezer() else {
+        bail!("container {id:?} has no freezer cgroup of its own (brig-oci makes one as root, for a config with linux.resources or cgroupsPath)");
+    };
+    let (state, done) = if freeze { ("FROZEN", "FROZEN") } else { ("THAWED", "THAWED") };
+    std::fs::write(dir.join("freezer.state"), state)
+        .with_context(|| format!("write {}", dir.display()))?;
+    let until = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(dir.join("freezer.state")).unwrap_or_default().trim() != done {
+        anyhow::ensure!(
+            Instant::now() < until,
+            "container {id:?}: the freezer did not reach {done}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// `ps`: the container's processes, as JSON (`--format json`: an array of host pids, runc's
+/// form) or one pid per line under a PID header.
+pub fn ps(root: &Path, id: &str, json: bool) -> anyhow::Result<()> {
+    let c = Container::load(root, id)?;
+    let pids = if c.status() == Status::Stopped { Vec::new() } else { c.pids() };
+    if json {
+        println!("{}", serde_json::to_string(&pids)?);
+    } else {
+        println!("PID");
+        for p in pids {
+            println!("{p}");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -94,6 +94,20 @@ enum Cmd {
         #[arg(short, long)]
         all: bool,
     },
+    /// Freezes every process of the container (its freezer cgroup).
+    Pause { id: String },
+    /// Thaws a paused container.
+    Resume { id: String },
+    /// The container's processes (host pids).
+    Ps {
+        /// `table` or `json`.
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        /// ps(1) options, as runc takes them: not supported (only the pids are shown).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Removes a stopped (or created) container; `--force` kills a running one first.
     Delete {
         #[arg(short, long)]
@@ -238,6 +252,19 @@ fn lifecycle(cmd: Cmd, root: &std::path::Path, log: &log::Log) -> anyhow::Result
         Cmd::State { id } => lifecycle::show(root, &id),
         Cmd::Kill { id, signal, all: _ } => lifecycle::kill(root, &id, &signal),
         Cmd::Delete { force, id } => lifecycle::delete(root, &id, force, log),
+        Cmd::Pause { id } => lifecycle::freeze(root, &id, true),
+        Cmd::Resume { id } => lifecycle::freeze(root, &id, false),
+        Cmd::Ps { format, id, ps_args } => {
+            anyhow::ensure!(
+                ps_args.is_empty(),
+                "ps: options for ps(1) are not supported; brig-oci lists the container's pids"
+            );
+            anyhow::ensure!(
+                format == "json" || format == "table",
+                "ps --format {format:?}: use table or json"
+            );
+            lifecycle::ps(root, &id, format == "json")
+        }
         Cmd::Spec { .. } | Cmd::Features | Cmd::Run { .. } | Cmd::Exec { .. } => {
             anyhow::bail!("internal: {cmd:?} keeps no state")
         }

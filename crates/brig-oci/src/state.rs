@@ -58,6 +58,8 @@ pub struct State {
 pub enum Status {
     Created,
     Running,
+    /// Running, with its freezer cgroup frozen.
+    Paused,
     Stopped,
 }
 
@@ -66,6 +68,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -113,8 +116,58 @@ impl Container {
         match alive(self.state.pid, self.state.start_time) {
             false => Status::Stopped,
             true if self.fifo().exists() => Status::Created,
+            true if self.freezer().is_some_and(|f| frozen(&f)) => Status::Paused,
             true => Status::Running,
         }
+    }
+
+    /// pid 1's own freezer cgroup (cgroup v1), if it has one: not the hierarchy's root, which
+    /// an unprivileged run or a config without cgroups leaves it in.
+    pub fn freezer(&self) -> Option<PathBuf> {
+        let text = std::fs::read_to_string(format!("/proc/{}/cgroup", self.state.pid)).ok()?;
+        let path = text.lines().find_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let (_, ctrls, path) = (it.next()?, it.next()?, it.next()?);
+            ctrls.split(',').any(|c| c == "freezer").then(|| path.to_string())
+        })?;
+        let rel = path.trim_start_matches('/');
+        let dir = Path::new("/sys/fs/cgroup/freezer").join(rel);
+        (!rel.is_empty() && dir.join("freezer.state").exists()).then_some(dir)
+    }
+
+    /// The container's processes (host pids): every process in pid 1's pid namespace; or,
+    /// when that cannot be read (pid 1 is not dumpable: an unprivileged caller), pid 1 and its
+    /// descendants, which is every process of the container there (no exec).
+    pub fn pids(&self) -> Vec<i32> {
+        let all: Vec<i32> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .collect();
+        let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+        let mut out: Vec<i32> = match ns(self.state.pid) {
+            Some(mine) => all.into_iter().filter(|&p| ns(p).as_ref() == Some(&mine)).collect(),
+            None => {
+                let parent = |p: i32| -> Option<i32> {
+                    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+                    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+                };
+                let mut tree = vec![self.state.pid];
+                let mut grew = true;
+                while grew {
+                    grew = false;
+                    for &p in &all {
+                        if !tree.contains(&p) && parent(p).is_some_and(|pp| tree.contains(&pp)) {
+                            tree.push(p);
+                            grew = true;
+                        }
+                    }
+                }
+                tree
+            }
+        };
+        out.sort_unstable();
+        out
     }
 
     /// The state as the runtime spec gives it, with brig's report of enforced layers as
@@ -144,6 +197,10 @@ pub fn start_time(pid: i32) -> Option<u64> {
         return None;
     }
     fields.get(19)?.parse().ok()
+}
+
+fn frozen(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
 }
 
 fn alive(pid: i32, started: u64) -> bool {

@@ -199,10 +199,17 @@ pub fn cgroup(
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Option<brig_policy::CgroupSpec>> {
     let Some(r) = linux.resources() else {
-        if linux.cgroups_path().is_some() {
-            warnings.push("linux.cgroupsPath without resources: no cgroup is made".into());
-        }
-        return Ok(None);
+        return Ok(match (linux.cgroups_path(), unprivileged) {
+            // Its own cgroup still groups the container (ps, pause) and keeps it apart.
+            (Some(path), false) => {
+                Some(brig_policy::CgroupSpec { path: path.clone(), writes: vec![] })
+            }
+            (Some(_), true) => {
+                warnings.push("linux.cgroupsPath: an unprivileged run makes no cgroup".into());
+                None
+            }
+            (None, _) => None,
+        });
     };
     let mut w: Vec<(String, String, String)> = Vec::new();
     let devices = r.devices().clone().unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Engines driving brig-oci (root): podman (`--runtime`) and containerd (`ctr run
 //! --runc-binary`) run containers of an image imported from a busybox rootfs; the container is
 //! in brig's prison (its uid map is brig's range, 0x6FFF0000 + 64K, not runc's identity); exit codes come back; `run -d`, `exec`
-//! (with and without `-t`) and `stop` work; `-t` reaches
+//! (with and without `-t`), `pause`/`unpause` and `stop` work; `-t` reaches
 //! the container's terminal through the console socket; podman's
 //! `--uidmap` gives a writable root; a config brig cannot enforce fails closed with brig's
 //! reason in the engine's output. This machine's hard RLIMIT_NOFILE cannot be raised (no
@@ -122,6 +122,10 @@ fn podman_runs_containers_in_brig() {
     let (code, out, err) = exec(&["-t"]);
     assert_eq!(code, Some(0), "exec -t: {out}\n{err}");
     assert!(out.contains("/dev/pts/"), "{out:?}\n{err}");
+    for verb in ["pause", "unpause"] {
+        let (code, _, err) = run(Command::new("podman").args(["--runtime", BRIG, verb, &name]));
+        assert_eq!(code, Some(0), "{verb}: {err}");
+    }
     let (code, _, err) =
         run(Command::new("podman").args(["--runtime", BRIG, "stop", "-t", "5", &name]));
     assert_eq!(code, Some(0), "stop: {err}");

@@ -406,3 +406,56 @@ fn exec_joins_the_container_under_its_layers() {
         assert!(code != Some(0) && e.contains("does not exist"), "uid {uid}: {e}");
     }
 }
+
+/// ps lists the container's processes (host pids, pid 1 among them); pause freezes them (a counter
+/// stops, state says paused, exec is refused) and resume thaws them (it goes on); a paused
+/// container is deleted only with --force. An unprivileged run has no freezer cgroup: pause
+/// is refused with the reason.
+#[test]
+fn ps_pause_and_resume() {
+    let script = "i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.05; done";
+    for uid in everyone() {
+        let mut c = config(script, false);
+        c["linux"]["cgroupsPath"] = format!("/brig-oci-pause-{}-{uid}", std::process::id()).into();
+        let b = Bundle::new(uid, "pause", &c);
+        let root = b.0.join("state");
+        std::fs::create_dir(&root).expect("mkdir");
+        chown(&root, uid);
+        let s = b.0.join("s");
+        let bundle = b.0.to_str().unwrap();
+        assert_eq!(
+            oci(uid, &root, &["create", "--bundle", bundle, "p1"], &b.0.join("out")).0,
+            Some(0)
+        );
+        assert_eq!(oci(uid, &root, &["start", "p1"], &s).0, Some(0));
+        let pid1 = state(uid, &root, "p1", &s)["pid"].as_i64().expect("pid");
+        let (code, out, e) = oci(uid, &root, &["ps", "--format", "json", "p1"], &s);
+        assert_eq!(code, Some(0), "uid {uid}: {e}");
+        let pids: Vec<i64> = serde_json::from_str(out.trim()).expect("a JSON array");
+        assert!(pids.len() >= 2 && pids.contains(&pid1), "uid {uid}: {pids:?} (pid 1 {pid1})");
+        let count = || std::fs::read_to_string(b.0.join("rootfs/count")).unwrap_or_default();
+        assert!(eventually(5, || !count().is_empty()), "uid {uid}: the program did not count");
+        let (code, _, e) = oci(uid, &root, &["pause", "p1"], &s);
+        if uid != 0 {
+            assert!(code != Some(0) && e.contains("no freezer cgroup"), "uid {uid}: {e}");
+            assert_eq!(oci(uid, &root, &["delete", "--force", "p1"], &s).0, Some(0));
+            continue;
+        }
+        assert_eq!(code, Some(0), "{e}");
+        assert_eq!(state(uid, &root, "p1", &s)["status"], "paused");
+        let frozen = count();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(count(), frozen, "the container ran while paused");
+        let (code, _, e) = oci(uid, &root, &["exec", "p1", "true"], &s);
+        assert!(code != Some(0) && e.contains("paused"), "{e}");
+        assert_eq!(oci(uid, &root, &["resume", "p1"], &s).0, Some(0));
+        assert!(eventually(5, || count() != frozen), "resume did not thaw it");
+        assert_eq!(state(uid, &root, "p1", &s)["status"], "running");
+        assert_eq!(oci(uid, &root, &["pause", "p1"], &s).0, Some(0));
+        let (code, _, e) = oci(uid, &root, &["delete", "p1"], &s);
+        assert!(code != Some(0) && e.contains("paused"), "{e}");
+        assert_eq!(oci(uid, &root, &["delete", "--force", "p1"], &s).0, Some(0));
+        let path = c["linux"]["cgroupsPath"].as_str().unwrap_or("").to_string();
+        assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/freezer{path}")).exists());
+    }
+}
