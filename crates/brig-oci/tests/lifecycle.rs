@@ -26,9 +26,7 @@ fn create_start_kill_delete() {
     let script = "touch /ran; echo started; trap 'echo got-TERM; exit 3' TERM; sleep 30 & wait";
     for uid in everyone() {
         let b = Bundle::new(uid, "life", &config(script, false));
-        let root = b.0.join("state");
-        std::fs::create_dir(&root).expect("mkdir");
-        chown(&root, uid);
+        let root = b.state_root(uid);
         let (out, ran) = (b.0.join("out"), b.0.join("rootfs/ran"));
         let pid_file = b.0.join("pid");
         let args = [
@@ -89,9 +87,7 @@ fn create_start_kill_delete() {
 fn delete_rules_and_create_errors() {
     for uid in everyone() {
         let b = Bundle::new(uid, "del", &config("sleep 30", true));
-        let root = b.0.join("state");
-        std::fs::create_dir(&root).expect("mkdir");
-        chown(&root, uid);
+        let root = b.state_root(uid);
         let s = b.0.join("s");
         let bundle = b.0.to_str().unwrap();
         let create =
@@ -192,9 +188,7 @@ fn capabilities_rlimits_and_no_new_privs_follow_the_config() {
 fn hooks_run_in_their_phases() {
     for uid in everyone() {
         let b = Bundle::new(uid, "hooks", &config("touch /ran", false));
-        let root = b.0.join("state");
-        std::fs::create_dir(&root).expect("mkdir");
-        chown(&root, uid);
+        let root = b.state_root(uid);
         let log = b.0.join("hooks.log");
         let hook = |name: &str| {
             let cmd = format!("read s; echo {name} \"$s\" >> {}", log.display());
@@ -264,9 +258,7 @@ fn cgroup_limits_hold_and_go_with_the_container() {
         "n=0; for i in 1 2 3 4 5 6 7 8; do sleep 1 & n=$((n+1)); done; echo started=$n; wait";
     for uid in everyone() {
         let b = Bundle::new(uid, "cgroup", &config(script, false));
-        let root = b.0.join("state");
-        std::fs::create_dir(&root).expect("mkdir");
-        chown(&root, uid);
+        let root = b.state_root(uid);
         let path = format!("brig-oci-test-{}-{uid}", std::process::id());
         let mut c = config(script, false);
         c["linux"]["cgroupsPath"] = format!("/{path}").into();
@@ -315,9 +307,7 @@ fn the_terminal_goes_to_the_console_socket() {
         let mut c = config("tty; echo on-the-pty", false);
         c["process"]["terminal"] = true.into();
         let b = Bundle::new(uid, "console", &c);
-        let root = b.0.join("state");
-        std::fs::create_dir(&root).expect("mkdir");
-        chown(&root, uid);
+        let root = b.state_root(uid);
         let sock = b.0.join("console.sock");
         let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
         chown(&sock, uid);
@@ -361,9 +351,7 @@ fn exec_joins_the_container_under_its_layers() {
                  unshare -U true 2>/dev/null && echo UNSHARED; exit 4";
     for uid in everyone() {
         let b = Bundle::new(uid, "exec", &config("sleep 30", false));
-        let root = b.0.join("state");
-        std::fs::create_dir(&root).expect("mkdir");
-        chown(&root, uid);
+        let root = b.state_root(uid);
         let s = b.0.join("s");
         let bundle = b.0.to_str().unwrap();
         assert_eq!(
@@ -418,9 +406,7 @@ fn ps_pause_and_resume() {
         let mut c = config(script, false);
         c["linux"]["cgroupsPath"] = format!("/brig-oci-pause-{}-{uid}", std::process::id()).into();
         let b = Bundle::new(uid, "pause", &c);
-        let root = b.0.join("state");
-        std::fs::create_dir(&root).expect("mkdir");
-        chown(&root, uid);
+        let root = b.state_root(uid);
         let s = b.0.join("s");
         let bundle = b.0.to_str().unwrap();
         assert_eq!(

@@ -43,6 +43,14 @@ impl Bundle {
         Bundle(d)
     }
 
+    /// A `--root` state directory inside the bundle, owned by `uid`.
+    pub fn state_root(&self, uid: u32) -> PathBuf {
+        let root = self.0.join("state");
+        std::fs::create_dir(&root).expect("mkdir state");
+        chown(&root, uid);
+        root
+    }
+
     pub fn run(&self, uid: u32) -> Output {
         let exe = env!("CARGO_BIN_EXE_brig-oci");
         let b = self.0.to_str().expect("utf-8");
