@@ -12,6 +12,7 @@ use common::*;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 
 const NAME: &str = "brig-egress.test";
 
@@ -65,12 +66,20 @@ fn pg_server(log: &Path) -> (Server, u16) {
     (Server(child), port)
 }
 
-/// The hosts file the supervisor resolves the test names with.
-fn hosts() -> PathBuf {
-    let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join("egress-hosts");
-    let text = format!("127.0.0.1 localhost\n127.0.0.1 {NAME}\n127.0.0.1 a.brig-pattern.test\n");
-    std::fs::write(&p, text).expect("hosts");
-    p
+/// The hosts file the supervisor resolves the test names with. Written once per test binary:
+/// the tests run in parallel, and rewriting it in place (truncate, then write) let one test bind
+/// or read it while empty, so a test name failed to resolve now and then.
+fn hosts() -> &'static Path {
+    static HOSTS: OnceLock<PathBuf> = OnceLock::new();
+    HOSTS.get_or_init(|| {
+        let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join("egress-hosts");
+        let text =
+            format!("127.0.0.1 localhost\n127.0.0.1 {NAME}\n127.0.0.1 a.brig-pattern.test\n");
+        let tmp = p.with_extension(std::process::id().to_string());
+        std::fs::write(&tmp, text).expect("hosts");
+        std::fs::rename(&tmp, &p).expect("hosts in place");
+        p
+    })
 }
 
 /// `brig run ARGS` as `who`, with the test names resolvable on the host.
