@@ -91,7 +91,7 @@ pub fn exec(
                         search: &search,
                         chdir: &chdir,
                         ids: (in_uid, in_gid),
-                        keep_groups: host_uid != 0,
+                        keep_groups: crate::idmap::keep_groups(host_uid),
                         root_run: host_uid == 0,
                         console: console.as_ref().map(|c| c.as_fd()),
                         keep: err_w.as_fd(),
@@ -170,12 +170,16 @@ fn exec_failed(err: &OwnedFd, what: &str) -> JailError {
     JailError::Setup { step: "exec", source: io::Error::other(msg) }
 }
 
-/// pid 1's cgroup.procs files of each v1 hierarchy mounted at /sys/fs/cgroup/<controller>.
+/// pid 1's cgroup.procs files of each v1 hierarchy mounted at /sys/fs/cgroup/<controller>
+/// where pid 1 is not in the caller's own cgroup (the new process starts in the caller's; a
+/// caller that is not host root made no cgroup, and may not move processes).
 fn cgroup_procs(pid1: i32) -> Result<Vec<PathBuf>, JailError> {
     let text = std::fs::read_to_string(format!("/proc/{pid1}/cgroup"))
         .map_err(JailError::setup("exec: read pid 1's cgroups"))?;
+    let ours = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(JailError::setup("exec: read the caller's cgroups"))?;
     let mut out = Vec::new();
-    for line in text.lines() {
+    for line in text.lines().filter(|l| !ours.lines().any(|o| o == *l)) {
         let mut it = line.splitn(3, ':');
         let (_, ctrls, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
         let Some(ctrl) = ctrls.split(',').find(|c| !c.is_empty() && !c.starts_with("name=")) else {

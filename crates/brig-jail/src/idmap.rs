@@ -89,6 +89,14 @@ fn line_maps(owner: (u32, u32), prison: (u32, u32)) -> (String, String) {
     (format!("{} {} 1\n", owner.0, prison.0), format!("{} {} 1\n", owner.1, prison.1))
 }
 
+/// Whether the prison must keep its supplementary groups rather than clear them: an
+/// unprivileged caller may not call setgroups, nor may anyone in a user namespace whose maps were
+/// written with setgroups denied (a rootless engine's without /etc/subgid).
+pub fn keep_groups(host_uid: u32) -> bool {
+    host_uid != 0
+        || std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
 /// The text of a map's lines.
 pub fn text(lines: &[(u32, u32, u32)]) -> String {
     lines.iter().map(|(i, h, n)| format!("{i} {h} {n}\n")).collect()

@@ -235,7 +235,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         chdir_or_root: plan.chdir.is_none(),
         uid: in_uid,
         gid: in_gid,
-        keep_groups: unprivileged,
+        keep_groups: idmap::keep_groups(host_uid),
         new_net: true,
         resolver: plan.resolver(),
         new_uts: ns & libc::CLONE_NEWUTS != 0,

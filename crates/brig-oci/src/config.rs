@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use crate::caller::Caller;
 use brig_policy::{Flags, Grant, GrantFlag, Host, IdMaps, OciFs, OciMount, Plan, Rights, RootFs};
 
 use crate::translate;
@@ -182,17 +183,23 @@ pub fn plan(
     let user = process.user();
     plan.inside_ids = Some((user.uid(), user.gid()));
     plan.umask = user.umask();
-    let unprivileged = brig_sys::process::ids().0 != 0;
+    let caller = Caller::now().context("read this process's uid_map")?;
     if let Some(linux) = spec.linux() {
-        plan.oci_cgroup = translate::cgroup(linux, id, unprivileged, warnings)?;
-        plan.id_maps = translate::id_maps(linux, unprivileged)?;
+        plan.oci_cgroup = translate::cgroup(linux, id, !caller.host_root(), warnings)?;
+        plan.id_maps = translate::id_maps(linux, &caller)?;
         plan.sysctl =
             linux.sysctl().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
     }
-    if plan.id_maps.is_none() && !unprivileged {
-        // A root run's container gets a range of brig's, so its users and the image's owners
-        // are all ids inside (a service that drops to uid 33 can); never host root.
-        plan.id_maps = Some(translate::brig_range()?);
+    if plan.id_maps.is_none() {
+        plan.id_maps = match &caller {
+            // A root run's container gets a range of brig's, so its users and the image's
+            // owners are all ids inside (a service that drops to uid 33 can); never host root.
+            Caller::HostRoot => Some(translate::brig_range()?),
+            // In an engine's user namespace (rootless podman): every id it holds, as itself,
+            // as runc would run it; brig's own user namespace still sits below.
+            Caller::NestedRoot { uids, gids } => Some(translate::identity(uids, gids)),
+            Caller::User => None,
+        };
     }
     let groups: Vec<u32> = user.additional_gids().iter().flatten().copied().collect();
     if !groups.is_empty() {

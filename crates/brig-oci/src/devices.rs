@@ -20,6 +20,7 @@ pub fn make(
         return Ok(Vec::new());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let host_root = crate::caller::Caller::now()?.host_root();
     let mut out = Vec::new();
     for (i, d) in devices.iter().enumerate() {
         let dest = d.path();
@@ -33,9 +34,8 @@ pub fn make(
             LinuxDeviceType::P => libc::S_IFIFO,
             LinuxDeviceType::A => bail!("linux.devices[{i}]: type \"a\" is not a device node"),
         };
-        let unprivileged = brig_sys::process::ids().0 != 0;
-        if unprivileged && kind != libc::S_IFIFO {
-            bail!("linux.devices[{i}] ({}): making a device node needs root", dest.display());
+        if !host_root && kind != libc::S_IFIFO {
+            bail!("linux.devices[{i}] ({}): making a device node needs host root", dest.display());
         }
         let node = dir.join(i.to_string());
         let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
@@ -55,7 +55,7 @@ pub fn make(
             }
         };
         let (uid, gid) = (owner(false, d.uid())?, owner(true, d.gid())?);
-        if !unprivileged {
+        if host_root {
             std::os::unix::fs::chown(&node, uid, gid)?;
         }
         out.push((node, dest.clone()));

@@ -3,6 +3,7 @@
 //! Plan, and runs it through brig-jail's launch sequence. The command line is runc's, as
 //! podman's conmon and containerd's runc shim call it (docs/oci.md).
 
+mod caller;
 mod config;
 mod devices;
 mod hooks;

@@ -9,15 +9,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-/// The state directory `--root` names, or the default: /run/brig-oci for root, else
-/// `$XDG_RUNTIME_DIR/brig-oci` (or /tmp/brig-oci-UID without one).
+/// The state directory `--root` names, or the default: /run/brig-oci for host root, else
+/// `$XDG_RUNTIME_DIR/brig-oci` (root of an engine's user namespace too, as runc does), or
+/// /tmp/brig-oci-UID without one.
 pub fn root_dir(root: Option<&Path>) -> PathBuf {
     if let Some(r) = root {
         return r.to_path_buf();
     }
     let (uid, _) = brig_sys::process::ids();
+    let host_root = crate::caller::Caller::now().is_ok_and(|c| c.host_root());
     match (uid, std::env::var_os("XDG_RUNTIME_DIR")) {
-        (0, _) => PathBuf::from("/run/brig-oci"),
+        (0, _) if host_root => PathBuf::from("/run/brig-oci"),
         (_, Some(x)) if !x.is_empty() => PathBuf::from(x).join("brig-oci"),
         _ => PathBuf::from(format!("/tmp/brig-oci-{uid}")),
     }

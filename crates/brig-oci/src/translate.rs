@@ -3,6 +3,8 @@
 //! the config is the engine's word; anything that cannot be translated is refused.
 
 use anyhow::bail;
+
+use crate::caller::Caller;
 use brig_policy::{ArgCmp, CapSets, CmpOp, SeccompAction, SeccompProfile, SeccompRule};
 use oci_spec::runtime::{
     Capabilities, LinuxCapabilities, LinuxSeccomp, LinuxSeccompAction as A,
@@ -360,11 +362,12 @@ fn put(w: &mut Vec<(String, String, String)>, controller: &str, file: &str, valu
 }
 
 /// `linux.uidMappings` and `gidMappings`: honoured for a root run as given, as long as no range
-/// reaches host id 0 (the container is never host root); refused for an unprivileged run (it
-/// can map only its own ids, which brig does by itself). `None` without them.
+/// reaches host id 0 (the container is never host root; root of an engine's user namespace is
+/// not host root); refused for an unprivileged run (it can map only its own ids, which brig does
+/// by itself). `None` without them.
 pub fn id_maps(
     linux: &oci_spec::runtime::Linux,
-    unprivileged: bool,
+    caller: &Caller,
 ) -> anyhow::Result<Option<brig_policy::IdMaps>> {
     let lines = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<(u32, u32, u32)> {
         m.iter().flatten().map(|l| (l.container_id(), l.host_id(), l.size())).collect()
@@ -373,7 +376,7 @@ pub fn id_maps(
     if uid.is_empty() && gid.is_empty() {
         return Ok(None);
     }
-    anyhow::ensure!(!unprivileged, "linux.uidMappings: an unprivileged run maps only its own ids (brig does that itself); run as root, or remove the mappings");
+    anyhow::ensure!(*caller != Caller::User, "linux.uidMappings: an unprivileged run maps only its own ids (brig does that itself); run as root, or remove the mappings");
     anyhow::ensure!(
         !uid.is_empty() && !gid.is_empty(),
         "linux.uidMappings and gidMappings: give both"
@@ -385,7 +388,7 @@ pub fn id_maps(
                 n > 0 && i.checked_add(n).is_some() && h.checked_add(n).is_some(),
                 "linux.{what}: {i} {h} {n} is not a valid range"
             );
-            anyhow::ensure!(h > 0, "linux.{what}: {i} {h} {n} maps host id 0: the container would hold host root's files and ids; refused");
+            anyhow::ensure!(h > 0 || !caller.host_root(), "linux.{what}: {i} {h} {n} maps host id 0: the container would hold host root's files and ids; refused");
         }
     }
     Ok(Some(brig_policy::IdMaps { uid, gid, map_mounts: false }))
@@ -412,6 +415,12 @@ pub fn brig_range() -> anyhow::Result<brig_policy::IdMaps> {
         gid: vec![(0, gid, RANGE)],
         map_mounts: true,
     })
+}
+
+/// Every id of `uids` and `gids` (first, count) as itself.
+pub fn identity(uids: &[(u32, u32)], gids: &[(u32, u32)]) -> brig_policy::IdMaps {
+    let same = |r: &[(u32, u32)]| r.iter().map(|&(first, n)| (first, first, n)).collect();
+    brig_policy::IdMaps { uid: same(uids), gid: same(gids), map_mounts: false }
 }
 
 /// How many ids a container gets.
