@@ -1,21 +1,27 @@
-//! Engines driving brig-oci (root): podman (`--runtime`) and containerd (`ctr run
-//! --runc-binary`) run containers of an image imported from a busybox rootfs; the container is
-//! in brig's prison (its uid map is brig's range, 0x6FFF0000 + 64K, not runc's identity); exit codes come back; `run -d`, `exec`
-//! (with and without `-t`), `pause`/`unpause` and `stop` work; `-t` reaches
-//! the container's terminal through the console socket; podman's
-//! `--uidmap` gives a writable root; a config brig cannot enforce fails closed with brig's
-//! reason in the engine's output. This machine's hard RLIMIT_NOFILE cannot be raised (no
-//! CAP_SYS_RESOURCE in the bounding set), which podman's default ulimits ask for with any
-//! runtime, so the podman runs set their ulimits.
+//! Engines driving brig-oci: podman (`--runtime`), rootful and rootless, and containerd (`ctr
+//! run --runc-binary`) run containers of an image imported from a busybox rootfs; the container
+//! is in brig's prison (rootful: its uid map is brig's range, 0x6FFF0000 + 64K, not runc's
+//! identity; rootless: a user namespace of brig's below podman's); exit codes come back; `run
+//! -d`, `exec` (with and without `-t`), `pause`/`unpause` (rootful) and `stop` work; `-t` reaches
+//! the container's terminal through the console socket; podman's `--uidmap` gives a writable
+//! root; a config brig cannot enforce fails closed with brig's reason in the engine's output.
+//! This machine's hard RLIMIT_NOFILE cannot be raised (no CAP_SYS_RESOURCE in the bounding set),
+//! which podman's default ulimits ask for with any runtime, so the rootful podman runs set their
+//! ulimits.
 //!
-//! Needs podman and containerd (scripts/deps installs them); as a non-root uid there is
-//! nothing to run (rootless engines are not wired yet, see docs/oci.md).
+//! Needs podman and containerd (scripts/deps installs them) and root: the rootless runs are
+//! podman as the test uid (BRIG_TEST_UID, default 1000) with a HOME of their own.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BRIG: &str = env!("CARGO_BIN_EXE_brig-oci");
 const ULIMITS: [&str; 4] = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+
+/// A seccomp profile brig cannot enforce: NOTIFY needs a listener, and brig connects none.
+const NOTIFY: &str = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["uname"],"action":"SCMP_ACT_NOTIFY"}]}"#;
 
 fn root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
@@ -28,11 +34,51 @@ fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
     (o.status.code(), s(&o.stdout), s(&o.stderr))
 }
 
-/// A busybox image in podman's store, removed on drop.
-struct Image(String, PathBuf);
+/// podman as root, or as the test uid with a HOME and XDG_RUNTIME_DIR of its own (its store,
+/// and the pause process that holds its user namespace, are removed on drop).
+struct Podman(Option<PathBuf>);
 
-impl Image {
-    fn new(name: &str) -> Image {
+impl Podman {
+    fn rootless() -> Podman {
+        let home = std::env::temp_dir().join(format!("brig-oci-rootless-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(home.join("run")).expect("mkdir");
+        common::chown(&home, common::test_uid());
+        Podman(Some(home))
+    }
+
+    fn cmd(&self) -> Command {
+        let Some(home) = &self.0 else { return Command::new("podman") };
+        let u = common::test_uid();
+        let mut c = Command::new("setpriv");
+        c.args([format!("--reuid={u}"), format!("--regid={u}"), "--clear-groups".into()]);
+        c.env("HOME", home).env("XDG_RUNTIME_DIR", home.join("run")).arg("podman");
+        c
+    }
+
+    /// `podman --runtime brig-oci ARGS`.
+    fn brig(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        run(self.cmd().args(["--runtime", BRIG]).args(args))
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let Some(home) = &self.0 else { return };
+        let pause = home.join("run/libpod/tmp/pause.pid");
+        if let Some(pid) = std::fs::read_to_string(pause).ok().and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            let _ = Command::new("kill").args(["-KILL", &format!("{pid}")]).status();
+        }
+        let _ = std::fs::remove_dir_all(home);
+    }
+}
+
+/// A busybox image in podman's store, removed on drop.
+struct Image<'a>(String, PathBuf, &'a Podman);
+
+impl<'a> Image<'a> {
+    fn new(podman: &'a Podman, name: &str) -> Image<'a> {
         let dir = std::env::temp_dir().join(format!("brig-oci-img-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["bin", "proc", "dev", "sys", "tmp", "etc", "run"] {
@@ -52,15 +98,15 @@ impl Image {
             .arg(".")
             .status();
         assert!(ok.expect("tar").success());
-        let (code, _, e) = run(Command::new("podman").arg("import").arg(&tar).arg(&tag));
+        let (code, _, e) = run(podman.cmd().arg("import").arg(&tar).arg(&tag));
         assert_eq!(code, Some(0), "podman import: {e}");
-        Image(tag, dir)
+        Image(tag, dir, podman)
     }
 }
 
-impl Drop for Image {
+impl Drop for Image<'_> {
     fn drop(&mut self) {
-        let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
+        let _ = self.2.cmd().args(["rmi", "-f", &self.0]).output();
         let _ = std::fs::remove_dir_all(&self.1);
     }
 }
@@ -76,7 +122,8 @@ fn podman_runs_containers_in_brig() {
     if !root() {
         return;
     }
-    let img = Image::new("podman");
+    let rootful = Podman(None);
+    let img = Image::new(&rootful, "podman");
     let i = img.0.as_str();
     let (code, out, err) = podman(&[i, "sh", "-c", "echo hello; id -u; cat /proc/self/uid_map"]);
     assert_eq!(code, Some(0), "{out}\n{err}");
@@ -135,10 +182,62 @@ fn podman_runs_containers_in_brig() {
     // Fail closed: a seccomp profile with NOTIFY (brig connects no listener) is refused, and
     // podman shows brig's reason.
     let profile = img.1.join("notify.json");
-    let rule = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["uname"],"action":"SCMP_ACT_NOTIFY"}]}"#;
-    std::fs::write(&profile, rule).expect("profile");
+    std::fs::write(&profile, NOTIFY).expect("profile");
     let opt = format!("seccomp={}", profile.display());
     let (code, out, err) = podman(&["--security-opt", &opt, i, "echo", "RAN"]);
+    assert!(code != Some(0) && !out.contains("RAN"), "{out}\n{err}");
+    assert!(err.contains("SCMP_ACT_NOTIFY needs a listener"), "{err}");
+}
+
+#[test]
+fn rootless_podman_runs_containers_in_brig() {
+    if !root() {
+        return;
+    }
+    let podman = Podman::rootless();
+    let img = Image::new(&podman, "rootless");
+    let i = img.0.as_str();
+    let none = ["run", "--rm", "--network", "none"];
+    let run_in = |args: &[&str]| podman.brig(&[&none[..], args].concat());
+    // The container's root is podman's (the test uid on the host), in a user namespace of
+    // brig's below podman's own.
+    let probe = "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user";
+    let (code, out, err) = run_in(&[i, "sh", "-c", probe]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let (_, engine_ns, _) = run(podman.cmd().args(["unshare", "readlink", "/proc/self/ns/user"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"0"), "{out}\n{err}");
+    assert_eq!(lines.get(1).map(|l| l.split_whitespace().collect()), Some(vec!["0", "0", "1"]));
+    assert!(engine_ns.starts_with("user:["), "podman unshare: {engine_ns}");
+    assert_ne!(lines.get(2).copied(), Some(engine_ns.trim()), "no user namespace of brig's");
+    let (code, ..) = run_in(&[i, "sh", "-c", "exit 7"]);
+    assert_eq!(code, Some(7), "the program's exit status");
+    let (code, out, err) = run_in(&["-t", i, "sh", "-c", "tty; echo on-the-pty"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("/dev/pts/0\r\non-the-pty"), "{out:?}\n{err}");
+    // run -d, exec (plain and -t), stop.
+    let name = format!("brig-oci-rootless-{}", std::process::id());
+    let script = "trap 'echo got-TERM; exit 0' TERM; sleep 60 & wait";
+    let (code, _, err) =
+        podman.brig(&["run", "-d", "--name", &name, "--network", "none", i, "sh", "-c", script]);
+    assert_eq!(code, Some(0), "run -d: {err}");
+    let (code, out, err) = podman.brig(&["exec", &name, "sh", "-c", "tty; echo pid=$$"]);
+    assert_eq!(code, Some(0), "exec: {out}\n{err}");
+    assert!(out.contains("not a tty") && out.contains("pid="), "{out}\n{err}");
+    let (code, out, err) = podman.brig(&["exec", "-t", &name, "sh", "-c", "tty"]);
+    assert_eq!(code, Some(0), "exec -t: {out}\n{err}");
+    assert!(out.contains("/dev/pts/"), "{out:?}\n{err}");
+    let (code, _, err) = podman.brig(&["stop", "-t", "5", &name]);
+    assert_eq!(code, Some(0), "stop: {err}");
+    let (_, logs, _) = podman.brig(&["logs", &name]);
+    let _ = podman.brig(&["rm", "-f", &name]);
+    assert!(logs.contains("got-TERM"), "stop did not reach the program: {logs}");
+    // Fail closed, with brig's reason in podman's output.
+    let profile = img.1.join("notify.json");
+    std::fs::write(&profile, NOTIFY).expect("profile");
+    common::chown(&profile, common::test_uid());
+    let opt = format!("seccomp={}", profile.display());
+    let (code, out, err) = run_in(&["--security-opt", &opt, i, "echo", "RAN"]);
     assert!(code != Some(0) && !out.contains("RAN"), "{out}\n{err}");
     assert!(err.contains("SCMP_ACT_NOTIFY needs a listener"), "{err}");
 }
@@ -163,7 +262,8 @@ fn containerd_runs_containers_in_brig() {
     if !root() {
         return;
     }
-    let img = Image::new("ctr");
+    let podman = Podman(None);
+    let img = Image::new(&podman, "ctr");
     let dir = std::env::temp_dir().join(format!("brig-oci-ctrd-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
