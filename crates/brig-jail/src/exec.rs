@@ -18,14 +18,13 @@ use brig_sys::process::{self, Forked};
 use crate::error::JailError;
 use crate::report::Report;
 
-/// The namespaces X joins: all of pid 1's.
-const JOIN: i32 = libc::CLONE_NEWUSER
-    | libc::CLONE_NEWNS
-    | libc::CLONE_NEWPID
-    | libc::CLONE_NEWNET
-    | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWUTS
-    | libc::CLONE_NEWCGROUP;
+/// The namespaces X joins: all of pid 1's, in two steps. Those a container may have joined
+/// from outside (a pod's network, IPC and UTS) first, with the caller's own credentials: once
+/// in pid 1's user namespace, the kernel checks the rest with credentials of that namespace,
+/// which have no say over a namespace it did not make.
+const JOIN_FIRST: i32 = libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+const JOIN: i32 =
+    libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP;
 
 /// What the caller does once X exists: its host pid, before X may run (write the pid file).
 pub type Started<'a> = &'a mut dyn FnMut(i32) -> io::Result<()>;
@@ -76,7 +75,8 @@ pub fn exec(
             drop((pid_r, go_w, err_r));
             // Checked here: once in the container's mount namespace, /proc is its own.
             let r = process::SingleThreaded::check().and_then(|one| {
-                process::setns_pidfd(pidfd.as_fd(), JOIN)?;
+                process::setns(pidfd.as_fd(), JOIN_FIRST)?;
+                process::setns(pidfd.as_fd(), JOIN)?;
                 process::clone_single(&one, libc::CLONE_PARENT, &[pid_w.as_fd()])
             });
             match r {

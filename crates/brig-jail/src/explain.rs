@@ -188,8 +188,8 @@ impl View {
                     | Kind::Copy { .. }
                     | Kind::Proc { .. }
                     | Kind::Devpts
-                    | Kind::Sysfs
-                    | Kind::Mqueue => Place::Fixed,
+                    | Kind::Sysfs { .. }
+                    | Kind::Mqueue { .. } => Place::Fixed,
                 };
                 (e.dest.clone(), place)
             })

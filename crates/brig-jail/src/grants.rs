@@ -50,10 +50,11 @@ pub enum Kind {
     Proc { masked: Vec<PathBuf>, readonly: Vec<PathBuf>, sysctl: Vec<(PathBuf, String)> },
     /// A private devpts instance: the prison's own pseudo-terminals.
     Devpts,
-    /// OCI: a read-only sysfs of the prison's network namespace.
-    Sysfs,
-    /// OCI: an mqueue filesystem of the prison's IPC namespace.
-    Mqueue,
+    /// OCI: a read-only sysfs of the prison's network namespace; `made`: by the runner, in a
+    /// network namespace the prison joins (pid 1 has no say over one it did not make).
+    Sysfs { made: Option<OwnedFd> },
+    /// OCI: an mqueue filesystem of the prison's IPC namespace; `made` as for sysfs.
+    Mqueue { made: Option<OwnedFd> },
 }
 
 /// One mount, link or file of the prison's filesystem view.
@@ -161,12 +162,16 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
     v.push(entry("/dev/pts", Kind::Devpts));
     for m in &plan.oci_mounts {
         match m.fs {
-            OciFs::Sysfs => {
-                v.push(Entry { dest: m.dest.clone(), kind: Kind::Sysfs, inside_bind: false })
-            }
-            OciFs::Mqueue => {
-                v.push(Entry { dest: m.dest.clone(), kind: Kind::Mqueue, inside_bind: false })
-            }
+            OciFs::Sysfs => v.push(Entry {
+                dest: m.dest.clone(),
+                kind: Kind::Sysfs { made: None },
+                inside_bind: false,
+            }),
+            OciFs::Mqueue => v.push(Entry {
+                dest: m.dest.clone(),
+                kind: Kind::Mqueue { made: None },
+                inside_bind: false,
+            }),
             OciFs::View => {}
         }
     }
@@ -251,9 +256,11 @@ pub fn make_root_mountpoints(view: &[Entry]) -> Result<(), JailError> {
     };
     let mount_dir = |e: &Entry| match &e.kind {
         Kind::Bind { ident, .. } => Some(ident.is_dir),
-        Kind::Tmpfs { .. } | Kind::Proc { .. } | Kind::Devpts | Kind::Sysfs | Kind::Mqueue => {
-            Some(true)
-        }
+        Kind::Tmpfs { .. }
+        | Kind::Proc { .. }
+        | Kind::Devpts
+        | Kind::Sysfs { .. }
+        | Kind::Mqueue { .. } => Some(true),
         _ => None,
     };
     let mounts: Vec<&Path> =
@@ -504,9 +511,11 @@ fn order(mut v: Vec<Entry>) -> Result<Vec<Entry>, JailError> {
             Kind::Bind { ident, .. } if ident.is_dir => {
                 Some((e.dest.clone(), e.dest != Path::new("/")))
             }
-            Kind::Tmpfs { .. } | Kind::Proc { .. } | Kind::Devpts | Kind::Sysfs | Kind::Mqueue => {
-                Some((e.dest.clone(), false))
-            }
+            Kind::Tmpfs { .. }
+            | Kind::Proc { .. }
+            | Kind::Devpts
+            | Kind::Sysfs { .. }
+            | Kind::Mqueue { .. } => Some((e.dest.clone(), false)),
             _ => None,
         })
         .collect();
@@ -617,6 +626,7 @@ mod tests {
             groups: vec![],
             devices: vec![],
             console_fd: None,
+            joined: Vec::new(),
         }
     }
 

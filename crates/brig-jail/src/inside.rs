@@ -502,13 +502,12 @@ fn build(
             let opts = [("ptmxmode", "0666"), ("mode", "0620"), ("max", PTYS_MAX)];
             made("devpts", &opts, attr::NOSUID | attr::NOEXEC, msg::STEP_DEVPTS, last)
         }
-        Kind::Sysfs => {
-            let a = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
-            made("sysfs", &[], a, msg::STEP_SYSFS, last)
+        Kind::Sysfs { made: Some(m) } | Kind::Mqueue { made: Some(m) } => {
+            let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
+            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (8, e))
         }
-        Kind::Mqueue => {
-            made("mqueue", &[], attr::NOSUID | attr::NODEV | attr::NOEXEC, msg::STEP_MQUEUE, last)
-        }
+        Kind::Sysfs { made: None } => made("sysfs", &[], SYSFS, msg::STEP_SYSFS, last),
+        Kind::Mqueue { made: None } => made("mqueue", &[], MQUEUE, msg::STEP_MQUEUE, last),
         Kind::Proc { masked, readonly, sysctl } => {
             let m = mount::new_fs(
                 "proc",
@@ -565,6 +564,9 @@ fn tree(e: &Entry, src: Option<&OwnedFd>) -> Result<OwnedFd, (u32, io::Error)> {
 
 /// The most pseudo-terminals a prison may hold at once (the kernel's pty limit is host-wide).
 const PTYS_MAX: &str = "64";
+/// How sysfs and mqueue are mounted (by pid 1, or by the runner in a joined namespace).
+pub const SYSFS: u64 = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
+pub const MQUEUE: u64 = attr::NOSUID | attr::NODEV | attr::NOEXEC;
 
 /// The files of procfs that list the kernel's keys, which are not namespaced: names, serials
 /// and owners of every key the program's uid may view, the host user's included.

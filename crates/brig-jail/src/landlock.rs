@@ -73,8 +73,8 @@ fn inside_rules(view: &[Entry], abi: ABI) -> Vec<(PathBuf, landlock::BitFlags<Ac
     let mut every_bind_readable = true;
     for e in view {
         let rule = match &e.kind {
-            Kind::Proc { .. } | Kind::Sysfs => Some((Rights::R, true)),
-            Kind::Mqueue => Some((Rights::RWC, true)),
+            Kind::Proc { .. } | Kind::Sysfs { .. } => Some((Rights::R, true)),
+            Kind::Mqueue { .. } => Some((Rights::RWC, true)),
             // Read, write and terminal ioctls on the prison's own ptys; nothing is created by
             // path there (the kernel makes the nodes).
             Kind::Devpts => {

@@ -202,8 +202,10 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     caps::commit(&mut caps)?;
     report.timings.compile_us = us(t1);
 
-    // 3. Namespaces: user, mount, pid always; net, ipc, uts unless missing under --best-effort.
-    let mut ns = namespaces::ALL;
+    // 3. Namespaces: user, mount, pid always; net, ipc, uts unless an OCI config joins them by
+    // path (the runner joins them here) or they are missing under --best-effort.
+    let joined = namespaces::join(plan, &mut view, report)?;
+    let mut ns = namespaces::ALL & !joined;
     let signals = SigSet::of(FORWARDED);
     let old_mask = signals.block().map_err(JailError::setup("block signals"))?;
     let (report_r, report_w) = fs::pipe().map_err(JailError::setup("report pipe"))?;
@@ -236,7 +238,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         uid: in_uid,
         gid: in_gid,
         keep_groups: idmap::keep_groups(host_uid),
-        new_net: true,
+        new_net: joined & libc::CLONE_NEWNET == 0,
         resolver: plan.resolver(),
         new_uts: ns & libc::CLONE_NEWUTS != 0,
         hostname: plan.hostname.clone().unwrap_or_else(|| "brig".into()),
@@ -288,7 +290,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
             },
         }
     };
-    namespaces::record(ns, report);
+    namespaces::record(ns, joined & libc::CLONE_NEWNET == 0, report);
     match plan.capabilities {
         None => report.layer(
             "capabilities",

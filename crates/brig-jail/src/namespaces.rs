@@ -1,8 +1,15 @@
 //! Which namespaces to clone into, and what to do when the kernel refuses one.
 
+use std::os::fd::AsFd;
+
+use brig_policy::{JoinedNs, Plan};
+use brig_sys::fs;
+use brig_sys::mount;
 use brig_sys::process::{self, Forked};
 
 use crate::error::JailError;
+use crate::grants::{Entry, Kind};
+use crate::inside;
 use crate::report::{LayerState, Report};
 
 /// Without these brig has no prison at all; --best-effort cannot drop them.
@@ -16,8 +23,51 @@ pub const OPTIONAL: &[(i32, &str)] =
 
 pub const ALL: i32 = REQUIRED | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
 
-/// Records the namespaces of a successful clone as enforced.
-pub fn record(flags: i32, report: &mut Report) {
+/// OCI: joins the namespaces the Plan names by path (the runner, before it clones pid 1, whose
+/// own user namespace will have no say over them), and makes in them what pid 1 cannot: the
+/// sysfs of a joined network namespace, the mqueue of a joined IPC namespace, the host name of
+/// a joined UTS namespace. Returns the clone flags pid 1 must not use.
+pub fn join(plan: &Plan, view: &mut [Entry], report: &mut Report) -> Result<i32, JailError> {
+    let mut joined = 0;
+    for (ns, path) in &plan.joined {
+        let (flag, name) = match ns {
+            JoinedNs::Net => (libc::CLONE_NEWNET, "network namespace"),
+            JoinedNs::Ipc => (libc::CLONE_NEWIPC, "ipc namespace"),
+            JoinedNs::Uts => (libc::CLONE_NEWUTS, "uts namespace"),
+        };
+        let how = libc::O_RDONLY | libc::O_CLOEXEC;
+        fs::openat2(None, path, how, 0, 0)
+            .and_then(|fd| process::setns(fd.as_fd(), flag))
+            .map_err(|e| JailError::Setup {
+                step: "join a namespace by path",
+                source: std::io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+            })?;
+        joined |= flag;
+        report.layer(name, LayerState::Enforced, format!("joined {}", path.display()));
+    }
+    for e in view.iter_mut() {
+        let made = match &mut e.kind {
+            Kind::Sysfs { made } if joined & libc::CLONE_NEWNET != 0 => Some(("sysfs", made)),
+            Kind::Mqueue { made } if joined & libc::CLONE_NEWIPC != 0 => Some(("mqueue", made)),
+            _ => None,
+        };
+        if let Some((fstype, made)) = made {
+            let attrs = if fstype == "sysfs" { inside::SYSFS } else { inside::MQUEUE };
+            let m = mount::new_fs(fstype, &[], attrs)
+                .map_err(JailError::setup("mount sysfs or mqueue of a joined namespace"))?;
+            *made = Some(m);
+        }
+    }
+    if let (Some(name), true) = (&plan.hostname, joined & libc::CLONE_NEWUTS != 0) {
+        process::sethostname(name)
+            .map_err(JailError::setup("set the joined uts namespace's host name"))?;
+    }
+    Ok(joined)
+}
+
+/// Records the namespaces of a successful clone as enforced (those joined are recorded by
+/// [`join`]).
+pub fn record(flags: i32, new_net: bool, report: &mut Report) {
     report.layer("user namespace", LayerState::Enforced, "");
     report.layer(
         "mount namespace",
@@ -31,7 +81,9 @@ pub fn record(flags: i32, report: &mut Report) {
         }
     }
     // Made inside by pid 1; a DEGRADED record from it overrides these.
-    report.layer("network namespace", LayerState::Enforced, "only loopback");
+    if new_net {
+        report.layer("network namespace", LayerState::Enforced, "only loopback");
+    }
     report.layer("cgroup namespace", LayerState::Enforced, "");
 }
 

@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
 use crate::caller::Caller;
-use brig_policy::{Flags, Grant, GrantFlag, Host, IdMaps, OciFs, OciMount, Plan, Rights, RootFs};
+use anyhow::{bail, Context};
+use brig_policy::{
+    Flags, Grant, GrantFlag, Host, IdMaps, JoinedNs, OciFs, OciMount, Plan, Rights, RootFs,
+};
 
 use crate::translate;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -57,6 +59,8 @@ pub fn plan(
     // A terminal: brig's private pty of the prison's devpts, its master relayed by `run` or
     // handed to the engine's console socket by `create`.
     let pty = if process.terminal() == Some(true) { "always" } else { "never" };
+    let mut joined = Vec::new();
+    let caller = Caller::now().context("read this process's uid_map")?;
     let mut flags =
         Flags { command: args, no_system: true, pty: Some(pty.into()), ..Flags::default() };
     let mut tmpfs = Vec::new();
@@ -104,12 +108,14 @@ pub fn plan(
     flags.tmpfs = tmpfs;
     if let Some(linux) = spec.linux() {
         for ns in linux.namespaces().iter().flatten() {
-            if ns.path().is_some() {
-                bail!(
-                    "linux.namespaces: joining the {:?} namespace at a path is not supported yet",
-                    ns.typ()
-                );
-            }
+            let Some(path) = ns.path() else { continue };
+            let t = match ns.typ() {
+                LinuxNamespaceType::Network => JoinedNs::Net,
+                LinuxNamespaceType::Ipc => JoinedNs::Ipc,
+                LinuxNamespaceType::Uts => JoinedNs::Uts,
+                t => bail!("linux.namespaces: joining the {t:?} namespace at {} is refused: a container's user, mount, pid and cgroup namespaces are always brig's own (its view, its pid 1); a pod may share network, IPC and UTS", path.display()),
+            };
+            joined.push((t, path.clone()));
         }
         let has = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
         for (t, what) in
@@ -146,6 +152,8 @@ pub fn plan(
                 (k.starts_with("net.") || k.starts_with("fs.mqueue.") || ipc.contains(&k.as_str()))
                     && k.split('.').all(|p| !p.is_empty() && p != ".." && !p.contains('/'));
             anyhow::ensure!(ok, "linux.sysctl: {k} is not of the container's own namespaces (net.*, fs.mqueue.*, kernel IPC limits); refused");
+            let of = if k.starts_with("net.") { JoinedNs::Net } else { JoinedNs::Ipc };
+            anyhow::ensure!(!joined.iter().any(|(t, _)| *t == of), "linux.sysctl: {k} is of a namespace the container joins, not its own; set it where that namespace is made");
             anyhow::ensure!(!v.contains('\n'), "linux.sysctl: {k}: a value with a newline");
         }
         if linux.devices().iter().flatten().next().is_some() {
@@ -167,6 +175,10 @@ pub fn plan(
     }
     let host = Host { cwd: bundle.to_path_buf(), env: Vec::new() };
     let mut plan = brig_policy::plan(&flags, None, &host)?;
+    if let (Some((_, path)), Caller::User) = (joined.first(), &caller) {
+        bail!("linux.namespaces: joining {} needs root (setns asks for CAP_SYS_ADMIN in the caller's own user namespace): run brig-oci as root, or as root of the engine's user namespace that owns it", path.display());
+    }
+    plan.joined = joined;
     plan.env = process
         .env()
         .iter()
@@ -183,7 +195,6 @@ pub fn plan(
     let user = process.user();
     plan.inside_ids = Some((user.uid(), user.gid()));
     plan.umask = user.umask();
-    let caller = Caller::now().context("read this process's uid_map")?;
     if let Some(linux) = spec.linux() {
         plan.oci_cgroup = translate::cgroup(linux, id, !caller.host_root(), warnings)?;
         plan.id_maps = translate::id_maps(linux, &caller)?;

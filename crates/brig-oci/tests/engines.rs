@@ -66,7 +66,8 @@ impl Drop for Podman {
     fn drop(&mut self) {
         let Some(home) = &self.0 else { return };
         let pause = home.join("run/libpod/tmp/pause.pid");
-        if let Some(pid) = std::fs::read_to_string(pause).ok().and_then(|p| p.trim().parse::<i32>().ok())
+        if let Some(pid) =
+            std::fs::read_to_string(pause).ok().and_then(|p| p.trim().parse::<i32>().ok())
         {
             let _ = Command::new("kill").args(["-KILL", &format!("{pid}")]).status();
         }

@@ -1,7 +1,8 @@
 //! `brig-oci run` in real prisons on a busybox bundle, as root and as an unprivileged uid
 //! (BRIG_TEST_UID, default 1000): the bundle's root, hostname and user are honoured; a read-only
 //! root stays read-only; what brig cannot honour yet is refused, not dropped; a symlinked
-//! mount target in the image is never followed (CVE-2021-30465's class).
+//! mount target in the image is never followed (CVE-2021-30465's class); a pod's network, IPC
+//! and UTS namespaces are joined by path and stay the pod's to change.
 
 mod common;
 
@@ -93,8 +94,8 @@ fn what_cannot_be_honoured_is_refused() {
         ("/linux/maskedPaths", serde_json::json!(["etc/passwd"]), "maskedPaths"),
         (
             "/linux/namespaces",
-            serde_json::json!([{"type": "network", "path": "/proc/1/ns/net"}]),
-            "joining",
+            serde_json::json!([{"type": "mount", "path": "/proc/1/ns/mnt"}]),
+            "joining the Mount namespace",
         ),
         (
             "/hooks",
@@ -354,7 +355,7 @@ fn config_devices_are_made() {
         let b = Bundle::new(uid, "devices", &c);
         let (out, err) = text(&b.run(uid));
         if uid != 0 {
-            assert!(err.contains("needs root") && out.is_empty(), "uid {uid}: {out}\n{err}");
+            assert!(err.contains("needs host root") && out.is_empty(), "uid {uid}: {out}\n{err}");
             continue;
         }
         assert!(out.contains("NULL-OK"), "{out}\n{err}");
@@ -398,5 +399,83 @@ fn setfcap_is_dropped_where_host_directories_are_id_mapped() {
             assert!(out.contains(want), "uid {uid} bind {bind}: {out}\n{err}");
             assert_eq!(err.contains("CAP_SETFCAP is dropped"), dropped, "uid {uid}: {err}");
         }
+    }
+}
+
+/// A pod's namespaces, as Kubernetes hands them to each container: network, IPC and UTS by
+/// path. The container is in them (its sysfs shows the pod's loopback), its host name is the
+/// config's, and they stay the pod's: the container, root of its own user namespace only, can
+/// neither rename the host nor change the pod's interface. Joining a mount namespace, or setting
+/// a sysctl of a joined one, is refused; so is any join by an unprivileged runner (setns needs
+/// CAP_SYS_ADMIN in the caller's own user namespace).
+#[test]
+fn a_pods_network_ipc_and_uts_namespaces_are_joined() {
+    for uid in everyone() {
+        // The pod's holder: its own network (its loopback's MTU set to 1234), IPC and UTS
+        // namespaces; the test uid's are of a user namespace of its own.
+        let setup = "ip link set lo mtu 1234 && exec sleep 60";
+        let mut c = std::process::Command::new("setpriv");
+        c.args([&format!("--reuid={uid}"), &format!("--regid={uid}"), "--clear-groups"]);
+        c.arg("unshare").args(if uid == 0 { &[][..] } else { &["-r"][..] });
+        c.args(["--net", "--ipc", "--uts", "sh", "-c", setup]);
+        let mut holder = c.spawn().expect("unshare");
+        let pid = holder.id();
+        let comm = format!("/proc/{pid}/comm");
+        assert!(
+            common::eventually(5, || std::fs::read_to_string(&comm).is_ok_and(|c| c == "sleep\n")),
+            "the holder did not start"
+        );
+        let ns = |t: &str| format!("/proc/{pid}/ns/{t}");
+        let link = |t: &str| std::fs::read_link(ns(t)).expect("ns link").display().to_string();
+        let script = "for t in net ipc uts; do readlink /proc/self/ns/$t; done; \
+            cat /sys/class/net/lo/mtu 2>&1; hostname; hostname other && echo RENAMED; \
+            ip link set lo mtu 1500 && echo CHANGED; true";
+        let mut cfg = config(script, true);
+        let joined = serde_json::json!([{"type": "pid"}, {"type": "mount"}, {"type": "user"},
+            {"type": "network", "path": ns("net")}, {"type": "ipc", "path": ns("ipc")},
+            {"type": "uts", "path": ns("uts")}]);
+        cfg["linux"]["namespaces"] = joined.clone();
+        let sys = serde_json::json!({"destination": "/sys", "type": "sysfs", "source": "sysfs"});
+        cfg["mounts"].as_array_mut().expect("mounts").push(sys);
+        let b = Bundle::new(uid, "pod", &cfg);
+        for applet in ["readlink", "ip"] {
+            symlink("busybox", b.0.join("rootfs/bin").join(applet)).expect("link");
+        }
+        let o = b.run(uid);
+        let (out, err) = text(&o);
+        if uid != 0 {
+            assert!(!o.status.success() && err.contains("needs root"), "{uid}: {out}\n{err}");
+            let _ = holder.kill();
+            let _ = holder.wait();
+            continue;
+        }
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines.get(..3),
+            Some(&[&*link("net"), &*link("ipc"), &*link("uts")][..]),
+            "{uid}: {out}\n{err}"
+        );
+        assert!(lines.contains(&"1234"), "{uid}: the pod's sysfs: {out}\n{err}");
+        assert!(lines.contains(&"box"), "{uid}: the config's host name: {out}\n{err}");
+        assert!(!out.contains("RENAMED") && !out.contains("CHANGED"), "{uid}: {out}\n{err}");
+        // Refused: a sysctl of a joined namespace, and a mount namespace by path.
+        let sysctl = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        let mnt = serde_json::json!({"type": "mount", "path": ns("mnt")});
+        for (at, value, said) in
+            [("sysctl", sysctl, "joins"), ("namespaces", mnt, "joining the Mount")]
+        {
+            let mut c = cfg.clone();
+            match at {
+                "sysctl" => c["linux"]["sysctl"] = value,
+                _ => c["linux"]["namespaces"][1] = value,
+            }
+            let b = Bundle::new(uid, "pod-refused", &c);
+            let o = b.run(uid);
+            let (out, err) = text(&o);
+            assert!(!o.status.success() && !out.contains("brig"), "{uid} {at}: {out}\n{err}");
+            assert!(err.contains(said), "{uid} {at}: no {said:?} in {err}");
+        }
+        let _ = holder.kill();
+        let _ = holder.wait();
     }
 }

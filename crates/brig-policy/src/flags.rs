@@ -296,6 +296,7 @@ impl<'h> Builder<'h> {
             groups: vec![],
             devices: vec![],
             console_fd: None,
+            joined: Vec::new(),
             egress: vec![],
             ask: None,
         };

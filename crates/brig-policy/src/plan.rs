@@ -229,6 +229,18 @@ pub struct Plan {
     /// socket) the launch takes ownership of; the prison's terminal master goes there
     /// (SCM_RIGHTS) instead of brig's relay.
     pub console_fd: Option<i32>,
+    /// OCI `linux.namespaces` with a `path` (a Kubernetes pod's network, IPC and UTS): the
+    /// runner joins them before it clones pid 1, which then makes no namespace of that type.
+    pub joined: Vec<(JoinedNs, PathBuf)>,
+}
+
+/// A namespace type a prison may join rather than make (its user, mount, pid and cgroup
+/// namespaces are always brig's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinedNs {
+    Net,
+    Ipc,
+    Uts,
 }
 
 /// User-namespace maps: (inside id, host id, count) lines.

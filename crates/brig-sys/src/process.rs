@@ -254,14 +254,15 @@ pub fn sethostname(name: &str) -> io::Result<()> {
     check_int(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
 }
 
-/// `unshare(flags)`.
-/// `setns(pidfd, flags)`: joins the namespaces of the process behind `pidfd` named by the
-/// CLONE_NEW* `flags`, all at once (the user namespace first).
-pub fn setns_pidfd(pidfd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
+/// `setns(fd, flags)`: with a pidfd, joins the namespaces of the process behind it named by the
+/// CLONE_NEW* `flags`, all at once (the user namespace first); with a namespace file (from
+/// /proc/PID/ns or a bind of one), joins that namespace, which must be of type `flags`.
+pub fn setns(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
     // SAFETY: plain syscall with an fd and integer flags.
-    check_int(unsafe { libc::setns(pidfd.as_raw_fd(), flags) }).map(drop)
+    check_int(unsafe { libc::setns(fd.as_raw_fd(), flags) }).map(drop)
 }
 
+/// `unshare(flags)`.
 pub fn unshare(flags: i32) -> io::Result<()> {
     // SAFETY: plain syscall with an integer argument.
     check_int(unsafe { libc::unshare(flags) }).map(drop)
