@@ -92,7 +92,6 @@ pub fn exec(
                         chdir: &chdir,
                         ids: (in_uid, in_gid),
                         keep_groups: crate::idmap::keep_groups(host_uid),
-                        root_run: host_uid == 0,
                         console: console.as_ref().map(|c| c.as_fd()),
                         keep: err_w.as_fd(),
                     };
@@ -205,10 +204,8 @@ struct X<'a> {
     search: &'a [PathBuf],
     chdir: &'a Path,
     ids: (u32, u32),
-    /// An unprivileged runner denied setgroups in the prison's user namespace.
+    /// Supplementary groups are kept: setgroups is denied in the prison's user namespace.
     keep_groups: bool,
-    /// The runner is root (the container's writable mounts may be id-mapped).
-    root_run: bool,
     console: Option<BorrowedFd<'a>>,
     /// The error pipe (close-on-exec), the only fd besides 0-2 left open for the exec.
     keep: BorrowedFd<'a>,
@@ -249,11 +246,9 @@ impl X<'_> {
             process::set_groups(&self.plan.groups)?;
         }
         // As in the container: no CAP_SETFCAP where host directories are bound writable and
-        // id-mapped (a root run's, unless the engine gave its own maps).
-        let writable = self.plan.grants.iter().any(|g| g.rights.write || g.rights.create);
-        let mapped = self.root_run && self.plan.id_maps.as_ref().is_none_or(|m| m.map_mounts);
+        // id-mapped.
         let caps = self.plan.capabilities.unwrap_or_default();
-        let caps = crate::launch::without_setfcap(caps, &mut Vec::new(), mapped && writable);
+        let caps = crate::launch::without_setfcap(caps, &mut Vec::new(), self.plan);
         if self.plan.capabilities.is_none() {
             brig_sys::caps::drop_all()?;
         }

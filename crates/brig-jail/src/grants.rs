@@ -627,6 +627,7 @@ mod tests {
             devices: vec![],
             console_fd: None,
             joined: Vec::new(),
+            tcp: false,
         }
     }
 

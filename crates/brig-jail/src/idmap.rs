@@ -52,6 +52,7 @@ pub fn map_with(
         let (key, maps) = match how {
             Mapping::Owner(prison) if owner == prison => continue,
             Mapping::Owner(prison) => (owner, line_maps(owner, prison)),
+            Mapping::Range(m) if !m.map_mounts.contains(&e.dest) => continue,
             Mapping::Range(m) => ((u32::MAX, u32::MAX), (text(&m.uid), text(&m.gid))),
         };
         let ns = match namespaces.iter().find(|(o, _)| *o == key) {

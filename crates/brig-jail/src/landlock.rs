@@ -31,24 +31,24 @@ pub struct Prepared {
 pub use brig_caps::capmode::access;
 
 /// Creates the ruleset for `view` and the directory capabilities `dirs` at the kernel's ABI
-/// `abi_version` (from the probe).
+/// `abi_version` (from the probe). `tcp`: TCP bind and connect are not handled (left to the
+/// prison's network namespace: OCI containers).
 pub fn prepare(
     view: &[Entry],
     dirs: &[(BorrowedFd<'_>, Rights)],
     abi_version: i32,
+    tcp: bool,
 ) -> Result<Prepared, JailError> {
     let abi = ABI::from(abi_version);
     let err = |e: landlock::RulesetError| JailError::Landlock(e.to_string());
     let mut rs = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(AccessFs::from_all(abi))
-        .map_err(err)?
-        .handle_access(AccessNet::from_all(abi))
-        .map_err(err)?
-        .scope(Scope::from_all(abi))
-        .map_err(err)?
-        .create()
         .map_err(err)?;
+    if !tcp {
+        rs = rs.handle_access(AccessNet::from_all(abi)).map_err(err)?;
+    }
+    let mut rs = rs.scope(Scope::from_all(abi)).map_err(err)?.create().map_err(err)?;
     for e in view {
         if let Kind::Bind { fd, ident, rights, .. } = &e.kind {
             let a = access(*rights, ident.is_dir, abi);

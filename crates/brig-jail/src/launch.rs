@@ -111,7 +111,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         // with files the engine made theirs.
         let how = match &plan.id_maps {
             None => Some(idmap::Mapping::Owner((uid, gid))),
-            Some(m) if m.map_mounts => Some(idmap::Mapping::Range(m)),
+            Some(m) if !m.map_mounts.is_empty() => Some(idmap::Mapping::Range(m)),
             Some(_) => None,
         };
         if let Some(how) = how {
@@ -214,10 +214,6 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let (broker_r, broker_w) =
         brig_sys::fdpass::seqpacket_pair().map_err(JailError::setup("broker socket"))?;
     let id_mapped = !report.id_mapped.is_empty();
-    // Host directories bound writable and id-mapped (see `without_setfcap`).
-    let binds = view.iter().any(|e| {
-        e.dest != Path::new("/") && matches!(&e.kind, grants::Kind::Bind { mapped: Some(_), .. })
-    });
     let mut inside = Inside {
         view,
         caps,
@@ -257,7 +253,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         tty,
         master: None,
         gate,
-        capabilities: plan.capabilities.map(|c| without_setfcap(c, &mut report.warnings, binds)),
+        capabilities: plan.capabilities.map(|c| without_setfcap(c, &mut report.warnings, plan)),
         no_new_privs: plan.no_new_privs,
         oci_filter,
         labels: plan.oci_mounts.iter().map(|m| (m.dest.clone(), m.source.clone())).collect(),
@@ -330,7 +326,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
     let one = brig_policy::IdMaps {
         uid: vec![(in_uid, uid, 1)],
         gid: vec![(in_gid, gid, 1)],
-        map_mounts: false,
+        map_mounts: Vec::new(),
     };
     let ready = write_id_maps(pid, plan.id_maps.as_ref().unwrap_or(&one), unprivileged)
         .and_then(|()| cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)))
@@ -391,11 +387,11 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
 pub(crate) fn without_setfcap(
     mut c: brig_policy::CapSets,
     warnings: &mut Vec<String>,
-    mapped_binds: bool,
+    plan: &Plan,
 ) -> brig_policy::CapSets {
     const SETFCAP: u64 = 1 << 31;
     let all = c.bounding | c.effective | c.permitted | c.inheritable | c.ambient;
-    if !mapped_binds || all & SETFCAP == 0 {
+    if !plan.id_maps_writable_binds() || all & SETFCAP == 0 {
         return c;
     }
     for set in
@@ -405,7 +401,8 @@ pub(crate) fn without_setfcap(
     }
     warnings.push(
         "process.capabilities: CAP_SETFCAP is dropped: host directories are bound writable \
-         and id-mapped, and a file capability written there would hold on the host"
+         and id-mapped (mount option idmap), and a file capability written there would hold \
+         on the host"
             .into(),
     );
     c
@@ -459,13 +456,13 @@ pub(crate) fn prepare_landlock(
 ) -> Result<Option<landlock::Prepared>, JailError> {
     let abi = brig_sys::landlock::abi();
     let why = match abi {
-        Ok(v) if v >= landlock::REQUIRED_ABI => match landlock::prepare(view, dirs, v) {
+        Ok(v) if v >= landlock::REQUIRED_ABI => match landlock::prepare(view, dirs, v, plan.tcp) {
             Ok(p) => {
-                report.layer(
-                    "landlock",
-                    LayerState::Enforced,
-                    format!("ABI {v}, fs + net + scopes"),
-                );
+                let net = match plan.tcp {
+                    true => "fs + scopes (TCP left to the network namespace)",
+                    false => "fs + net + scopes",
+                };
+                report.layer("landlock", LayerState::Enforced, format!("ABI {v}, {net}"));
                 return Ok(Some(p));
             }
             Err(e) => e.to_string(),

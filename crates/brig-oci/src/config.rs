@@ -60,6 +60,7 @@ pub fn plan(
     // handed to the engine's console socket by `create`.
     let pty = if process.terminal() == Some(true) { "always" } else { "never" };
     let mut joined = Vec::new();
+    let mut idmapped = Vec::new();
     let caller = Caller::now().context("read this process's uid_map")?;
     let mut flags =
         Flags { command: args, no_system: true, pty: Some(pty.into()), ..Flags::default() };
@@ -93,6 +94,9 @@ pub fn plan(
                 }
                 let flag = if ro { GrantFlag::Rx } else { GrantFlag::Rwx };
                 flags.grants.push((flag, format!("{}:{dest}", source.display())));
+                if opts.iter().any(|o| o == "idmap" || o == "ridmap") {
+                    idmapped.push(clean(&dest));
+                }
             }
             (Some("sysfs"), _) => fs = OciFs::Sysfs,
             (Some("mqueue"), _) => fs = OciFs::Mqueue,
@@ -179,6 +183,7 @@ pub fn plan(
         bail!("linux.namespaces: joining {} needs root (setns asks for CAP_SYS_ADMIN in the caller's own user namespace): run brig-oci as root, or as root of the engine's user namespace that owns it", path.display());
     }
     plan.joined = joined;
+    plan.tcp = true;
     plan.env = process
         .env()
         .iter()
@@ -211,6 +216,12 @@ pub fn plan(
             Caller::NestedRoot { uids, gids } => Some(translate::identity(uids, gids)),
             Caller::User => None,
         };
+    }
+    if !idmapped.is_empty() {
+        let Some(m) = plan.id_maps.as_mut() else {
+            bail!("mounts: option idmap needs the container's own id maps: run brig-oci as root");
+        };
+        m.map_mounts.extend(idmapped);
     }
     let groups: Vec<u32> = user.additional_gids().iter().flatten().copied().collect();
     if !groups.is_empty() {

@@ -391,7 +391,7 @@ pub fn id_maps(
             anyhow::ensure!(h > 0 || !caller.host_root(), "linux.{what}: {i} {h} {n} maps host id 0: the container would hold host root's files and ids; refused");
         }
     }
-    Ok(Some(brig_policy::IdMaps { uid, gid, map_mounts: false }))
+    Ok(Some(brig_policy::IdMaps { uid, gid, map_mounts: Vec::new() }))
 }
 
 /// The ids a root run's containers get when the config names none: 65536 from `brig`'s entry
@@ -413,14 +413,14 @@ pub fn brig_range() -> anyhow::Result<brig_policy::IdMaps> {
     Ok(brig_policy::IdMaps {
         uid: vec![(0, uid, RANGE)],
         gid: vec![(0, gid, RANGE)],
-        map_mounts: true,
+        map_mounts: vec![std::path::PathBuf::from("/")],
     })
 }
 
 /// Every id of `uids` and `gids` (first, count) as itself.
 pub fn identity(uids: &[(u32, u32)], gids: &[(u32, u32)]) -> brig_policy::IdMaps {
     let same = |r: &[(u32, u32)]| r.iter().map(|&(first, n)| (first, first, n)).collect();
-    brig_policy::IdMaps { uid: same(uids), gid: same(gids), map_mounts: false }
+    brig_policy::IdMaps { uid: same(uids), gid: same(gids), map_mounts: Vec::new() }
 }
 
 /// How many ids a container gets.

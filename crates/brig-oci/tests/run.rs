@@ -369,67 +369,90 @@ fn config_devices_are_made() {
     }
 }
 
-/// CAP_SETFCAP is taken out in a root run that binds a host directory writable: that mount is
-/// id-mapped, and a file capability written there would be stored as the host owner's, real on
-/// the host. Control: without the bind it stays (the image's own layer is the container's to
-/// write, as under runc); an unprivileged run (nothing id-mapped; its file capabilities hold
-/// only in its own user namespace) keeps it.
+/// A writable bind of a host directory is id-mapped only when the config asks (mount option
+/// `idmap`, as podman's `-v SRC:DEST:idmap`): then what the container's root writes there is
+/// host root's, and CAP_SETFCAP is taken out (a file capability written there would be stored
+/// as the host owner's, real on the host). A plain bind is not: the container's root is not
+/// the host's there and cannot write a root-owned directory, and keeps CAP_SETFCAP (what it
+/// writes elsewhere holds only in its own user namespace). An unprivileged run has no maps to
+/// id-map with, and is refused.
 #[test]
 fn setfcap_is_dropped_where_host_directories_are_id_mapped() {
-    let script = "grep CapBnd /proc/self/status";
+    let script = "grep CapBnd /proc/self/status; touch /data/x 2>/dev/null && echo WROTE";
     for uid in everyone() {
-        for bind in [true, false] {
+        for bind in ["none", "bind", "idmap"] {
             let mut c = config(script, true);
             let caps = serde_json::json!(["CAP_KILL", "CAP_SETFCAP"]);
             c["process"]["capabilities"] = serde_json::json!({
                 "bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps
             });
-            if bind {
+            let opts = if bind == "idmap" { vec!["bind", "idmap"] } else { vec!["bind"] };
+            if bind != "none" {
                 c["mounts"].as_array_mut().expect("mounts").push(
-                    serde_json::json!({"destination": "/data", "source": "data", "options": ["bind"]}),
+                    serde_json::json!({"destination": "/data", "source": "data", "options": opts}),
                 );
             }
             let b = Bundle::new(uid, "setfcap", &c);
-            std::fs::create_dir(b.0.join("data")).expect("mkdir");
+            std::fs::create_dir(b.0.join("data")).expect("mkdir"); // root's, 0755
             std::fs::create_dir(b.0.join("rootfs/data")).expect("mkdir");
-            let (out, err) = text(&b.run(uid));
-            let dropped = uid == 0 && bind;
+            let o = b.run(uid);
+            let (out, err) = text(&o);
+            if uid != 0 && bind == "idmap" {
+                assert!(!o.status.success() && err.contains("option idmap needs"), "{out}\n{err}");
+                continue;
+            }
+            let mapped = bind == "idmap";
             let want =
-                if dropped { "CapBnd:\t0000000000000020" } else { "CapBnd:\t0000000080000020" };
-            assert!(out.contains(want), "uid {uid} bind {bind}: {out}\n{err}");
-            assert_eq!(err.contains("CAP_SETFCAP is dropped"), dropped, "uid {uid}: {err}");
+                if mapped { "CapBnd:\t0000000000000020" } else { "CapBnd:\t0000000080000020" };
+            assert!(out.contains(want), "uid {uid} {bind}: {out}\n{err}");
+            assert_eq!(err.contains("CAP_SETFCAP is dropped"), mapped, "uid {uid}: {err}");
+            assert_eq!(out.contains("WROTE"), mapped, "uid {uid} {bind}: {out}\n{err}");
+            if mapped {
+                let owner = std::fs::metadata(b.0.join("data/x")).expect("written");
+                assert_eq!(std::os::unix::fs::MetadataExt::uid(&owner), 0, "host root's");
+            }
         }
     }
 }
 
 /// A pod's namespaces, as Kubernetes hands them to each container: network, IPC and UTS by
 /// path. The container is in them (its sysfs shows the pod's loopback), its host name is the
-/// config's, and they stay the pod's: the container, root of its own user namespace only, can
+/// config's, it reaches the pod's TCP services (Landlock leaves TCP to the container's network
+/// namespace), and they stay the pod's: the container, root of its own user namespace only, can
 /// neither rename the host nor change the pod's interface. Joining a mount namespace, or setting
 /// a sysctl of a joined one, is refused; so is any join by an unprivileged runner (setns needs
 /// CAP_SYS_ADMIN in the caller's own user namespace).
 #[test]
 fn a_pods_network_ipc_and_uts_namespaces_are_joined() {
     for uid in everyone() {
-        // The pod's holder: its own network (its loopback's MTU set to 1234), IPC and UTS
-        // namespaces; the test uid's are of a user namespace of its own.
-        let setup = "ip link set lo mtu 1234 && exec sleep 60";
+        // The pod's holder: its own network (its loopback's MTU set to 1234, a web server on
+        // it as another container of the pod would have), IPC and UTS namespaces; the test
+        // uid's are of a user namespace of its own.
+        let web = std::env::temp_dir().join(format!("brig-oci-pod-web-{}", std::process::id()));
+        std::fs::create_dir_all(&web).expect("mkdir");
+        std::fs::write(web.join("f"), "pod-web\n").expect("page");
+        let setup = format!(
+            "ip link set lo mtu 1234 up && exec busybox httpd -f -p 127.0.0.1:9999 -h {}",
+            web.display()
+        );
         let mut c = std::process::Command::new("setpriv");
         c.args([&format!("--reuid={uid}"), &format!("--regid={uid}"), "--clear-groups"]);
         c.arg("unshare").args(if uid == 0 { &[][..] } else { &["-r"][..] });
-        c.args(["--net", "--ipc", "--uts", "sh", "-c", setup]);
-        let mut holder = c.spawn().expect("unshare");
-        let pid = holder.id();
+        c.args(["--net", "--ipc", "--uts", "sh", "-c", &setup]);
+        let holder = Holder(c.spawn().expect("unshare"), web);
+        let pid = holder.0.id();
         let comm = format!("/proc/{pid}/comm");
         assert!(
-            common::eventually(5, || std::fs::read_to_string(&comm).is_ok_and(|c| c == "sleep\n")),
+            common::eventually(5, || std::fs::read_to_string(&comm)
+                .is_ok_and(|c| c == "busybox\n")),
             "the holder did not start"
         );
         let ns = |t: &str| format!("/proc/{pid}/ns/{t}");
         let link = |t: &str| std::fs::read_link(ns(t)).expect("ns link").display().to_string();
         let script = "for t in net ipc uts; do readlink /proc/self/ns/$t; done; \
             cat /sys/class/net/lo/mtu 2>&1; hostname; hostname other && echo RENAMED; \
-            ip link set lo mtu 1500 && echo CHANGED; true";
+            ip link set lo mtu 1500 && echo CHANGED; \
+            for i in 1 2 3 4 5; do wget -qO- http://127.0.0.1:9999/f && break; sleep 0.2; done";
         let mut cfg = config(script, true);
         let joined = serde_json::json!([{"type": "pid"}, {"type": "mount"}, {"type": "user"},
             {"type": "network", "path": ns("net")}, {"type": "ipc", "path": ns("ipc")},
@@ -438,15 +461,13 @@ fn a_pods_network_ipc_and_uts_namespaces_are_joined() {
         let sys = serde_json::json!({"destination": "/sys", "type": "sysfs", "source": "sysfs"});
         cfg["mounts"].as_array_mut().expect("mounts").push(sys);
         let b = Bundle::new(uid, "pod", &cfg);
-        for applet in ["readlink", "ip"] {
+        for applet in ["readlink", "ip", "wget"] {
             symlink("busybox", b.0.join("rootfs/bin").join(applet)).expect("link");
         }
         let o = b.run(uid);
         let (out, err) = text(&o);
         if uid != 0 {
             assert!(!o.status.success() && err.contains("needs root"), "{uid}: {out}\n{err}");
-            let _ = holder.kill();
-            let _ = holder.wait();
             continue;
         }
         let lines: Vec<&str> = out.lines().collect();
@@ -457,6 +478,7 @@ fn a_pods_network_ipc_and_uts_namespaces_are_joined() {
         );
         assert!(lines.contains(&"1234"), "{uid}: the pod's sysfs: {out}\n{err}");
         assert!(lines.contains(&"box"), "{uid}: the config's host name: {out}\n{err}");
+        assert!(lines.contains(&"pod-web"), "{uid}: TCP to the pod's web server: {out}\n{err}");
         assert!(!out.contains("RENAMED") && !out.contains("CHANGED"), "{uid}: {out}\n{err}");
         // Refused: a sysctl of a joined namespace, and a mount namespace by path.
         let sysctl = serde_json::json!({"net.ipv4.ip_forward": "1"});
@@ -475,7 +497,17 @@ fn a_pods_network_ipc_and_uts_namespaces_are_joined() {
             assert!(!o.status.success() && !out.contains("brig"), "{uid} {at}: {out}\n{err}");
             assert!(err.contains(said), "{uid} {at}: no {said:?} in {err}");
         }
-        let _ = holder.kill();
-        let _ = holder.wait();
+        drop(holder);
+    }
+}
+
+/// A pod's namespace holder and its web root, gone on drop.
+struct Holder(std::process::Child, PathBuf);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }

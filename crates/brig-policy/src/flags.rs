@@ -297,6 +297,7 @@ impl<'h> Builder<'h> {
             devices: vec![],
             console_fd: None,
             joined: Vec::new(),
+            tcp: false,
             egress: vec![],
             ask: None,
         };

@@ -1,6 +1,6 @@
 //! The immutable `Plan`: everything the runner will do, decided before any syscall.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// unveil-style rights on a granted path.
@@ -232,6 +232,10 @@ pub struct Plan {
     /// OCI `linux.namespaces` with a `path` (a Kubernetes pod's network, IPC and UTS): the
     /// runner joins them before it clones pid 1, which then makes no namespace of that type.
     pub joined: Vec<(JoinedNs, PathBuf)>,
+    /// OCI: TCP bind and connect are the container's network namespace's to decide (the
+    /// engine's network, a pod's, or loopback only), as the config asks, rather than refused
+    /// by Landlock; brig's own runs reach TCP only through capabilities and `--egress`.
+    pub tcp: bool,
 }
 
 /// A namespace type a prison may join rather than make (its user, mount, pid and cgroup
@@ -248,10 +252,24 @@ pub enum JoinedNs {
 pub struct IdMaps {
     pub uid: Vec<(u32, u32, u32)>,
     pub gid: Vec<(u32, u32, u32)>,
-    /// The maps are brig's (a root run's range): the root and the writable grants are
-    /// id-mapped with them too, so files keep their owners inside. An engine's own maps come
-    /// with files the engine made theirs, and are not applied to mounts.
-    pub map_mounts: bool,
+    /// The inside destinations of the mounts id-mapped with these maps, so files keep their
+    /// owners inside: with brig's range (a root run's) the root; and any bind the config asks
+    /// to id-map (mount option `idmap` or `ridmap`). An engine's own maps come with a root the
+    /// engine made theirs, which is not id-mapped.
+    pub map_mounts: Vec<PathBuf>,
+}
+
+impl Plan {
+    /// Whether a host directory is bound writable and id-mapped (see [`IdMaps::map_mounts`]):
+    /// what the container writes there lands with host owners, host root's included.
+    pub fn id_maps_writable_binds(&self) -> bool {
+        let Some(m) = &self.id_maps else { return false };
+        self.grants.iter().any(|g| {
+            (g.rights.write || g.rights.create)
+                && g.dest != Path::new("/")
+                && m.map_mounts.contains(&g.dest)
+        })
+    }
 }
 
 impl IdMaps {
