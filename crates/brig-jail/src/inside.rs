@@ -128,11 +128,13 @@ pub fn pid1(mut p: Inside) -> ! {
     // pid 1 keeps nothing of the host: every fd but 0-2 (which the program inherits), the
     // capabilities and the report pipe is closed, including any the caller leaked into brig.
     // The grant fds are forgotten rather than dropped one by one: that one call closes them.
+    // (OCI: the start fifo stays open, close-on-exec, until the program has executed.)
     std::mem::forget(std::mem::take(&mut p.view));
     let report = p.report.as_fd();
     let keep: Vec<BorrowedFd<'_>> = std::iter::once(report)
         .chain(p.caps.iter().map(|c| c.fd.as_fd()))
         .chain(p.master.as_ref().map(|m| m.as_fd()))
+        .chain(p.gate.as_ref().map(|g| g.as_fd()))
         .collect();
     if let Err(e) = fs::close_all_except(3, &keep) {
         fail(report, (23, e, u32::MAX));
@@ -149,8 +151,11 @@ pub fn pid1(mut p: Inside) -> ! {
     // The program's process shares pid 1's memory until its exec (no copy-on-write faults).
     match process::spawn_shared(&mut || program(&p)) {
         Ok(pid) => {
+            // The program has executed (or failed to): closing the fifo's last reader tells
+            // `start`, which runs the poststart hooks only then.
+            let oci = p.gate.take().is_some();
             let master = p.master.as_ref().map(|m| m.as_fd());
-            reap(report, pid, &p.signals, master, p.gate.is_some())
+            reap(report, pid, &p.signals, master, oci)
         }
         Err(e) => {
             fail(report, (22, e, u32::MAX));

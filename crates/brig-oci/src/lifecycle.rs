@@ -188,10 +188,13 @@ fn read_line(mut r: std::fs::File) -> anyhow::Result<String> {
     Ok(text.split('\n').next().unwrap_or_default().to_string())
 }
 
+/// How long `start` waits for the program's exec before the poststart hooks.
+const EXEC_WAIT: Duration = Duration::from_secs(10);
+
 /// `start`: runs the prestart hooks, releases a created container's pid 1, which starts the
-/// program, then runs the poststart hooks. A failed prestart hook stops and deletes the
-/// container (poststop hooks included) and is `start`'s error; a failed poststart hook is a
-/// warning.
+/// program, then, once the program has executed, runs the poststart hooks. A failed prestart
+/// hook stops and deletes the container (poststop hooks included) and is `start`'s error; a
+/// failed poststart hook is a warning.
 pub fn start(root: &Path, id: &str, log: &Log) -> anyhow::Result<()> {
     let c = Container::load(root, id)?;
     match c.status() {
@@ -210,7 +213,15 @@ pub fn start(root: &Path, id: &str, log: &Log) -> anyhow::Result<()> {
         .with_context(|| format!("open {}", c.fifo().display()))?;
     brig_sys::fs::write(fifo.as_fd(), b"s").context("release the container's pid 1")?;
     std::fs::remove_file(c.fifo()).context("remove exec.fifo")?;
+    // pid 1 holds the fifo's only reader until the program has executed: the poststart hooks
+    // run after that (the spec's order), once our writer sees no reader left (POLLERR).
     let post = hooks::of(c.state.hooks.as_ref(), When::Poststart);
+    if !post.is_empty() {
+        let gone = process::poll(&[(fifo.as_fd(), 0)], Some(EXEC_WAIT));
+        if !gone.is_ok_and(|r| r[0] & libc::POLLERR != 0) {
+            log.warn("poststart: the program had not executed after 10 s; the hooks run now");
+        }
+    }
     hooks::run_each(&post, &c.oci_state(), &|w| log.warn(&format!("poststart: {w}")));
     Ok(())
 }

@@ -180,7 +180,7 @@ fn capabilities_rlimits_and_no_new_privs_follow_the_config() {
 }
 
 /// Hooks run on the host with the container's state on stdin: createRuntime in create,
-/// prestart in start before the program, poststart after, poststop in delete; a failed
+/// prestart in start before the program, poststart once it has executed, poststop in delete; a failed
 /// poststart or poststop hook is a warning and the next still runs; a failed prestart hook
 /// stops and deletes the container, whose program never runs; hooks that would run inside the
 /// container are refused.
@@ -195,11 +195,21 @@ fn hooks_run_in_their_phases() {
             serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", cmd]})
         };
         let fail = serde_json::json!({"path": "/bin/false", "args": ["false"]});
-        let mut c = config("touch /ran", false);
+        // The poststart hook finds pid 1's children by their stat lines: the program has
+        // executed by then (its name is the program's, never brig-oci's).
+        let children = b.0.join("children");
+        let find = format!(
+            "read s; p=$(echo \"$s\" | sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/'); \
+             for f in /proc/[0-9]*/stat; do set -- $(cat $f 2>/dev/null); \
+             [ \"$4\" = \"$p\" ] && echo $2 >> {}; done; true",
+            children.display()
+        );
+        let find = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", find]});
+        let mut c = config("touch /ran; sleep 1", false);
         c["hooks"] = serde_json::json!({
             "createRuntime": [hook("createRuntime")],
             "prestart": [hook("prestart")],
-            "poststart": [fail, hook("poststart")],
+            "poststart": [find, fail, hook("poststart")],
             "poststop": [fail, hook("poststop")]
         });
         std::fs::write(b.0.join("config.json"), c.to_string()).expect("config");
@@ -213,6 +223,9 @@ fn hooks_run_in_their_phases() {
         let (code, o, e) = oci(uid, &root, &["start", "h1"], &s);
         assert_eq!(code, Some(0), "uid {uid}: {o}\n{e}");
         assert!(e.contains("poststart") && e.contains("/bin/false"), "uid {uid}: no warning: {e}");
+        let found = std::fs::read_to_string(&children).unwrap_or_default();
+        let ok = found == "(sh)\n" || found == "(sleep)\n"; // busybox sh execs its last command
+        assert!(ok, "uid {uid}: pid 1's children at poststart: {found:?}");
         assert!(eventually(5, || b.0.join("rootfs/ran").exists()), "uid {uid}: program");
         let stopped = || state(uid, &root, "h1", &s)["status"] == "stopped";
         assert!(eventually(5, stopped));
