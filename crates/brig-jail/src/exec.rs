@@ -58,13 +58,13 @@ pub fn exec(
     let view = crate::grants::open_view(plan, host_uid, host_gid)?;
     let landlock = crate::launch::prepare_landlock(&view, &[], plan, &mut report)?;
     let filter = crate::launch::compile_seccomp(plan, &mut report)?.compile();
-    let oci_filter = match &plan.seccomp_profile {
+    let oci_filter = match &plan.oci.seccomp_profile {
         Some(p) => Some(crate::seccomp::oci::compile(p).map_err(JailError::Seccomp)?),
         None => None,
     };
     let (argv, envp, search) = crate::launch::exec_args(plan)?;
     let procs = cgroup_procs(pid1)?;
-    let (in_uid, in_gid) = plan.inside_ids.unwrap_or((0, 0));
+    let (in_uid, in_gid) = plan.oci.inside_ids.unwrap_or((0, 0));
     let chdir = plan.chdir.clone().unwrap_or_else(|| PathBuf::from("/"));
     let (pid_r, pid_w) = fs::pipe().map_err(JailError::setup("exec: pid pipe"))?;
     let (go_r, go_w) = fs::pipe().map_err(JailError::setup("exec: go pipe"))?;
@@ -242,14 +242,14 @@ impl X<'_> {
         }
         process::prctl(libc::PR_SET_SECUREBITS, libc::SECBIT_NO_SETUID_FIXUP as u64)?;
         process::become_ids(self.ids.0, self.ids.1, self.keep_groups)?;
-        if !self.plan.groups.is_empty() {
-            process::set_groups(&self.plan.groups)?;
+        if !self.plan.oci.groups.is_empty() {
+            process::set_groups(&self.plan.oci.groups)?;
         }
         // As in the container: no CAP_SETFCAP where host directories are bound writable and
         // id-mapped.
-        let caps = self.plan.capabilities.unwrap_or_default();
+        let caps = self.plan.oci.capabilities.unwrap_or_default();
         let caps = crate::launch::without_setfcap(caps, &mut Vec::new(), self.plan);
-        if self.plan.capabilities.is_none() {
+        if self.plan.oci.capabilities.is_none() {
             brig_sys::caps::drop_all()?;
         }
         if self.plan.no_new_privs {
@@ -265,7 +265,7 @@ impl X<'_> {
         if let Some(f) = self.oci_filter {
             brig_sys::seccomp::install(f)?;
         }
-        if self.plan.capabilities.is_some() {
+        if self.plan.oci.capabilities.is_some() {
             brig_sys::caps::set(
                 caps.bounding,
                 caps.effective,
@@ -274,10 +274,10 @@ impl X<'_> {
                 caps.ambient,
             )?;
         }
-        for &(res, soft, hard) in &self.plan.rlimits {
+        for &(res, soft, hard) in &self.plan.oci.rlimits {
             process::setrlimit(res, soft, hard)?;
         }
-        if let Some(m) = self.plan.umask {
+        if let Some(m) = self.plan.oci.umask {
             process::umask(m);
         }
         fs::chdir(self.chdir)?;

@@ -123,7 +123,7 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         }
         v.push(entry("/etc/mtab", Kind::Symlink { target: "../proc/self/mounts".into() }));
     }
-    if let Some(r) = &plan.rootfs {
+    if let Some(r) = &plan.oci.rootfs {
         // OCI: the bundle's root. Writable while the view is built on it (mountpoints may be
         // made there); pid 1 makes it read-only afterwards when the config says so.
         let source = through_root_links(&r.path, "root.path")?;
@@ -137,7 +137,7 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         let origin = "minimal /dev".to_string();
         v.push(entry(d, open_bind(Path::new(d), rw, origin, true)?));
     }
-    for (host, dest) in &plan.devices {
+    for (host, dest) in &plan.oci.devices {
         let rw = Rights { read: true, write: true, exec: false, create: false };
         v.push(Entry {
             dest: dest.clone(),
@@ -151,16 +151,17 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
     let under_proc = |paths: &[PathBuf]| -> Vec<PathBuf> {
         paths.iter().filter_map(|p| p.strip_prefix("/proc").ok().map(Path::to_path_buf)).collect()
     };
-    let masked = under_proc(&plan.masked_paths);
-    let readonly = under_proc(&plan.readonly_paths);
+    let masked = under_proc(&plan.oci.masked_paths);
+    let readonly = under_proc(&plan.oci.readonly_paths);
     let sysctl = plan
+        .oci
         .sysctl
         .iter()
         .map(|(k, v)| (Path::new("sys").join(k.replace('.', "/")), v.clone()))
         .collect();
     v.push(entry("/proc", Kind::Proc { masked, readonly, sysctl }));
     v.push(entry("/dev/pts", Kind::Devpts));
-    for m in &plan.oci_mounts {
+    for m in &plan.oci.mounts {
         match m.fs {
             OciFs::Sysfs => v.push(Entry {
                 dest: m.dest.clone(),
@@ -175,7 +176,7 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
             OciFs::View => {}
         }
     }
-    if plan.rootfs.is_none() {
+    if plan.oci.rootfs.is_none() {
         v.push(entry(
             "/tmp",
             Kind::Tmpfs { size: plan.limits.tmp_size, exec: false, shared: true },
@@ -207,7 +208,7 @@ pub fn open_view(plan: &Plan, uid: u32, gid: u32) -> Result<Vec<Entry>, JailErro
         v.push(Entry { dest, kind, inside_bind: false });
     }
     let v = order(v)?;
-    Ok(in_config_order(v, &plan.oci_mounts))
+    Ok(in_config_order(v, &plan.oci.mounts))
 }
 
 /// OCI: the view in the config's mount order (runtimetest checks mountinfo against it), parents
@@ -607,27 +608,8 @@ mod tests {
             ask: None,
             start_dir: None,
             tmpfs_exec: vec![],
-            rootfs: None,
-            inside_ids: None,
-            hostname: None,
-            masked_paths: vec![],
-            readonly_paths: vec![],
-            gate: None,
-            rlimits: vec![],
-            capabilities: None,
+            oci: Default::default(),
             no_new_privs: true,
-            seccomp_profile: None,
-            oci_mounts: vec![],
-            umask: None,
-            oom_score_adj: None,
-            sysctl: vec![],
-            oci_cgroup: None,
-            id_maps: None,
-            groups: vec![],
-            devices: vec![],
-            console_fd: None,
-            joined: Vec::new(),
-            tcp: false,
         }
     }
 

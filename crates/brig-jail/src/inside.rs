@@ -65,7 +65,7 @@ pub struct Inside {
     pub tty: Option<crate::terminal::Setup>,
     /// pid 1's copy of that terminal's master: it asks it for the foreground process group.
     pub master: Option<OwnedFd>,
-    /// OCI create: the start fifo pid 1 parks on after its setup (`Plan::gate`); pid 1 is the
+    /// OCI create: the start fifo pid 1 parks on after its setup (`OciPlan::gate`); pid 1 is the
     /// caller's child then, and exits with the program's status.
     pub gate: Option<OwnedFd>,
     /// OCI: the capability sets kept (`Plan::capabilities`); `None` drops them all.

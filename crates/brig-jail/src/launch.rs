@@ -72,8 +72,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         if unprivileged { (host_uid, host_gid) } else { (ROOT_RUNS_AS, ROOT_RUNS_AS) };
     // OCI: the ids the program has inside its user namespace, mapped to those host ids, or by
     // the config's own maps (root runs; brig-oci checked that they leave out host root).
-    let (in_uid, in_gid) = plan.inside_ids.unwrap_or((uid, gid));
-    if let Some(m) = &plan.id_maps {
+    let (in_uid, in_gid) = plan.oci.inside_ids.unwrap_or((uid, gid));
+    if let Some(m) = &plan.oci.id_maps {
         let unmapped = || JailError::Setup {
             step: "uid/gid map",
             source: std::io::Error::other("the process's uid or gid is outside the config's maps"),
@@ -89,6 +89,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         .transpose()
         .map_err(JailError::setup("claim the ready fd (--ready-fd)"))?;
     let gate = plan
+        .oci
         .gate
         .map(|g| {
             let claim = brig_sys::fdpass::claim_inherited;
@@ -98,6 +99,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         .map_err(JailError::setup("claim the OCI start fifo and created pipe"))?;
     let (gate, created) = gate.unzip();
     let console = plan
+        .oci
         .console_fd
         .map(brig_sys::fdpass::claim_inherited)
         .transpose()
@@ -109,7 +111,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         // Root runs: the prison's uid acts as each writable grant's owner (id-mapped mounts),
         // or with brig's OCI range every owner keeps its id inside; an engine's own maps come
         // with files the engine made theirs.
-        let how = match &plan.id_maps {
+        let how = match &plan.oci.id_maps {
             None => Some(idmap::Mapping::Owner((uid, gid))),
             Some(m) if !m.map_mounts.is_empty() => Some(idmap::Mapping::Range(m)),
             Some(_) => None,
@@ -169,7 +171,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         .iter()
         .filter_map(|c| Some((c.fd.as_fd(), c.remount.as_ref()?.dir_rights()?)))
         .collect();
-    let oci_filter = match &plan.seccomp_profile {
+    let oci_filter = match &plan.oci.seccomp_profile {
         Some(p) => Some(
             seccomp::oci::compile(p)
                 .map_err(|e| JailError::Seccomp(format!("the OCI config's linux.seccomp: {e}")))?,
@@ -184,11 +186,11 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         false => None,
     };
     let oci_cgroup =
-        plan.oci_cgroup.as_ref().map(crate::oci_cgroup::OciCgroup::create).transpose()?;
+        plan.oci.cgroup.as_ref().map(crate::oci_cgroup::OciCgroup::create).transpose()?;
     let mut rlimits = limits::rlimits(&plan.limits, cgroup.as_ref());
     // OCI: the config's own rlimits replace brig's for the same resource.
-    rlimits.retain(|r| !plan.rlimits.iter().any(|o| o.0 == r.0));
-    rlimits.extend(&plan.rlimits);
+    rlimits.retain(|r| !plan.oci.rlimits.iter().any(|o| o.0 == r.0));
+    rlimits.extend(&plan.oci.rlimits);
     report.limits = limits::describe(&plan.limits, cgroup.as_ref());
     let chdir = plan.chdir.clone().or(plan.start_dir.clone()).unwrap_or_else(|| PathBuf::from("/"));
     let ttys = terminal::ttys();
@@ -237,8 +239,8 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         new_net: joined & libc::CLONE_NEWNET == 0,
         resolver: plan.resolver(),
         new_uts: ns & libc::CLONE_NEWUTS != 0,
-        hostname: plan.hostname.clone().unwrap_or_else(|| "brig".into()),
-        root_readonly: plan.rootfs.as_ref().is_none_or(|r| r.readonly),
+        hostname: plan.oci.hostname.clone().unwrap_or_else(|| "brig".into()),
+        root_readonly: plan.oci.rootfs.as_ref().is_none_or(|r| r.readonly),
         may_drop: crate::msg::LAYER_STEPS
             .into_iter()
             .filter(|&s| {
@@ -253,20 +255,20 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         tty,
         master: None,
         gate,
-        capabilities: plan.capabilities.map(|c| without_setfcap(c, &mut report.warnings, plan)),
+        capabilities: plan.oci.capabilities.map(|c| without_setfcap(c, &mut report.warnings, plan)),
         no_new_privs: plan.no_new_privs,
         oci_filter,
-        labels: plan.oci_mounts.iter().map(|m| (m.dest.clone(), m.source.clone())).collect(),
-        umask: plan.umask,
-        oom_score_adj: plan.oom_score_adj,
-        groups: plan.groups.clone(),
-        masked: outside_proc(&plan.masked_paths),
-        readonly: outside_proc(&plan.readonly_paths),
+        labels: plan.oci.mounts.iter().map(|m| (m.dest.clone(), m.source.clone())).collect(),
+        umask: plan.oci.umask,
+        oom_score_adj: plan.oci.oom_score_adj,
+        groups: plan.oci.groups.clone(),
+        masked: outside_proc(&plan.oci.masked_paths),
+        readonly: outside_proc(&plan.oci.readonly_paths),
     };
     let t2 = Instant::now();
     let t2_ns = process::monotonic_ns();
     // OCI create: pid 1 becomes the caller's child (the runner is about to leave it).
-    let parent = if plan.gate.is_some() { libc::CLONE_PARENT } else { 0 };
+    let parent = if plan.oci.gate.is_some() { libc::CLONE_PARENT } else { 0 };
     let (pid, pidfd) = loop {
         match process::clone_namespaces(
             ns | parent,
@@ -287,7 +289,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         }
     };
     namespaces::record(ns, joined & libc::CLONE_NEWNET == 0, report);
-    match plan.capabilities {
+    match plan.oci.capabilities {
         None => report.layer(
             "capabilities",
             LayerState::Enforced,
@@ -316,7 +318,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         );
     }
     drop(inside); // our copies of the child's ends (and the view's fds) close here
-    if plan.gate.is_some() {
+    if plan.oci.gate.is_some() {
         // The container's stdio is pid 1's now; the runner neither holds nor writes to it.
         fs::stdio_to_null().map_err(JailError::setup("stdio to /dev/null"))?;
     }
@@ -328,7 +330,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         gid: vec![(in_gid, gid, 1)],
         map_mounts: Vec::new(),
     };
-    let ready = write_id_maps(pid, plan.id_maps.as_ref().unwrap_or(&one), unprivileged)
+    let ready = write_id_maps(pid, plan.oci.id_maps.as_ref().unwrap_or(&one), unprivileged)
         .and_then(|()| cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)))
         .and_then(|()| oci_cgroup.as_ref().map_or(Ok(()), |c| c.join(pid)));
     // `go_w` stays open while the supervisor lives: pid 1 reads a hang-up as "runner died".
@@ -441,7 +443,7 @@ pub(crate) fn compile_seccomp(
     if !plan.syscalls.only.is_empty() {
         what += &format!(", then an allow-list of {} syscalls", plan.syscalls.only.len());
     }
-    if let Some(p) = &plan.seccomp_profile {
+    if let Some(p) = &plan.oci.seccomp_profile {
         what += &format!(", then the OCI config's profile ({} rules)", p.rules.len());
     }
     report.layer("seccomp", LayerState::Enforced, what);
@@ -456,17 +458,19 @@ pub(crate) fn prepare_landlock(
 ) -> Result<Option<landlock::Prepared>, JailError> {
     let abi = brig_sys::landlock::abi();
     let why = match abi {
-        Ok(v) if v >= landlock::REQUIRED_ABI => match landlock::prepare(view, dirs, v, plan.tcp) {
-            Ok(p) => {
-                let net = match plan.tcp {
-                    true => "fs + scopes (TCP left to the network namespace)",
-                    false => "fs + net + scopes",
-                };
-                report.layer("landlock", LayerState::Enforced, format!("ABI {v}, {net}"));
-                return Ok(Some(p));
+        Ok(v) if v >= landlock::REQUIRED_ABI => {
+            match landlock::prepare(view, dirs, v, plan.oci.tcp) {
+                Ok(p) => {
+                    let net = match plan.oci.tcp {
+                        true => "fs + scopes (TCP left to the network namespace)",
+                        false => "fs + net + scopes",
+                    };
+                    report.layer("landlock", LayerState::Enforced, format!("ABI {v}, {net}"));
+                    return Ok(Some(p));
+                }
+                Err(e) => e.to_string(),
             }
-            Err(e) => e.to_string(),
-        },
+        }
         Ok(v) => format!("kernel offers ABI {v}, brig needs {} (scopes)", landlock::REQUIRED_ABI),
         Err(e) => format!("landlock_create_ruleset: {e}"),
     };

@@ -91,7 +91,7 @@ pub const PREEXEC: u32 = 3;
 pub const EXIT: u32 = 4;
 /// pid 1 finished its setup: `value` = monotonic ns.
 pub const READY: u32 = 5;
-/// OCI create: pid 1 is set up and parked until `start` (`Plan::gate`).
+/// OCI create: pid 1 is set up and parked until `start` (`OciPlan::gate`).
 pub const PARKED: u32 = 6;
 
 pub const SIZE: usize = 24;

@@ -29,7 +29,7 @@ pub const ALL: i32 = REQUIRED | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
 /// a joined UTS namespace. Returns the clone flags pid 1 must not use.
 pub fn join(plan: &Plan, view: &mut [Entry], report: &mut Report) -> Result<i32, JailError> {
     let mut joined = 0;
-    for (ns, path) in &plan.joined {
+    for (ns, path) in &plan.oci.joined {
         let (flag, name) = match ns {
             JoinedNs::Net => (libc::CLONE_NEWNET, "network namespace"),
             JoinedNs::Ipc => (libc::CLONE_NEWIPC, "ipc namespace"),
@@ -58,7 +58,7 @@ pub fn join(plan: &Plan, view: &mut [Entry], report: &mut Report) -> Result<i32,
             *made = Some(m);
         }
     }
-    if let (Some(name), true) = (&plan.hostname, joined & libc::CLONE_NEWUTS != 0) {
+    if let (Some(name), true) = (&plan.oci.hostname, joined & libc::CLONE_NEWUTS != 0) {
         process::sethostname(name)
             .map_err(JailError::setup("set the joined uts namespace's host name"))?;
     }

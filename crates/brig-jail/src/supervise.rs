@@ -36,7 +36,7 @@ pub struct Running {
     pub ttys: [bool; 3],
     /// Written to once when the program is about to be executed (`Plan::ready_fd`).
     pub ready: Option<OwnedFd>,
-    /// OCI create: written to once, `P <pid>\n`, when pid 1 is parked (`Plan::gate`).
+    /// OCI create: written to once, `P <pid>\n`, when pid 1 is parked (`OciPlan::gate`).
     pub created: Option<OwnedFd>,
     /// OCI: where the terminal's master goes instead of the relay (`Plan::console_fd`).
     pub console: Option<OwnedFd>,
@@ -239,7 +239,7 @@ pub fn supervise(
     let reported = cgroup.is_none() && msgs.last().is_some_and(|m| m.kind == msg::EXIT);
     // OCI create: pid 1 is not our child (CLONE_PARENT); its status came in the report.
     let pid1 = match process::wait(pid, reported) {
-        Err(e) if plan.gate.is_some() && e.raw_os_error() == Some(libc::ECHILD) => None,
+        Err(e) if plan.oci.gate.is_some() && e.raw_os_error() == Some(libc::ECHILD) => None,
         r => r.map_err(JailError::setup("wait for pid 1"))?,
     };
     if let Some(mut r) = relay {

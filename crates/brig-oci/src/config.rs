@@ -182,32 +182,32 @@ pub fn plan(
     if let (Some((_, path)), Caller::User) = (joined.first(), &caller) {
         bail!("linux.namespaces: joining {} needs root (setns asks for CAP_SYS_ADMIN in the caller's own user namespace): run brig-oci as root, or as root of the engine's user namespace that owns it", path.display());
     }
-    plan.joined = joined;
-    plan.tcp = true;
+    plan.oci.joined = joined;
+    plan.oci.tcp = true;
     plan.env = process
         .env()
         .iter()
         .flatten()
         .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
         .collect();
-    plan.oci_mounts = oci_mounts;
+    plan.oci.mounts = oci_mounts;
     if dev_shm {
         plan.tmpfs.push(PathBuf::from("/dev/shm"));
     }
     plan.grants.extend(shm_bind);
     plan.chdir = Some(PathBuf::from(process.cwd()));
-    plan.rootfs = Some(RootFs { path: rootfs, readonly: root.readonly() == Some(true) });
+    plan.oci.rootfs = Some(RootFs { path: rootfs, readonly: root.readonly() == Some(true) });
     let user = process.user();
-    plan.inside_ids = Some((user.uid(), user.gid()));
-    plan.umask = user.umask();
+    plan.oci.inside_ids = Some((user.uid(), user.gid()));
+    plan.oci.umask = user.umask();
     if let Some(linux) = spec.linux() {
-        plan.oci_cgroup = translate::cgroup(linux, id, !caller.host_root(), warnings)?;
-        plan.id_maps = translate::id_maps(linux, &caller)?;
-        plan.sysctl =
+        plan.oci.cgroup = translate::cgroup(linux, id, !caller.host_root(), warnings)?;
+        plan.oci.id_maps = translate::id_maps(linux, &caller)?;
+        plan.oci.sysctl =
             linux.sysctl().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
     }
-    if plan.id_maps.is_none() {
-        plan.id_maps = match &caller {
+    if plan.oci.id_maps.is_none() {
+        plan.oci.id_maps = match &caller {
             // A root run's container gets a range of brig's, so its users and the image's
             // owners are all ids inside (a service that drops to uid 33 can); never host root.
             Caller::HostRoot => Some(translate::brig_range()?),
@@ -218,7 +218,7 @@ pub fn plan(
         };
     }
     if !idmapped.is_empty() {
-        let Some(m) = plan.id_maps.as_mut() else {
+        let Some(m) = plan.oci.id_maps.as_mut() else {
             bail!("mounts: option idmap needs the container's own id maps: run brig-oci as root");
         };
         m.map_mounts.extend(idmapped);
@@ -226,27 +226,28 @@ pub fn plan(
     let groups: Vec<u32> = user.additional_gids().iter().flatten().copied().collect();
     if !groups.is_empty() {
         let mapped =
-            |g: u32| plan.id_maps.as_ref().is_some_and(|m| IdMaps::host(&m.gid, g).is_some());
+            |g: u32| plan.oci.id_maps.as_ref().is_some_and(|m| IdMaps::host(&m.gid, g).is_some());
         let bad = groups.iter().find(|&&g| !mapped(g));
         anyhow::ensure!(bad.is_none(), "process.user.additionalGids: gid {} is not mapped into the container's user namespace (an unprivileged run maps only its own ids); refused rather than dropped", bad.copied().unwrap_or_default());
-        plan.groups = groups;
+        plan.oci.groups = groups;
     }
-    plan.oom_score_adj = process.oom_score_adj();
-    plan.hostname = spec.hostname().clone();
+    plan.oci.oom_score_adj = process.oom_score_adj();
+    plan.oci.hostname = spec.hostname().clone();
     if let Some(linux) = spec.linux() {
-        plan.masked_paths = linux.masked_paths().iter().flatten().map(PathBuf::from).collect();
-        plan.readonly_paths = linux.readonly_paths().iter().flatten().map(PathBuf::from).collect();
+        plan.oci.masked_paths = linux.masked_paths().iter().flatten().map(PathBuf::from).collect();
+        plan.oci.readonly_paths =
+            linux.readonly_paths().iter().flatten().map(PathBuf::from).collect();
     }
-    plan.rlimits =
+    plan.oci.rlimits =
         process.rlimits().iter().flatten().map(translate::rlimit).collect::<Result<_, _>>()?;
     // The config's capabilities, in the container's own user namespace; none without the field.
-    plan.capabilities = Some(match process.capabilities() {
+    plan.oci.capabilities = Some(match process.capabilities() {
         Some(c) => translate::capabilities(c)?,
         None => Default::default(),
     });
     plan.no_new_privs = process.no_new_privileges() == Some(true);
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        plan.seccomp_profile = Some(translate::seccomp(s, warnings)?);
+        plan.oci.seccomp_profile = Some(translate::seccomp(s, warnings)?);
     }
     Ok(plan)
 }

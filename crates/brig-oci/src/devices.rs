@@ -71,13 +71,13 @@ pub fn add(plan: &mut brig_policy::Plan, spec: &Spec, dir: &Path) -> anyhow::Res
         0 => (brig_jail::launch::ROOT_RUNS_AS, brig_jail::launch::ROOT_RUNS_AS),
         _ => (uid, gid),
     };
-    let (pu, pg) = plan.inside_ids.unwrap_or((base_u, base_g));
-    let maps = plan.id_maps.clone();
+    let (pu, pg) = plan.oci.inside_ids.unwrap_or((base_u, base_g));
+    let maps = plan.oci.id_maps.clone();
     let host = move |is_gid: bool, id: u32| match &maps {
         Some(m) => brig_policy::IdMaps::host(if is_gid { &m.gid } else { &m.uid }, id),
         None if is_gid => (id == pg).then_some(base_g),
         None => (id == pu).then_some(base_u),
     };
-    plan.devices = make(spec, dir, &host)?;
+    plan.oci.devices = make(spec, dir, &host)?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! parked), `start`, `state`, `kill`, `delete`. Layout (docs/oci.md "Lifecycle"):
 //!
 //! ```text
-//! brig-oci create C ─fork→ S: brig's supervisor (brig_jail::run with a Plan::gate)
+//! brig-oci create C ─fork→ S: brig's supervisor (brig_jail::run with an OciPlan::gate)
 //!     │                      └─ clone(CLONE_PARENT | CLONE_NEW*) → P: pid 1, C's child, parked
 //!     └─ reads "P <pid>" from S, writes state.json and the pid file, exits (P is adopted)
 //! ```
@@ -101,9 +101,9 @@ fn create_in(
             drop(created_r);
             // A copy for an error said before pid 1 parked; launch owns the other.
             let spare = created_w.try_clone().unwrap_or_else(|_| process::exit_now(125));
-            plan.gate =
+            plan.oci.gate =
                 Some(Gate { fifo_fd: fifo.into_raw_fd(), created_fd: created_w.into_raw_fd() });
-            plan.console_fd = console.map(IntoRawFd::into_raw_fd);
+            plan.oci.console_fd = console.map(IntoRawFd::into_raw_fd);
             supervisor(&plan, spare, dir, &warnings, log)
         }
         Some(pid) => pid,

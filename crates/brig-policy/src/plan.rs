@@ -177,6 +177,16 @@ pub struct Plan {
     /// An fd brig inherited, to which the supervisor writes one byte when the program is about
     /// to be executed (a group's readiness signal; `--ready-fd`, set by the group supervisor).
     pub ready_fd: Option<i32>,
+    /// Set no_new_privs: always in brig's own runs; OCI as `process.noNewPrivileges` says.
+    pub no_new_privs: bool,
+    /// What an OCI config asks beyond brig's own flags (brig-oci only; empty for `brig run`).
+    pub oci: OciPlan,
+}
+
+/// The OCI part of a Plan: set by brig-oci from a bundle's `config.json`; its `Default` is
+/// `brig run`'s (none of it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OciPlan {
     /// OCI (`root`): a host directory that becomes the prison's root instead of brig's own
     /// tmpfs; brig's /proc, /dev and the other entries are mounted on it, their mountpoints
     /// made there when missing (never through a symlink). Set by brig-oci only.
@@ -199,15 +209,13 @@ pub struct Plan {
     /// OCI `process.capabilities`: the sets the program keeps in its user namespace. `None`
     /// (brig's own runs): every set empty and the securebits locked.
     pub capabilities: Option<CapSets>,
-    /// Set no_new_privs: always in brig's own runs; OCI as `process.noNewPrivileges` says.
-    pub no_new_privs: bool,
     /// OCI `linux.seccomp`: compiled into a filter of its own, installed after brig's deny-list
     /// (the kernel applies both: the stricter answer wins).
     pub seccomp_profile: Option<SeccompProfile>,
     /// OCI `mounts`, in the config's order: the view is mounted in that order (a mount brig
     /// makes anyway sits at its place in the list), and filesystems brig makes carry the
     /// config's source name.
-    pub oci_mounts: Vec<OciMount>,
+    pub mounts: Vec<OciMount>,
     /// OCI `process.user.umask`: the program's umask (brig's own runs inherit the caller's).
     pub umask: Option<u32>,
     /// OCI `process.oomScoreAdj`: set on pid 1, which the program inherits.
@@ -217,7 +225,7 @@ pub struct Plan {
     pub sysctl: Vec<(String, String)>,
     /// OCI `linux.cgroupsPath` and `linux.resources`: a cgroup of every v1 controller the
     /// runner (root) makes, fills and puts pid 1 in before it goes on.
-    pub oci_cgroup: Option<CgroupSpec>,
+    pub cgroup: Option<CgroupSpec>,
     /// OCI root runs: the user namespace's maps, the config's own (`linux.uidMappings`) or a
     /// range of brig's, instead of brig's one line to 65534.
     pub id_maps: Option<IdMaps>,
@@ -263,7 +271,7 @@ impl Plan {
     /// Whether a host directory is bound writable and id-mapped (see [`IdMaps::map_mounts`]):
     /// what the container writes there lands with host owners, host root's included.
     pub fn id_maps_writable_binds(&self) -> bool {
-        let Some(m) = &self.id_maps else { return false };
+        let Some(m) = &self.oci.id_maps else { return false };
         self.grants.iter().any(|g| {
             (g.rights.write || g.rights.create)
                 && g.dest != Path::new("/")
