@@ -135,7 +135,7 @@ pub fn plan(
         // every other mount is nodev, and no device node can be made in a user namespace.
         if linux.resources().iter().flat_map(|r| r.devices().iter().flatten()).any(|d| d.allow()) {
             warnings.push(
-                "linux.resources.devices: allowed devices get no node beyond brig's minimal /dev"
+                "linux.resources.devices: allowed devices get no node beyond brig's minimal /dev and linux.devices"
                     .into(),
             );
         }
@@ -159,9 +159,6 @@ pub fn plan(
             let of = if k.starts_with("net.") { JoinedNs::Net } else { JoinedNs::Ipc };
             anyhow::ensure!(!joined.iter().any(|(t, _)| *t == of), "linux.sysctl: {k} is of a namespace the container joins, not its own; set it where that namespace is made");
             anyhow::ensure!(!v.contains('\n'), "linux.sysctl: {k}: a value with a newline");
-        }
-        if linux.devices().iter().flatten().next().is_some() {
-            warnings.push("linux.devices: only brig's minimal /dev is made".into());
         }
         for (key, paths) in
             [("maskedPaths", linux.masked_paths()), ("readonlyPaths", linux.readonly_paths())]
