@@ -169,24 +169,18 @@ fn exec_failed(err: &OwnedFd, what: &str) -> JailError {
     JailError::Setup { step: "exec", source: io::Error::other(msg) }
 }
 
-/// pid 1's cgroup.procs files of each v1 hierarchy mounted at /sys/fs/cgroup/<controller>
-/// where pid 1 is not in the caller's own cgroup (the new process starts in the caller's; a
-/// caller that is not host root made no cgroup, and may not move processes).
+/// pid 1's cgroup.procs files of each v1 hierarchy where pid 1 is not in the caller's own
+/// cgroup (the new process starts in the caller's; a caller that is not host root made no
+/// cgroup, and may not move processes).
 fn cgroup_procs(pid1: i32) -> Result<Vec<PathBuf>, JailError> {
-    let text = std::fs::read_to_string(format!("/proc/{pid1}/cgroup"))
-        .map_err(JailError::setup("exec: read pid 1's cgroups"))?;
-    let ours = std::fs::read_to_string("/proc/self/cgroup")
-        .map_err(JailError::setup("exec: read the caller's cgroups"))?;
+    use crate::oci_cgroup::dirs_of;
+    let theirs = dirs_of(pid1).map_err(JailError::setup("exec: read pid 1's cgroups"))?;
+    let ours =
+        dirs_of(std::process::id() as i32).map_err(JailError::setup("exec: read our cgroups"))?;
     let mut out = Vec::new();
-    for line in text.lines().filter(|l| !ours.lines().any(|o| o == *l)) {
-        let mut it = line.splitn(3, ':');
-        let (_, ctrls, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
-        let Some(ctrl) = ctrls.split(',').find(|c| !c.is_empty() && !c.starts_with("name=")) else {
-            continue;
-        };
-        let f = Path::new(crate::limits::ROOT).join(ctrl).join(path.trim_start_matches('/'));
-        let f = f.join("cgroup.procs");
-        if f.exists() && !out.contains(&f) {
+    for (_, dir) in theirs.into_iter().filter(|t| !ours.contains(t)) {
+        let f = dir.join("cgroup.procs");
+        if !out.contains(&f) {
             out.push(f);
         }
     }

@@ -102,6 +102,44 @@ impl OciCgroup {
     }
 }
 
+/// The v1 cgroup directory of `pid` for each controller it lists in /proc/PID/cgroup (a
+/// hierarchy of several controllers appears under each of their names), where mounted.
+pub fn dirs_of(pid: i32) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut it = line.splitn(3, ':');
+        let (_, ctrls, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
+        for ctrl in ctrls.split(',').filter(|c| !c.is_empty() && !c.starts_with("name=")) {
+            let dir = Path::new(ROOT).join(ctrl).join(path.trim_start_matches('/'));
+            if dir.join("cgroup.procs").exists() {
+                out.push((ctrl.to_string(), dir));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `pid`'s own cgroup of `ctrl`: not the hierarchy's root, where a container without a cgroup
+/// of its own stays.
+pub fn own_dir(pid: i32, ctrl: &str) -> Option<PathBuf> {
+    let root = Path::new(ROOT).join(ctrl);
+    dirs_of(pid).ok()?.into_iter().find(|(c, d)| c == ctrl && *d != root).map(|(_, d)| d)
+}
+
+/// OCI `update`: writes `writes` (controller, file, value) into pid 1's own cgroups, in order.
+pub fn update(pid1: i32, writes: &[(String, String, String)]) -> Result<(), JailError> {
+    for (ctrl, file, value) in writes {
+        let Some(dir) = own_dir(pid1, ctrl) else {
+            return Err(err(format!(
+                "the container has no {ctrl} cgroup of its own, so {file} cannot be set; refused"
+            )));
+        };
+        write(&dir.join(file), value)?;
+    }
+    Ok(())
+}
+
 fn write(file: &Path, value: &str) -> Result<(), JailError> {
     std::fs::write(file, value).map_err(|e| {
         let why = match e.kind() {

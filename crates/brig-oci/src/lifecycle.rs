@@ -467,6 +467,27 @@ pub fn freeze(root: &Path, id: &str, freeze: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `update --resources FILE`: new `linux.resources` (JSON, `-` for stdin, as containerd's shim
+/// sends them) written into a live container's own cgroups (v1), as `create` writes them.
+pub fn update(root: &Path, id: &str, resources: &Path) -> anyhow::Result<()> {
+    let c = Container::load(root, id)?;
+    anyhow::ensure!(c.status() != Status::Stopped, "container {id:?} is stopped");
+    let text = match resources.as_os_str() == "-" {
+        true => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("read the resources from stdin")?;
+            s
+        }
+        false => std::fs::read_to_string(resources)
+            .with_context(|| format!("read {}", resources.display()))?,
+    };
+    let r: oci_spec::runtime::LinuxResources = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a linux.resources object", resources.display()))?;
+    let (writes, _) = crate::translate::resource_writes(&r)?;
+    brig_jail::oci_cgroup::update(c.state.pid, &writes)?;
+    Ok(())
+}
+
 /// `ps`: the container's processes, as JSON (`--format json`: an array of host pids, runc's
 /// form) or one pid per line under a PID header.
 pub fn ps(root: &Path, id: &str, json: bool) -> anyhow::Result<()> {

@@ -147,6 +147,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Writes new resource limits into a running container's cgroups (runc's update).
+    Update {
+        /// `linux.resources` as a JSON file, or `-` for stdin.
+        #[arg(short, long, default_value = "-")]
+        resources: PathBuf,
+        id: String,
+    },
     /// Creates and starts the container in the foreground and exits with its status.
     Run {
         #[arg(short, long, default_value = ".")]
@@ -255,6 +262,7 @@ fn lifecycle(cmd: Cmd, root: &std::path::Path, log: &log::Log) -> anyhow::Result
         Cmd::Delete { force, id } => lifecycle::delete(root, &id, force, log),
         Cmd::Pause { id } => lifecycle::freeze(root, &id, true),
         Cmd::Resume { id } => lifecycle::freeze(root, &id, false),
+        Cmd::Update { resources, id } => lifecycle::update(root, &id, &resources),
         Cmd::Ps { format, id, ps_args } => {
             anyhow::ensure!(
                 ps_args.is_empty(),

@@ -126,15 +126,7 @@ impl Container {
     /// pid 1's own freezer cgroup (cgroup v1), if it has one: not the hierarchy's root, which
     /// an unprivileged run or a config without cgroups leaves it in.
     pub fn freezer(&self) -> Option<PathBuf> {
-        let text = std::fs::read_to_string(format!("/proc/{}/cgroup", self.state.pid)).ok()?;
-        let path = text.lines().find_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let (_, ctrls, path) = (it.next()?, it.next()?, it.next()?);
-            ctrls.split(',').any(|c| c == "freezer").then(|| path.to_string())
-        })?;
-        let rel = path.trim_start_matches('/');
-        let dir = Path::new("/sys/fs/cgroup/freezer").join(rel);
-        (!rel.is_empty() && dir.join("freezer.state").exists()).then_some(dir)
+        brig_jail::oci_cgroup::own_dir(self.state.pid, "freezer")
     }
 
     /// The container's processes (host pids): every process in pid 1's pid namespace; or,

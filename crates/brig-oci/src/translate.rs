@@ -213,6 +213,31 @@ pub fn cgroup(
             (None, _) => None,
         });
     };
+    let (w, only_devices) = resource_writes(r)?;
+    if unprivileged {
+        anyhow::ensure!(
+            w.len() == only_devices,
+            "linux.resources: cgroup limits need brig-oci to run as root (it does not use \
+             delegated cgroups yet); refused rather than dropped"
+        );
+        if linux.cgroups_path().is_some() {
+            warnings.push("linux.cgroupsPath: an unprivileged run makes no cgroup".into());
+        }
+        return Ok(None);
+    }
+    if w.is_empty() && linux.cgroups_path().is_none() {
+        return Ok(None);
+    }
+    let path = linux.cgroups_path().clone().unwrap_or_else(|| format!("brig-oci/{id}").into());
+    Ok(Some(brig_policy::CgroupSpec { path, writes: w }))
+}
+
+/// Cgroup v1 writes (controller, file, value) for `r`, in order, and how many of the first
+/// are device rules (honoured by construction in an unprivileged run). Anything cgroup v1
+/// cannot hold, or this kernel would not enforce, is refused.
+pub fn resource_writes(
+    r: &oci_spec::runtime::LinuxResources,
+) -> anyhow::Result<(Vec<(String, String, String)>, usize)> {
     let mut w: Vec<(String, String, String)> = Vec::new();
     let devices = r.devices().clone().unwrap_or_default();
     for d in &devices {
@@ -339,22 +364,7 @@ pub fn cgroup(
         r.rdma().is_none() && r.unified().is_none(),
         "linux.resources: rdma and unified (cgroup v2) are not written by brig-oci yet; refused"
     );
-    if unprivileged {
-        anyhow::ensure!(
-            w.len() == only_devices,
-            "linux.resources: cgroup limits need brig-oci to run as root (it does not use \
-             delegated cgroups yet); refused rather than dropped"
-        );
-        if linux.cgroups_path().is_some() {
-            warnings.push("linux.cgroupsPath: an unprivileged run makes no cgroup".into());
-        }
-        return Ok(None);
-    }
-    if w.is_empty() && linux.cgroups_path().is_none() {
-        return Ok(None);
-    }
-    let path = linux.cgroups_path().clone().unwrap_or_else(|| format!("brig-oci/{id}").into());
-    Ok(Some(brig_policy::CgroupSpec { path, writes: w }))
+    Ok((w, only_devices))
 }
 
 fn put(w: &mut Vec<(String, String, String)>, controller: &str, file: &str, value: String) {

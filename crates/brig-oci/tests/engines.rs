@@ -2,7 +2,7 @@
 //! run --runc-binary`) run containers of an image imported from a busybox rootfs; the container
 //! is in brig's prison (rootful: its uid map is brig's range, 0x6FFF0000 + 64K, not runc's
 //! identity; rootless: a user namespace of brig's below podman's); exit codes come back; `run
-//! -d`, `exec` (with and without `-t`), `pause`/`unpause` (rootful) and `stop` work; `-t` reaches
+//! -d`, `exec` (with and without `-t`), `pause`/`unpause` and `update` (rootful) and `stop` work; `-t` reaches
 //! the container's terminal through the console socket; podman's `--uidmap` gives a writable
 //! root; a config brig cannot enforce fails closed with brig's reason in the engine's output.
 //! This machine's hard RLIMIT_NOFILE cannot be raised (no CAP_SYS_RESOURCE in the bounding set),
@@ -174,6 +174,18 @@ fn podman_runs_containers_in_brig() {
         let (code, _, err) = run(Command::new("podman").args(["--runtime", BRIG, verb, &name]));
         assert_eq!(code, Some(0), "{verb}: {err}");
     }
+    // update: podman's new memory limit lands in the container's cgroup.
+    let (code, _, err) =
+        run(Command::new("podman").args(["--runtime", BRIG, "update", "--memory", "64m", &name]));
+    assert_eq!(code, Some(0), "update: {err}");
+    let (_, pid, _) = run(Command::new("podman").args(["inspect", "-f", "{{.State.Pid}}", &name]));
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap_or_default();
+    let mem = cg.lines().find_map(|l| l.split_once(":memory:").map(|x| x.1));
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{}/memory.limit_in_bytes",
+        mem.unwrap_or("/-")
+    ));
+    assert_eq!(limit.unwrap_or_default().trim(), "67108864", "{cg}");
     let (code, _, err) =
         run(Command::new("podman").args(["--runtime", BRIG, "stop", "-t", "5", &name]));
     assert_eq!(code, Some(0), "stop: {err}");

@@ -264,7 +264,8 @@ fn hooks_run_in_their_phases() {
 
 /// linux.resources on cgroup v1 (root): the container's pid 1 is in the cgroupsPath of each
 /// controller, pids.max holds and stops forks past it (control: the same script without the
-/// limit), and delete removes the cgroup brig made. Unprivileged: refused, not dropped.
+/// limit), `update` writes new limits there (and refuses one the kernel would not enforce), and
+/// delete removes the cgroup brig made. Unprivileged: refused, not dropped.
 #[test]
 fn cgroup_limits_hold_and_go_with_the_container() {
     let script =
@@ -294,6 +295,20 @@ fn cgroup_limits_hold_and_go_with_the_container() {
         );
         let dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/{path}"));
         assert_eq!(std::fs::read_to_string(dir.join("pids.max")).expect("pids.max").trim(), "4");
+        // update: new limits reach the container's cgroup; one the kernel would not enforce
+        // is refused and changes nothing.
+        let res = b.0.join("resources.json");
+        std::fs::write(&res, r#"{"pids": {"limit": 6}}"#).expect("resources");
+        let (code, _, e) =
+            oci(uid, &root, &["update", "--resources", res.to_str().unwrap(), "g1"], &s);
+        assert_eq!(code, Some(0), "update: {e}");
+        assert_eq!(std::fs::read_to_string(dir.join("pids.max")).expect("pids.max").trim(), "6");
+        std::fs::write(&res, r#"{"memory": {"kernel": 1048576}, "pids": {"limit": 5}}"#)
+            .expect("resources");
+        let (code, _, e) =
+            oci(uid, &root, &["update", "--resources", res.to_str().unwrap(), "g1"], &s);
+        assert!(code != Some(0) && e.contains("kernel-memory"), "update: {e}");
+        assert_eq!(std::fs::read_to_string(dir.join("pids.max")).expect("pids.max").trim(), "6");
         assert_eq!(oci(uid, &root, &["start", "g1"], &s).0, Some(0));
         let stopped = || state(uid, &root, "g1", &s)["status"] == "stopped";
         assert!(eventually(10, stopped));
