@@ -18,10 +18,11 @@ use brig_sys::process::{self, Forked};
 use crate::error::JailError;
 use crate::report::Report;
 
-/// The namespaces X joins: all of pid 1's, in two steps. Those a container may have joined
-/// from outside (a pod's network, IPC and UTS) first, with the caller's own credentials: once
-/// in pid 1's user namespace, the kernel checks the rest with credentials of that namespace,
-/// which have no say over a namespace it did not make.
+/// The namespaces X joins: all of pid 1's. Root joins in two steps: those a container may have
+/// joined from outside (a pod's network, IPC and UTS) first, with its own credentials, since
+/// once in pid 1's user namespace the kernel checks the rest with credentials of that
+/// namespace, which have no say over a namespace it did not make. An unprivileged caller (whose
+/// containers join nothing) needs those credentials for all of them: one step.
 const JOIN_FIRST: i32 = libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
 const JOIN: i32 =
     libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP;
@@ -43,18 +44,14 @@ pub fn exec(
 ) -> Result<i32, JailError> {
     let mut report = Report::default();
     let (host_uid, host_gid) = process::ids();
-    if host_uid != 0 {
-        // pid 1 is not dumpable and never executed, so its memory belongs to the host's user
-        // namespace: entering its namespaces takes CAP_SYS_PTRACE there.
-        return Err(JailError::Setup {
-            step: "exec",
-            source: io::Error::other(
-                "exec into a container of an unprivileged brig-oci is not supported yet (its \
-                 pid 1 is not dumpable: entering its namespaces needs CAP_SYS_PTRACE of the \
-                 host); run the engine as root",
-            ),
-        });
-    }
+    // pid 1 is not dumpable and never executed, so its memory belongs to the host's user
+    // namespace: entering its namespaces through it takes CAP_SYS_PTRACE there, which only
+    // host root has. An unprivileged caller enters through the program instead, which shares
+    // every namespace of pid 1 and, once executed inside, belongs to the container's.
+    let pidfd = match host_uid {
+        0 => pidfd,
+        _ => program_of(pid1)?,
+    };
     let view = crate::grants::open_view(plan, host_uid, host_gid)?;
     let landlock = crate::launch::prepare_landlock(&view, &[], plan, &mut report)?;
     let filter = crate::launch::compile_seccomp(plan, &mut report)?.compile();
@@ -75,8 +72,12 @@ pub fn exec(
             drop((pid_r, go_w, err_r));
             // Checked here: once in the container's mount namespace, /proc is its own.
             let r = process::SingleThreaded::check().and_then(|one| {
-                process::setns(pidfd.as_fd(), JOIN_FIRST)?;
-                process::setns(pidfd.as_fd(), JOIN)?;
+                if host_uid == 0 {
+                    process::setns(pidfd.as_fd(), JOIN_FIRST)?;
+                    process::setns(pidfd.as_fd(), JOIN)?;
+                } else {
+                    process::setns(pidfd.as_fd(), JOIN_FIRST | JOIN)?;
+                }
                 process::clone_single(&one, libc::CLONE_PARENT, &[pid_w.as_fd()])
             });
             match r {
@@ -167,6 +168,28 @@ fn exec_failed(err: &OwnedFd, what: &str) -> JailError {
     let said = String::from_utf8_lossy(&buf[..n]).into_owned();
     let msg = if said.is_empty() { what.to_string() } else { format!("{what}: {said}") };
     JailError::Setup { step: "exec", source: io::Error::other(msg) }
+}
+
+/// A pidfd of pid 1's child, the container's program (checked to be that child once the pidfd
+/// holds it, so a recycled pid is never taken).
+fn program_of(pid1: i32) -> Result<OwnedFd, JailError> {
+    let gone = || JailError::Setup {
+        step: "exec",
+        source: io::Error::other("the container's program has exited"),
+    };
+    let dir = std::fs::read_dir("/proc").map_err(JailError::setup("exec: list /proc"))?;
+    for name in dir.filter_map(|e| e.ok()?.file_name().into_string().ok()) {
+        let Ok(pid) = name.parse::<i32>() else { continue };
+        if process::parent(pid) != Some(pid1) {
+            continue;
+        }
+        let fd = process::pidfd_open(pid).map_err(|_| gone())?;
+        return match process::parent(pid) == Some(pid1) {
+            true => Ok(fd),
+            false => Err(gone()),
+        };
+    }
+    Err(gone())
 }
 
 /// pid 1's cgroup.procs files of each v1 hierarchy where pid 1 is not in the caller's own

@@ -142,16 +142,14 @@ impl Container {
         let mut out: Vec<i32> = match ns(self.state.pid) {
             Some(mine) => all.into_iter().filter(|&p| ns(p).as_ref() == Some(&mine)).collect(),
             None => {
-                let parent = |p: i32| -> Option<i32> {
-                    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-                    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
-                };
                 let mut tree = vec![self.state.pid];
                 let mut grew = true;
                 while grew {
                     grew = false;
                     for &p in &all {
-                        if !tree.contains(&p) && parent(p).is_some_and(|pp| tree.contains(&pp)) {
+                        if !tree.contains(&p)
+                            && brig_sys::process::parent(p).is_some_and(|pp| tree.contains(&pp))
+                        {
                             tree.push(p);
                             grew = true;
                         }
@@ -183,11 +181,8 @@ impl Container {
 
 /// pid 1's start time, or None if `pid` is gone or a zombie.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The name (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    if matches!(fields.first(), Some(&"Z" | &"X" | &"x")) {
+    let fields = brig_sys::process::stat_fields(pid)?;
+    if matches!(fields.first().map(String::as_str), Some("Z" | "X" | "x")) {
         return None;
     }
     fields.get(19)?.parse().ok()

@@ -232,12 +232,15 @@ pub fn cgroup(
     Ok(Some(brig_policy::CgroupSpec { path, writes: w }))
 }
 
+/// (controller, file, value), in the order they are written.
+type Writes = Vec<(String, String, String)>;
+
 /// Cgroup v1 writes (controller, file, value) for `r`, in order, and how many of the first
 /// are device rules (honoured by construction in an unprivileged run). Anything cgroup v1
 /// cannot hold, or this kernel would not enforce, is refused.
 pub fn resource_writes(
     r: &oci_spec::runtime::LinuxResources,
-) -> anyhow::Result<(Vec<(String, String, String)>, usize)> {
+) -> anyhow::Result<(Writes, usize)> {
     let mut w: Vec<(String, String, String)> = Vec::new();
     let devices = r.devices().clone().unwrap_or_default();
     for d in &devices {

@@ -516,6 +516,18 @@ pub fn ids() -> (u32, u32) {
     unsafe { (libc::getuid(), libc::getgid()) }
 }
 
+/// The fields of /proc/PID/stat after the name (the state first), or None if `pid` is gone.
+/// The name (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
+pub fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace().map(String::from).collect())
+}
+
+/// `pid`'s parent (/proc/PID/stat), or None if it is gone.
+pub fn parent(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
 /// Raw number of a borrowed fd, for messages and for the child's fd-table layout.
 pub fn raw(fd: BorrowedFd<'_>) -> RawFd {
     fd.as_raw_fd()
