@@ -238,9 +238,7 @@ type Writes = Vec<(String, String, String)>;
 /// Cgroup v1 writes (controller, file, value) for `r`, in order, and how many of the first
 /// are device rules (honoured by construction in an unprivileged run). Anything cgroup v1
 /// cannot hold, or this kernel would not enforce, is refused.
-pub fn resource_writes(
-    r: &oci_spec::runtime::LinuxResources,
-) -> anyhow::Result<(Writes, usize)> {
+pub fn resource_writes(r: &oci_spec::runtime::LinuxResources) -> anyhow::Result<(Writes, usize)> {
     let mut w: Vec<(String, String, String)> = Vec::new();
     let devices = r.devices().clone().unwrap_or_default();
     for d in &devices {
