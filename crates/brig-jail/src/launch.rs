@@ -172,10 +172,14 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         .filter_map(|c| Some((c.fd.as_fd(), c.remount.as_ref()?.dir_rights()?)))
         .collect();
     let oci_filter = match &plan.oci.seccomp_profile {
-        Some(p) => Some(
-            seccomp::oci::compile(p)
-                .map_err(|e| JailError::Seccomp(format!("the OCI config's linux.seccomp: {e}")))?,
-        ),
+        Some(p) => {
+            let f = seccomp::oci::compile(p)
+                .map_err(|e| JailError::Seccomp(format!("the OCI config's linux.seccomp: {e}")))?;
+            let what =
+                format!("the OCI config's profile, a second filter: {} rules", p.rules.len());
+            report.layer("seccomp profile", LayerState::Enforced, what);
+            Some(f)
+        }
         None => None,
     };
     let landlock = prepare_landlock(&view, &dirs, plan, report)?;
@@ -288,7 +292,7 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
             },
         }
     };
-    namespaces::record(ns, joined & libc::CLONE_NEWNET == 0, report);
+    namespaces::record(ns, joined & libc::CLONE_NEWNET == 0, plan.oci.rootfs.is_some(), report);
     match plan.oci.capabilities {
         None => report.layer(
             "capabilities",

@@ -67,13 +67,11 @@ pub fn join(plan: &Plan, view: &mut [Entry], report: &mut Report) -> Result<i32,
 
 /// Records the namespaces of a successful clone as enforced (those joined are recorded by
 /// [`join`]).
-pub fn record(flags: i32, new_net: bool, report: &mut Report) {
+pub fn record(flags: i32, new_net: bool, oci_root: bool, report: &mut Report) {
     report.layer("user namespace", LayerState::Enforced, "");
-    report.layer(
-        "mount namespace",
-        LayerState::Enforced,
-        "fresh tmpfs root, pivot_root, old root detached",
-    );
+    let root = if oci_root { "the bundle's root" } else { "fresh tmpfs root" };
+    let how = format!("{root}, pivot_root, old root detached");
+    report.layer("mount namespace", LayerState::Enforced, how);
     report.layer("pid namespace", LayerState::Enforced, "");
     for &(f, name) in OPTIONAL {
         if flags & f != 0 {

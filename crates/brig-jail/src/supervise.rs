@@ -36,7 +36,8 @@ pub struct Running {
     pub ttys: [bool; 3],
     /// Written to once when the program is about to be executed (`Plan::ready_fd`).
     pub ready: Option<OwnedFd>,
-    /// OCI create: written to once, `P <pid>\n`, when pid 1 is parked (`OciPlan::gate`).
+    /// OCI create: written to once, `P <pid>\n` and the report's layers as a JSON line, when
+    /// pid 1 is parked (`OciPlan::gate`).
     pub created: Option<OwnedFd>,
     /// OCI: where the terminal's master goes instead of the relay (`Plan::console_fd`).
     pub console: Option<OwnedFd>,
@@ -143,7 +144,9 @@ pub fn supervise(
             }
             if msgs.iter().any(|m| m.kind == msg::PARKED) {
                 if let Some(c) = created.take() {
-                    let _ = fs::write(c.as_fd(), format!("P {pid}\n").as_bytes());
+                    // Then the layers as they stand (final: pid 1 is locked down), one JSON line.
+                    let layers = serde_json::to_string(&report.layers).unwrap_or_default();
+                    let _ = fs::write(c.as_fd(), format!("P {pid}\n{layers}\n").as_bytes());
                 }
             }
         }

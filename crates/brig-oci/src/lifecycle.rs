@@ -7,6 +7,7 @@
 //!     └─ reads "P <pid>" from S, writes state.json and the pid file, exits (P is adopted)
 //! ```
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -111,10 +112,12 @@ fn create_in(
     drop(fifo);
     drop(created_w);
     drop(console);
-    let line = read_line(std::fs::File::from(created_r))?;
+    let said = read_lines(std::fs::File::from(created_r), 2)?;
+    let line = said.first().map_or("", String::as_str);
     let Some(pid) = line.strip_prefix("P ").and_then(|p| p.trim().parse::<i32>().ok()) else {
         bail!("{}", line.strip_prefix("E ").unwrap_or("brig's supervisor ended without a word"));
     };
+    let layers = said.get(1).map_or_else(BTreeMap::new, |l| state::layers(l));
     let start_time = state::start_time(pid).context("the container's pid 1 ended at once")?;
     let annotations = spec.annotations().clone().unwrap_or_default().into_iter().collect();
     let c = Container {
@@ -128,6 +131,7 @@ fn create_in(
             created: crate::log::now(),
             annotations,
             hooks: spec.hooks().clone(),
+            layers,
         },
     };
     c.save()?;
@@ -174,18 +178,18 @@ fn supervisor(
 }
 
 /// Reads up to the first newline (or the end).
-fn read_line(mut r: std::fs::File) -> anyhow::Result<String> {
-    let mut line = Vec::new();
-    let mut b = [0u8; 512];
+fn read_lines(mut r: std::fs::File, lines: usize) -> anyhow::Result<Vec<String>> {
+    let mut text = Vec::new();
+    let mut b = [0u8; 4096];
     loop {
         let n = r.read(&mut b).context("read from brig's supervisor")?;
-        line.extend_from_slice(&b[..n]);
-        if n == 0 || line.contains(&b'\n') {
+        text.extend_from_slice(&b[..n]);
+        if n == 0 || text.iter().filter(|&&c| c == b'\n').count() >= lines {
             break;
         }
     }
-    let text = String::from_utf8_lossy(&line);
-    Ok(text.split('\n').next().unwrap_or_default().to_string())
+    let text = String::from_utf8_lossy(&text);
+    Ok(text.split('\n').take(lines).map(String::from).collect())
 }
 
 /// How long `start` waits for the program's exec before the poststart hooks.
@@ -229,7 +233,11 @@ pub fn start(root: &Path, id: &str, log: &Log) -> anyhow::Result<()> {
 /// `state`: the runtime spec's state, as JSON on stdout.
 pub fn show(root: &Path, id: &str) -> anyhow::Result<()> {
     let c = Container::load(root, id)?;
-    println!("{}", serde_json::to_string_pretty(&c.oci_state())?);
+    // brig's layers join the config's annotations here (not in what the hooks get).
+    let mut state = c.oci_state();
+    let all = c.state.annotations.iter().chain(&c.state.layers);
+    state["annotations"] = serde_json::json!(all.collect::<BTreeMap<_, _>>());
+    println!("{}", serde_json::to_string_pretty(&state)?);
     Ok(())
 }
 

@@ -54,6 +54,23 @@ pub struct State {
     /// The config's hooks as read at create (later changes to the bundle do not count).
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// brig's layers as pid 1 parked: `run.brig.layer.NAME` to `enforced` (or `degraded`,
+    /// `unavailable`), with the detail after a colon; shown by `state`.
+    #[serde(default)]
+    pub layers: BTreeMap<String, String>,
+}
+
+/// The report's layers (brig's JSON line: name, state, detail) as `state` annotations.
+pub fn layers(json: &str) -> BTreeMap<String, String> {
+    let v: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
+    let text = |l: &serde_json::Value, k: &str| l[k].as_str().unwrap_or_default().to_string();
+    v.iter()
+        .map(|l| {
+            let (state, detail) = (text(l, "state"), text(l, "detail"));
+            let value = if detail.is_empty() { state } else { format!("{state}: {detail}") };
+            (format!("run.brig.layer.{}", text(l, "name").replace(' ', "_")), value)
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,8 +179,8 @@ impl Container {
         out
     }
 
-    /// The state as the runtime spec gives it, with brig's report of enforced layers as
-    /// annotations when the container has ended.
+    /// The state as the runtime spec gives it (the hooks get this: the config's annotations
+    /// only).
     pub fn oci_state(&self) -> serde_json::Value {
         let status = self.status();
         let pid = if status == Status::Stopped { 0 } else { self.state.pid };

@@ -41,6 +41,12 @@ fn create_start_kill_delete() {
         assert_eq!(code, Some(0), "uid {uid}: create: {o}\n{e}");
         let s = state(uid, &root, "c1", &b.0.join("s"));
         assert_eq!(s["status"], "created", "uid {uid}: {s}");
+        // brig's layers, as pid 1 parked, are annotations of `state`.
+        let layer =
+            |n: &str| s["annotations"][format!("run.brig.layer.{n}")].as_str().map(String::from);
+        for n in ["user_namespace", "landlock", "seccomp", "no_new_privs", "capabilities"] {
+            assert!(layer(n).is_some_and(|v| v.starts_with("enforced")), "uid {uid}: {n}: {s}");
+        }
         let pid = s["pid"].as_i64().expect("pid");
         assert_eq!(std::fs::read_to_string(&pid_file).expect("pid file"), pid.to_string());
         let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).expect("ns");
@@ -238,6 +244,10 @@ fn hooks_run_in_their_phases() {
         let st: serde_json::Value =
             serde_json::from_str(prestart.trim_start_matches("prestart ")).expect("state JSON");
         assert_eq!((st["id"].as_str(), st["status"].as_str()), (Some("h1"), Some("created")));
+        assert!(
+            !prestart.contains("run.brig."),
+            "uid {uid}: hooks get the config's annotations only"
+        );
         assert!(st["pid"].as_i64().unwrap_or(0) > 0, "uid {uid}: {st}");
 
         // A failed prestart hook: start fails, the program never runs, the container is gone.
