@@ -4,7 +4,8 @@
 //! identity; rootless: a user namespace of brig's below podman's); exit codes come back; `run
 //! -d`, `exec` (with and without `-t`), `pause`/`unpause` and `update` (rootful) and `stop` work; `-t` reaches
 //! the container's terminal through the console socket; podman's `--uidmap` gives a writable
-//! root; a config brig cannot enforce fails closed with brig's reason in the engine's output.
+//! root, a plain volume is not id-mapped and `:idmap` is; a config brig cannot enforce fails
+//! closed with brig's reason in the engine's output.
 //! This machine's hard RLIMIT_NOFILE cannot be raised (no CAP_SYS_RESOURCE in the bounding set),
 //! which podman's default ulimits ask for with any runtime, so the rootful podman runs set their
 //! ulimits.
@@ -148,6 +149,17 @@ fn podman_runs_containers_in_brig() {
     assert!(out.contains("WROTE"), "{out}\n{err}");
     let line: Vec<&str> = out.lines().last().unwrap_or("").split_whitespace().collect();
     assert_eq!(line, ["0", "300000", "65536"], "{out}");
+    // A volume: a plain one is not id-mapped (the container's root is not host root there and
+    // cannot write a root-owned directory); `:idmap` is, and what it writes is host root's.
+    let vol = img.1.join("vol");
+    std::fs::create_dir(&vol).expect("mkdir"); // root's, 0755
+    for (opt, wrote) in [("", false), (":idmap", true)] {
+        let v = format!("{}:/data{opt}", vol.display());
+        let (_, out, err) = podman(&["-v", &v, i, "sh", "-c", "touch /data/f && echo WROTE"]);
+        assert_eq!(out.contains("WROTE"), wrote, "-v {v}: {out}\n{err}");
+    }
+    let owner = std::fs::metadata(vol.join("f")).expect("written through :idmap");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&owner), 0, "host root's");
     // run -d, exec (plain and -t), stop: the detached container gets TERM from stop.
     let name = format!("brig-oci-test-{}", std::process::id());
     let mut c = Command::new("podman");
