@@ -1,7 +1,9 @@
 //! An OCI container's cgroup (`linux.cgroupsPath`, `linux.resources`) on cgroup v1, made by the
 //! runner as root on the host side: one directory per mounted controller, the config's values
-//! written into it, pid 1 moved in before it goes on. Directories the runner made are removed
-//! when it ends (the container then has no process left); ones that were there are kept.
+//! written into it, pid 1 moved in before it goes on. On a hybrid layout a controller that only
+//! the v2 hierarchy has (hugetlb on this machine) is written there, in a directory of the same
+//! path. Directories the runner made are removed when it ends (the container then has no
+//! process left); ones that were there are kept.
 
 use std::path::{Path, PathBuf};
 
@@ -26,12 +28,29 @@ const CONTROLLERS: &[&str] = &[
     "hugetlb",
 ];
 
+/// The v2 hierarchy of a hybrid layout.
+const UNIFIED: &str = "/sys/fs/cgroup/unified";
+
 #[derive(Debug)]
 pub struct OciCgroup {
     /// Made by us, parents first.
     made: Vec<PathBuf>,
     /// The container's directory in each hierarchy, with the hierarchy's real mount point.
     dirs: Vec<(PathBuf, PathBuf)>,
+    /// Its directory in the v2 hierarchy, when a write needs a controller only v2 has.
+    v2: Option<PathBuf>,
+}
+
+/// Whether the v2 hierarchy offers `ctrl` (hybrid layout: the controllers v1 does not hold).
+fn v2_has(ctrl: &str) -> bool {
+    let list = std::fs::read_to_string(Path::new(UNIFIED).join("cgroup.controllers"));
+    list.is_ok_and(|l| l.split_whitespace().any(|c| c == ctrl))
+}
+
+/// A v1 file's v2 name, for what brig-oci writes through v2 (hugetlb limits).
+fn v2_file(file: &str) -> Option<String> {
+    let size = file.strip_prefix("hugetlb.")?.strip_suffix(".limit_in_bytes")?;
+    Some(format!("hugetlb.{size}.max"))
 }
 
 fn err(what: String) -> JailError {
@@ -44,7 +63,7 @@ impl OciCgroup {
         if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
             return Err(err(format!("cgroupsPath {:?}: no `..` or `.`", spec.path)));
         }
-        let mut cg = OciCgroup { made: Vec::new(), dirs: Vec::new() };
+        let mut cg = OciCgroup { made: Vec::new(), dirs: Vec::new(), v2: None };
         for ctrl in CONTROLLERS {
             let mount = Path::new(ROOT).join(ctrl);
             // A v1 hierarchy (cpu and cpuacct may be one mount under two links): once each.
@@ -78,14 +97,42 @@ impl OciCgroup {
             cg.dirs.push((real, dir));
         }
         for (ctrl, file, value) in &spec.writes {
-            let Some(dir) = cg.dir(ctrl) else {
+            if let Some(dir) = cg.dir(ctrl) {
+                write(&dir.join(file), value)?;
+                continue;
+            }
+            let Some(v2_name) = v2_file(file).filter(|_| v2_has(ctrl)) else {
                 return Err(err(format!(
-                    "the {ctrl} controller is not mounted as cgroup v1 here ({ROOT}/{ctrl}), so {file} cannot be set; refused"
+                    "the {ctrl} controller is not mounted as cgroup v1 here ({ROOT}/{ctrl}), nor written by brig-oci through cgroup v2, so {file} cannot be set; refused"
                 )));
             };
-            write(&dir.join(file), value)?;
+            let dir = match &cg.v2 {
+                Some(d) => d.clone(),
+                None => cg.make_v2(&spec.path, &rel, ctrl)?,
+            };
+            write(&dir.join(v2_name), value)?;
         }
         Ok(cg)
+    }
+
+    /// The container's directory in the v2 hierarchy, `ctrl` enabled for it in every parent
+    /// on the way down (the hierarchy's root included: its subtree_control is the machine's).
+    fn make_v2(&mut self, path: &Path, rel: &Path, ctrl: &str) -> Result<PathBuf, JailError> {
+        let mut dir = match path.is_absolute() {
+            true => PathBuf::from(UNIFIED),
+            false => Path::new(UNIFIED).join(own_cgroup("").unwrap_or_default()),
+        };
+        for part in rel.components() {
+            write(&dir.join("cgroup.subtree_control"), &format!("+{ctrl}"))?;
+            dir.push(part);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => self.made.push(dir.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(err(format!("create {}: {e}", dir.display()))),
+            }
+        }
+        self.v2 = Some(dir.clone());
+        Ok(dir)
     }
 
     fn dir(&self, ctrl: &str) -> Option<&PathBuf> {
@@ -95,23 +142,32 @@ impl OciCgroup {
 
     /// Moves `pid` into the container's cgroup of every controller.
     pub fn join(&self, pid: i32) -> Result<(), JailError> {
-        for (_, d) in &self.dirs {
+        for d in self.dirs.iter().map(|(_, d)| d).chain(&self.v2) {
             write(&d.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())
     }
 }
 
-/// The v1 cgroup directory of `pid` for each controller it lists in /proc/PID/cgroup (a
-/// hierarchy of several controllers appears under each of their names), where mounted.
+/// The cgroup directory of `pid` for each controller it lists in /proc/PID/cgroup (a v1
+/// hierarchy of several controllers appears under each of their names; the v2 one under ""),
+/// where mounted.
 pub fn dirs_of(pid: i32) -> std::io::Result<Vec<(String, PathBuf)>> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
     let mut out = Vec::new();
     for line in text.lines() {
         let mut it = line.splitn(3, ':');
         let (_, ctrls, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
-        for ctrl in ctrls.split(',').filter(|c| !c.is_empty() && !c.starts_with("name=")) {
-            let dir = Path::new(ROOT).join(ctrl).join(path.trim_start_matches('/'));
+        let path = path.trim_start_matches('/');
+        let found: Vec<(&str, PathBuf)> = match ctrls {
+            "" => vec![("", Path::new(UNIFIED).join(path))],
+            _ => ctrls
+                .split(',')
+                .filter(|c| !c.is_empty() && !c.starts_with("name="))
+                .map(|c| (c, Path::new(ROOT).join(c).join(path)))
+                .collect(),
+        };
+        for (ctrl, dir) in found {
             if dir.join("cgroup.procs").exists() {
                 out.push((ctrl.to_string(), dir));
             }
@@ -120,11 +176,15 @@ pub fn dirs_of(pid: i32) -> std::io::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// `pid`'s own cgroup of `ctrl`: not the hierarchy's root, where a container without a cgroup
-/// of its own stays.
+/// `pid`'s own cgroup of `ctrl` (in v2 when only v2 has it): not the hierarchy's root, where a
+/// container without a cgroup of its own stays.
 pub fn own_dir(pid: i32, ctrl: &str) -> Option<PathBuf> {
-    let root = Path::new(ROOT).join(ctrl);
-    dirs_of(pid).ok()?.into_iter().find(|(c, d)| c == ctrl && *d != root).map(|(_, d)| d)
+    let v2 = !Path::new(ROOT).join(ctrl).join("cgroup.procs").exists() && v2_has(ctrl);
+    let (name, root) = match v2 {
+        true => ("", PathBuf::from(UNIFIED)),
+        false => (ctrl, Path::new(ROOT).join(ctrl)),
+    };
+    dirs_of(pid).ok()?.into_iter().find(|(c, d)| c == name && *d != root).map(|(_, d)| d)
 }
 
 /// OCI `update`: writes `writes` (controller, file, value) into pid 1's own cgroups, in order.
@@ -134,6 +194,10 @@ pub fn update(pid1: i32, writes: &[(String, String, String)]) -> Result<(), Jail
             return Err(err(format!(
                 "the container has no {ctrl} cgroup of its own, so {file} cannot be set; refused"
             )));
+        };
+        let file = match dir.starts_with(UNIFIED) {
+            true => v2_file(file).unwrap_or_else(|| file.clone()),
+            false => file.clone(),
         };
         write(&dir.join(file), value)?;
     }

@@ -335,6 +335,50 @@ fn cgroup_limits_hold_and_go_with_the_container() {
     }
 }
 
+/// Hugepage limits land where this machine keeps hugetlb: its v2 hierarchy on this hybrid
+/// layout (/sys/fs/cgroup/unified, the controller enabled on the way down), or v1 where that
+/// has it. pid 1 is in that cgroup, `update` changes the limit, a page size the kernel lacks is
+/// refused, and delete removes the directory.
+#[test]
+fn hugetlb_limits_land_where_the_machine_keeps_hugetlb() {
+    if !everyone().contains(&0) {
+        return;
+    }
+    let path = format!("brig-oci-huge-{}", std::process::id());
+    let mut c = config("sleep 30", false);
+    c["linux"]["cgroupsPath"] = format!("/{path}").into();
+    c["linux"]["resources"] =
+        serde_json::json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 8388608}]});
+    let b = Bundle::new(0, "huge", &c);
+    let root = b.state_root(0);
+    let s = b.0.join("s");
+    let bundle = b.0.to_str().unwrap();
+    let (code, _, e) = oci(0, &root, &["create", "--bundle", bundle, "u1"], &b.0.join("out"));
+    assert_eq!(code, Some(0), "{e}");
+    let v1 = std::path::Path::new("/sys/fs/cgroup/hugetlb/cgroup.procs").exists();
+    let (dir, file) = match v1 {
+        true => (format!("/sys/fs/cgroup/hugetlb/{path}"), "hugetlb.2MB.limit_in_bytes"),
+        false => (format!("/sys/fs/cgroup/unified/{path}"), "hugetlb.2MB.max"),
+    };
+    let limit = || std::fs::read_to_string(format!("{dir}/{file}")).unwrap_or_default();
+    assert_eq!(limit().trim(), "8388608", "{dir}");
+    let pid = state(0, &root, "u1", &s)["pid"].as_i64().expect("pid");
+    let procs = std::fs::read_to_string(format!("{dir}/cgroup.procs")).unwrap_or_default();
+    assert!(procs.lines().any(|p| p == pid.to_string()), "pid 1 not in {dir}: {procs}");
+    let res = b.0.join("res.json");
+    std::fs::write(&res, r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}"#)
+        .expect("resources");
+    let (code, _, e) = oci(0, &root, &["update", "-r", res.to_str().unwrap(), "u1"], &s);
+    assert_eq!(code, Some(0), "update: {e}");
+    assert_eq!(limit().trim(), "4194304");
+    std::fs::write(&res, r#"{"hugepageLimits": [{"pageSize": "3MB", "limit": 3145728}]}"#)
+        .expect("resources");
+    let (code, _, e) = oci(0, &root, &["update", "-r", res.to_str().unwrap(), "u1"], &s);
+    assert!(code != Some(0) && e.contains("3MB"), "a 3MB page size: {e}");
+    assert_eq!(oci(0, &root, &["delete", "--force", "u1"], &s).0, Some(0));
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} stayed");
+}
+
 /// process.terminal: create connects to --console-socket and hands over the terminal's master
 /// (SCM_RIGHTS, as runc does); the program's stdio is that terminal; without the socket,
 /// create is refused.
