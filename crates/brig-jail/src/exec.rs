@@ -44,10 +44,11 @@ pub fn exec(
 ) -> Result<i32, JailError> {
     let mut report = Report::default();
     let (host_uid, host_gid) = process::ids();
-    // pid 1 is not dumpable and never executed, so its memory belongs to the host's user
-    // namespace: entering its namespaces through it takes CAP_SYS_PTRACE there, which only
-    // host root has. An unprivileged caller enters through the program instead, which shares
-    // every namespace of pid 1 and, once executed inside, belongs to the container's.
+    // pid 1 is not dumpable and never executed, so its memory belongs to its creator's user
+    // namespace: entering its namespaces through it takes CAP_SYS_PTRACE there, which root has
+    // (of the host, or of the engine's user namespace a rootless engine runs brig-oci in). An
+    // unprivileged caller enters through the program instead, which shares every namespace of
+    // pid 1 and, once executed inside, belongs to the container's.
     let pidfd = match host_uid {
         0 => pidfd,
         _ => program_of(pid1)?,
@@ -60,7 +61,14 @@ pub fn exec(
         None => None,
     };
     let (argv, envp, search) = crate::launch::exec_args(plan)?;
-    let procs = cgroup_procs(pid1)?;
+    // Only into a cgroup create made (host root): another caller made none and may move no one.
+    let procs = match plan.oci.cgroup {
+        Some(_) => cgroup_procs(pid1)?,
+        None => Vec::new(),
+    };
+    // Decided here, on the host side: once X is in the container's mount namespace, its /proc
+    // is the container's to shape.
+    let keep_groups = crate::idmap::keep_groups(host_uid);
     let (in_uid, in_gid) = plan.oci.inside_ids.unwrap_or((0, 0));
     let chdir = plan.chdir.clone().unwrap_or_else(|| PathBuf::from("/"));
     let (pid_r, pid_w) = fs::pipe().map_err(JailError::setup("exec: pid pipe"))?;
@@ -92,7 +100,7 @@ pub fn exec(
                         search: &search,
                         chdir: &chdir,
                         ids: (in_uid, in_gid),
-                        keep_groups: crate::idmap::keep_groups(host_uid),
+                        keep_groups,
                         console: console.as_ref().map(|c| c.as_fd()),
                         keep: err_w.as_fd(),
                     };
@@ -170,26 +178,31 @@ fn exec_failed(err: &OwnedFd, what: &str) -> JailError {
     JailError::Setup { step: "exec", source: io::Error::other(msg) }
 }
 
-/// A pidfd of pid 1's child, the container's program (checked to be that child once the pidfd
-/// holds it, so a recycled pid is never taken).
+/// A pidfd of the container's program: pid 1's oldest live child (orphans of the container
+/// are reparented to pid 1 later than it), checked to be that same process once the pidfd holds
+/// it, so a recycled pid is never taken.
 fn program_of(pid1: i32) -> Result<OwnedFd, JailError> {
     let gone = || JailError::Setup {
         step: "exec",
         source: io::Error::other("the container's program has exited"),
     };
+    // (pid, start time) of a live child of pid 1.
+    let child = |pid: i32| -> Option<u64> {
+        let f = process::stat_fields(pid)?;
+        let live = !matches!(f.first().map(String::as_str), Some("Z" | "X" | "x"));
+        (live && f.get(1)?.parse::<i32>().ok()? == pid1).then(|| f.get(19)?.parse().ok())?
+    };
     let dir = std::fs::read_dir("/proc").map_err(JailError::setup("exec: list /proc"))?;
-    for name in dir.filter_map(|e| e.ok()?.file_name().into_string().ok()) {
-        let Ok(pid) = name.parse::<i32>() else { continue };
-        if process::parent(pid) != Some(pid1) {
-            continue;
-        }
-        let fd = process::pidfd_open(pid).map_err(|_| gone())?;
-        return match process::parent(pid) == Some(pid1) {
-            true => Ok(fd),
-            false => Err(gone()),
-        };
+    let (pid, started) = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, child(pid)?)))
+        .min_by_key(|&(_, started)| started)
+        .ok_or_else(gone)?;
+    let fd = process::pidfd_open(pid).map_err(|_| gone())?;
+    match child(pid) == Some(started) {
+        true => Ok(fd),
+        false => Err(gone()),
     }
-    Err(gone())
 }
 
 /// pid 1's cgroup.procs files of each v1 hierarchy where pid 1 is not in the caller's own

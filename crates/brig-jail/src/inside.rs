@@ -508,8 +508,12 @@ fn build(
             made("devpts", &opts, attr::NOSUID | attr::NOEXEC, msg::STEP_DEVPTS, last)
         }
         Kind::Sysfs { made: Some(m) } | Kind::Mqueue { made: Some(m) } => {
+            let step = match e.kind {
+                Kind::Sysfs { .. } => msg::STEP_SYSFS,
+                _ => msg::STEP_MQUEUE,
+            };
             let target = mountpoint(root, rel, true, !e.inside_bind, last).map_err(|e| (7, e))?;
-            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (8, e))
+            mount::attach(m.as_fd(), target.as_fd()).map_err(|e| (step, e))
         }
         Kind::Sysfs { made: None } => made("sysfs", &[], SYSFS, msg::STEP_SYSFS, last),
         Kind::Mqueue { made: None } => made("mqueue", &[], MQUEUE, msg::STEP_MQUEUE, last),

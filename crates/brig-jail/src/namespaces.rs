@@ -53,7 +53,10 @@ pub fn join(plan: &Plan, view: &mut [Entry], report: &mut Report) -> Result<i32,
         };
         if let Some((fstype, made)) = made {
             let attrs = if fstype == "sysfs" { inside::SYSFS } else { inside::MQUEUE };
-            let m = mount::new_fs(fstype, &[], attrs)
+            // The config's source name, as pid 1 gives the filesystems it makes.
+            let m = plan.oci.mounts.iter().find(|m| m.dest == e.dest);
+            let label = m.map_or(fstype, |m| m.source.as_str());
+            let m = mount::new_fs(fstype, &[("source", label)], attrs)
                 .map_err(JailError::setup("mount sysfs or mqueue of a joined namespace"))?;
             *made = Some(m);
         }

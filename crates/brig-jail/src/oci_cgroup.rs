@@ -176,8 +176,8 @@ pub fn dirs_of(pid: i32) -> std::io::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// `pid`'s own cgroup of `ctrl` (in v2 when only v2 has it): not the hierarchy's root, where a
-/// container without a cgroup of its own stays.
+/// `pid`'s cgroup of `ctrl` (in v2 when only v2 has it), unless that is the hierarchy's root.
+/// Whether it is the container's own is the caller's to know (brig-oci records it at create).
 pub fn own_dir(pid: i32, ctrl: &str) -> Option<PathBuf> {
     let v2 = !Path::new(ROOT).join(ctrl).join("cgroup.procs").exists() && v2_has(ctrl);
     let (name, root) = match v2 {
@@ -187,10 +187,30 @@ pub fn own_dir(pid: i32, ctrl: &str) -> Option<PathBuf> {
     dirs_of(pid).ok()?.into_iter().find(|(c, d)| c == name && *d != root).map(|(_, d)| d)
 }
 
-/// OCI `update`: writes `writes` (controller, file, value) into pid 1's own cgroups, in order.
-pub fn update(pid1: i32, writes: &[(String, String, String)]) -> Result<(), JailError> {
-    for (ctrl, file, value) in writes {
-        let Some(dir) = own_dir(pid1, ctrl) else {
+/// OCI `update`: writes `writes` (controller, file, value) into the container's own cgroups
+/// (`dir_of` a controller), in order, except that a memory limit raised past the current
+/// memory+swap limit goes after the new memory+swap limit (the kernel keeps memory <= memsw).
+/// A write that fails stops there; the ones before it stay.
+pub fn update(
+    dir_of: &dyn Fn(&str) -> Option<PathBuf>,
+    writes: &[(String, String, String)],
+) -> Result<(), JailError> {
+    let mut writes = writes.to_vec();
+    let at = |w: &[(String, String, String)], f: &str| w.iter().position(|x| x.1 == f);
+    let (limit, memsw) =
+        (at(&writes, "memory.limit_in_bytes"), at(&writes, "memory.memsw.limit_in_bytes"));
+    if let (Some(l), Some(s)) = (limit, memsw) {
+        let now = dir_of("memory")
+            .and_then(|d| std::fs::read_to_string(d.join("memory.memsw.limit_in_bytes")).ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(i64::MAX);
+        let new = writes[s].2.parse::<i64>().map_or(i64::MAX, |v| if v < 0 { i64::MAX } else { v });
+        if new > now && s > l {
+            writes.swap(l, s);
+        }
+    }
+    for (ctrl, file, value) in &writes {
+        let Some(dir) = dir_of(ctrl) else {
             return Err(err(format!(
                 "the container has no {ctrl} cgroup of its own, so {file} cannot be set; refused"
             )));

@@ -93,9 +93,11 @@ pub fn plan(
                     continue;
                 }
                 let flag = if ro { GrantFlag::Rx } else { GrantFlag::Rwx };
-                flags.grants.push((flag, format!("{}:{dest}", source.display())));
+                // One spelling of the destination for the grant and its idmap entry.
+                let dest = clean(&dest);
+                flags.grants.push((flag, format!("{}:{}", source.display(), dest.display())));
                 if opts.iter().any(|o| o == "idmap" || o == "ridmap") {
-                    idmapped.push(clean(&dest));
+                    idmapped.push(dest);
                 }
             }
             (Some("sysfs"), _) => fs = OciFs::Sysfs,

@@ -72,6 +72,7 @@ fn create_in(
         log.warn(w);
     }
     crate::devices::add(&mut plan, &spec, &dir.join("dev"))?;
+    let own_cgroup = plan.oci.cgroup.is_some();
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     let console = match (terminal, console) {
         (true, Some(path)) => Some(
@@ -132,6 +133,7 @@ fn create_in(
             annotations,
             hooks: spec.hooks().clone(),
             layers,
+            own_cgroup,
         },
     };
     c.save()?;
@@ -476,7 +478,8 @@ pub fn freeze(root: &Path, id: &str, freeze: bool) -> anyhow::Result<()> {
 }
 
 /// `update --resources FILE`: new `linux.resources` (JSON, `-` for stdin, as containerd's shim
-/// sends them) written into a live container's own cgroups (v1), as `create` writes them.
+/// sends them) written into a live container's own cgroups, as `create` writes them (device
+/// rules excepted: they are fixed at create).
 pub fn update(root: &Path, id: &str, resources: &Path) -> anyhow::Result<()> {
     let c = Container::load(root, id)?;
     anyhow::ensure!(c.status() != Status::Stopped, "container {id:?} is stopped");
@@ -491,8 +494,16 @@ pub fn update(root: &Path, id: &str, resources: &Path) -> anyhow::Result<()> {
     };
     let r: oci_spec::runtime::LinuxResources = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a linux.resources object", resources.display()))?;
+    anyhow::ensure!(
+        r.devices().as_ref().is_none_or(|d| d.is_empty()),
+        "update: device rules are fixed at create (as runc's update); remove linux.resources.devices"
+    );
+    anyhow::ensure!(
+        c.state.own_cgroup,
+        "container {id:?} has no cgroup of its own (brig-oci makes one as root, for a config with linux.resources or cgroupsPath); nothing of its creator's is changed"
+    );
     let (writes, _) = crate::translate::resource_writes(&r)?;
-    brig_jail::oci_cgroup::update(c.state.pid, &writes)?;
+    brig_jail::oci_cgroup::update(&|ctrl| c.cgroup_dir(ctrl), &writes)?;
     Ok(())
 }
 

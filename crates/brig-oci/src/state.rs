@@ -58,6 +58,11 @@ pub struct State {
     /// `unavailable`), with the detail after a colon; shown by `state`.
     #[serde(default)]
     pub layers: BTreeMap<String, String>,
+    /// create made the container a cgroup of its own (host root, with linux.resources or
+    /// cgroupsPath); without one, pid 1 shares its creator's, which pause and update must
+    /// never touch.
+    #[serde(default)]
+    pub own_cgroup: bool,
 }
 
 /// The report's layers (brig's JSON line: name, state, detail) as `state` annotations.
@@ -140,10 +145,20 @@ impl Container {
         }
     }
 
-    /// pid 1's own freezer cgroup (cgroup v1), if it has one: not the hierarchy's root, which
-    /// an unprivileged run or a config without cgroups leaves it in.
+    /// pid 1's own freezer cgroup (cgroup v1), if it has one.
     pub fn freezer(&self) -> Option<PathBuf> {
-        brig_jail::oci_cgroup::own_dir(self.state.pid, "freezer")
+        self.cgroup_dir("freezer")
+    }
+
+    /// The container's own cgroup of `ctrl`, if create made one: read from /proc/PID/cgroup,
+    /// then pid 1 checked to be still the container's (same pid and start time), so a recycled
+    /// pid's cgroup is never taken.
+    pub fn cgroup_dir(&self, ctrl: &str) -> Option<PathBuf> {
+        if !self.state.own_cgroup {
+            return None;
+        }
+        let dir = brig_jail::oci_cgroup::own_dir(self.state.pid, ctrl)?;
+        alive(self.state.pid, self.state.start_time).then_some(dir)
     }
 
     /// The container's processes (host pids): every process in pid 1's pid namespace; or,

@@ -313,6 +313,11 @@ fn cgroup_limits_hold_and_go_with_the_container() {
             oci(uid, &root, &["update", "--resources", res.to_str().unwrap(), "g1"], &s);
         assert_eq!(code, Some(0), "update: {e}");
         assert_eq!(std::fs::read_to_string(dir.join("pids.max")).expect("pids.max").trim(), "6");
+        std::fs::write(&res, r#"{"devices": [{"allow": false, "access": "rwm"}]}"#)
+            .expect("resources");
+        let (code, _, e) =
+            oci(uid, &root, &["update", "--resources", res.to_str().unwrap(), "g1"], &s);
+        assert!(code != Some(0) && e.contains("fixed at create"), "update: {e}");
         std::fs::write(&res, r#"{"memory": {"kernel": 1048576}, "pids": {"limit": 5}}"#)
             .expect("resources");
         let (code, _, e) =
@@ -444,6 +449,11 @@ fn exec_joins_the_container_under_its_layers() {
         let (code, _, e) = oci(uid, &root, &["exec", "x1", "sh", "-c", "true"], &s);
         assert!(code != Some(0) && e.contains("running"), "uid {uid}: exec before start: {e}");
         assert_eq!(oci(uid, &root, &["start", "x1"], &s).0, Some(0));
+        // No cgroup of its own (none asked): update changes nothing of its creator's.
+        let res = b.0.join("res.json");
+        std::fs::write(&res, r#"{"pids": {"limit": 3}}"#).expect("resources");
+        let (code, _, e) = oci(uid, &root, &["update", "-r", res.to_str().unwrap(), "x1"], &s);
+        assert!(code != Some(0) && e.contains("no cgroup of its own"), "uid {uid}: {e}");
         let pid1 = state(uid, &root, "x1", &s)["pid"].as_i64().expect("pid");
         let (code, out, e) = oci(uid, &root, &["exec", "x1", "sh", "-c", probe], &s);
         assert_eq!(code, Some(4), "uid {uid}: {out}\n{e}");

@@ -223,8 +223,9 @@ pub struct OciPlan {
     /// OCI `linux.sysctl`: (name, value) written under the prison's own /proc/sys before
     /// anything runs there; brig-oci accepts only names of the prison's own namespaces.
     pub sysctl: Vec<(String, String)>,
-    /// OCI `linux.cgroupsPath` and `linux.resources`: a cgroup of every v1 controller the
-    /// runner (root) makes, fills and puts pid 1 in before it goes on.
+    /// OCI `linux.cgroupsPath` and `linux.resources`: a cgroup of every v1 controller (and of
+    /// v2 for hugetlb on a hybrid layout) the runner (root) makes, fills and puts pid 1 in
+    /// before it goes on.
     pub cgroup: Option<CgroupSpec>,
     /// OCI root runs: the user namespace's maps, the config's own (`linux.uidMappings`) or a
     /// range of brig's, instead of brig's one line to 65534.
