@@ -61,17 +61,29 @@ pub(crate) const ROOT: &str = "/sys/fs/cgroup";
 
 /// This process's cgroup path for a v1 controller or for v2 ("" controller name).
 pub(crate) fn own_cgroup(controller: &str) -> Option<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    text.lines().find_map(|l| {
-        let mut it = l.splitn(3, ':');
-        let (_, ctrls, path) = (it.next()?, it.next()?, it.next()?);
-        let hit = if controller.is_empty() {
-            ctrls.is_empty()
-        } else {
-            ctrls.split(',').any(|c| c == controller)
-        };
-        hit.then(|| PathBuf::from(path.trim_start_matches('/')))
-    })
+    cgroups_of("self").ok()?.into_iter().find(|(c, _)| c == controller).map(|(_, p)| p)
+}
+
+/// /proc/PID/cgroup as (controller, path relative to its hierarchy) pairs: a v1 hierarchy of
+/// several controllers under each of their names (named hierarchies left out), v2 under "".
+pub(crate) fn cgroups_of(pid: &str) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut it = line.splitn(3, ':');
+        let (_, ctrls, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
+        let rel = PathBuf::from(path.trim_start_matches('/'));
+        match ctrls {
+            "" => out.push((String::new(), rel)),
+            _ => out.extend(
+                ctrls
+                    .split(',')
+                    .filter(|c| !c.is_empty() && !c.starts_with("name="))
+                    .map(|c| (c.to_string(), rel.clone())),
+            ),
+        }
+    }
+    Ok(out)
 }
 
 /// Whether we may create children in a cgroup directory: judged from the owner and mode bits

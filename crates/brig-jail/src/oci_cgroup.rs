@@ -153,24 +153,14 @@ impl OciCgroup {
 /// hierarchy of several controllers appears under each of their names; the v2 one under ""),
 /// where mounted.
 pub fn dirs_of(pid: i32) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
     let mut out = Vec::new();
-    for line in text.lines() {
-        let mut it = line.splitn(3, ':');
-        let (_, ctrls, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
-        let path = path.trim_start_matches('/');
-        let found: Vec<(&str, PathBuf)> = match ctrls {
-            "" => vec![("", Path::new(UNIFIED).join(path))],
-            _ => ctrls
-                .split(',')
-                .filter(|c| !c.is_empty() && !c.starts_with("name="))
-                .map(|c| (c, Path::new(ROOT).join(c).join(path)))
-                .collect(),
+    for (ctrl, rel) in crate::limits::cgroups_of(&pid.to_string())? {
+        let dir = match ctrl.as_str() {
+            "" => Path::new(UNIFIED).join(rel),
+            c => Path::new(ROOT).join(c).join(rel),
         };
-        for (ctrl, dir) in found {
-            if dir.join("cgroup.procs").exists() {
-                out.push((ctrl.to_string(), dir));
-            }
+        if dir.join("cgroup.procs").exists() {
+            out.push((ctrl, dir));
         }
     }
     Ok(out)
