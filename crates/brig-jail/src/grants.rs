@@ -275,7 +275,9 @@ pub fn make_root_mountpoints(view: &[Entry]) -> Result<(), JailError> {
         if above != Some(&Path::new("/")) {
             continue;
         }
-        make_beneath(root.as_fd(), e.rel(), dir).map_err(|source| {
+        let made =
+            crate::inside::mountpoint(root.as_fd(), e.rel(), dir, true, &mut Default::default());
+        made.map(drop).map_err(|source| {
             let link = match source.raw_os_error() == Some(libc::ELOOP) {
                 true => " (a symlink in the image: brig never follows one to a mountpoint)",
                 false => "",
@@ -286,27 +288,6 @@ pub fn make_root_mountpoints(view: &[Entry]) -> Result<(), JailError> {
                 source: std::io::Error::new(source.kind(), what),
             }
         })?;
-    }
-    Ok(())
-}
-
-fn make_beneath(root: std::os::fd::BorrowedFd<'_>, rel: &Path, dir: bool) -> std::io::Result<()> {
-    let how = resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS;
-    let names: Vec<&std::ffi::OsStr> = rel.iter().collect();
-    let mut cur: Option<OwnedFd> = None;
-    for (i, name) in names.iter().enumerate() {
-        let at = cur.as_ref().map_or(root, |c| c.as_fd());
-        let name = Path::new(name);
-        if i + 1 < names.len() || dir {
-            fs::mkdirat(at, name, 0o755)?;
-            cur = Some(fs::openat2(Some(at), name, libc::O_PATH | libc::O_DIRECTORY, 0, how)?);
-        } else {
-            let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW;
-            match fs::openat2(Some(at), name, flags, 0o644, how) {
-                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
-                _ => {}
-            }
-        }
     }
     Ok(())
 }

@@ -624,7 +624,7 @@ fn read_only(dir: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
 
 /// Opens (creating on our tmpfs unless `must_exist`) the mountpoint `rel` under `root`, one
 /// component at a time and never following a symlink, so nothing can redirect it.
-fn mountpoint(
+pub(crate) fn mountpoint(
     root: BorrowedFd<'_>,
     rel: &Path,
     dir: bool,
@@ -658,7 +658,7 @@ fn mountpoint(
 /// entries of one directory come together, and nothing is mounted over a directory after an
 /// entry inside it was made.
 #[derive(Default)]
-struct LastDir(Option<(PathBuf, OwnedFd)>);
+pub(crate) struct LastDir(Option<(PathBuf, OwnedFd)>);
 
 /// `mkdir -p` of `rel` under `root`, one component at a time, refusing symlinks.
 fn mkdirs<'l>(

@@ -172,14 +172,10 @@ fn launch(plan: &Plan, report: &mut Report) -> Result<(), JailError> {
         .filter_map(|c| Some((c.fd.as_fd(), c.remount.as_ref()?.dir_rights()?)))
         .collect();
     let oci_filter = match &plan.oci.seccomp_profile {
-        Some(p) => {
-            let f = seccomp::oci::compile(p)
-                .map_err(|e| JailError::Seccomp(format!("the OCI config's linux.seccomp: {e}")))?;
-            let what =
-                format!("the OCI config's profile, a second filter: {} rules", p.rules.len());
-            report.layer("seccomp profile", LayerState::Enforced, what);
-            Some(f)
-        }
+        Some(p) => Some(
+            seccomp::oci::compile(p)
+                .map_err(|e| JailError::Seccomp(format!("the OCI config's linux.seccomp: {e}")))?,
+        ),
         None => None,
     };
     let landlock = prepare_landlock(&view, &dirs, plan, report)?;
