@@ -26,6 +26,9 @@ pub enum FdKind {
     /// A memfd sealed against shrinking and growing but still writable: a buffer both ends map
     /// (`brig_sys::fdpass::SharedMap`), whose size cannot change under either.
     Shared,
+    /// An anonymous inode with no file type (what an eventfd is; without /proc, `fstat` cannot
+    /// tell an eventfd from other anonymous inodes, so the receiver only uses it as one).
+    Event,
     /// Anything else (a pipe, a device, an unsealed memfd).
     Other,
 }
@@ -47,6 +50,7 @@ pub fn kind_of(fd: &OwnedFd) -> FdKind {
             Ok(_) => FdKind::Other, // a memfd that could still change
             Err(_) => FdKind::File,
         },
+        _ if std::os::unix::fs::MetadataExt::mode(&meta) & libc::S_IFMT == 0 => FdKind::Event,
         _ => FdKind::Other,
     }
 }

@@ -8,6 +8,8 @@
 pub mod caps;
 pub mod fdpass;
 pub mod fs;
+#[cfg(feature = "kvm")]
+pub mod kvm;
 pub mod landlock;
 pub mod mount;
 pub mod net;
@@ -41,4 +43,20 @@ pub(crate) fn cstr(s: &std::path::Path) -> io::Result<std::ffi::CString> {
     use std::os::unix::ffi::OsStrExt;
     std::ffi::CString::new(s.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// Fills `buf` from the kernel's random pool (`getrandom(2)`, blocking until it is seeded).
+pub fn getrandom(buf: &mut [u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        // SAFETY: the kernel writes at most `rest.len()` bytes into `rest`, which we own mutably.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match n {
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+            -1 => return Err(io::Error::last_os_error()),
+            n => done += n as usize,
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,291 @@
+//! Where a device runs: its own prison (a brig-component entry: this binary re-executed by
+//! `brig run` with an allow-list written for its type) or a thread of the VMM. Either way it
+//! waits on its queue's ioeventfd and serves register accesses; only the carrier differs (the
+//! `vmm-device/1` channel, or a lock).
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use brig_component::Entry;
+use brig_ipc::{Channel, Dec, Enc, Error, FdKind, Wire};
+
+use super::chain::Refusal;
+use super::{blk::Blk, rng::Rng, Backend, Mmio, Stats};
+
+pub const PROTOCOL: &str = "vmm-device/1";
+pub const LIMITS: brig_ipc::Limits = brig_ipc::Limits { max_bytes: 512, max_fds: 3 };
+
+/// The VMM to a device.
+#[derive(Debug)]
+pub enum ToDevice {
+    /// Once, first: guest memory (a memfd sealed against resizing), the queue's ioeventfd, and
+    /// for blk the image (opened read-only when `read_only`).
+    Setup { memory: OwnedFd, size: u64, notify: OwnedFd, image: Option<OwnedFd>, read_only: bool },
+    /// A guest read of `len` bytes (1, 2, 4 or 8) at `offset` in the device's window.
+    Read { offset: u32, len: u8 },
+    /// A guest write.
+    Write { offset: u32, len: u8, value: u64 },
+    /// What the device has served and refused.
+    Stats,
+}
+
+/// A device's answers.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FromDevice {
+    Ready,
+    Value(u64),
+    Done,
+    Stats(Stats),
+}
+
+impl Wire for ToDevice {
+    fn encode(self, e: &mut Enc) {
+        match self {
+            ToDevice::Setup { memory, size, notify, image, read_only } => {
+                e.u8(0);
+                e.u64(size);
+                e.bool(read_only);
+                e.bool(image.is_some());
+                e.fd(memory);
+                e.fd(notify);
+                if let Some(i) = image {
+                    e.fd(i);
+                }
+            }
+            ToDevice::Read { offset, len } => {
+                e.u8(1);
+                e.u32(offset);
+                e.u8(len);
+            }
+            ToDevice::Write { offset, len, value } => {
+                e.u8(2);
+                e.u32(offset);
+                e.u8(len);
+                e.u64(value);
+            }
+            ToDevice::Stats => e.u8(3),
+        }
+    }
+
+    fn decode(d: &mut Dec<'_>) -> Result<Self, Error> {
+        let width = |n: u8| {
+            if matches!(n, 1 | 2 | 4 | 8) {
+                Ok(n)
+            } else {
+                Err(Error::Garbage("an access width"))
+            }
+        };
+        Ok(match d.u8()? {
+            0 => {
+                let (size, read_only, has_image) = (d.u64()?, d.bool()?, d.bool()?);
+                let memory = d.fd(FdKind::Shared)?;
+                let notify = d.fd(FdKind::Event)?;
+                let image = if has_image { Some(d.fd(FdKind::File)?) } else { None };
+                ToDevice::Setup { memory, size, notify, image, read_only }
+            }
+            1 => ToDevice::Read { offset: d.u32()?, len: width(d.u8()?)? },
+            2 => ToDevice::Write { offset: d.u32()?, len: width(d.u8()?)?, value: d.u64()? },
+            3 => ToDevice::Stats,
+            _ => return Err(Error::Garbage("a request of unknown kind")),
+        })
+    }
+}
+
+impl Wire for FromDevice {
+    fn encode(self, e: &mut Enc) {
+        match self {
+            FromDevice::Ready => e.u8(0),
+            FromDevice::Value(v) => {
+                e.u8(1);
+                e.u64(v);
+            }
+            FromDevice::Done => e.u8(2),
+            FromDevice::Stats(s) => {
+                e.u8(3);
+                e.u64(s.served);
+                e.u64(s.notifies);
+                for n in s.refused {
+                    e.u64(n);
+                }
+            }
+        }
+    }
+
+    fn decode(d: &mut Dec<'_>) -> Result<Self, Error> {
+        Ok(match d.u8()? {
+            0 => FromDevice::Ready,
+            1 => FromDevice::Value(d.u64()?),
+            2 => FromDevice::Done,
+            3 => {
+                let mut s = Stats { served: d.u64()?, notifies: d.u64()?, ..Stats::default() };
+                for n in s.refused.iter_mut() {
+                    *n = d.u64()?;
+                }
+                FromDevice::Stats(s)
+            }
+            _ => return Err(Error::Garbage("an answer of unknown kind")),
+        })
+    }
+}
+
+/// The device types, by the entry that serves them in a prison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Rng,
+    Blk,
+}
+
+/// virtio-rng's prison: beyond brig-component's base list, nothing (`getrandom` is in it).
+pub const RNG: Entry = Entry {
+    name: "virtio-rng",
+    protocol: PROTOCOL,
+    serve: serve_rng,
+    syscalls: &[],
+    limits: LIMITS,
+};
+/// virtio-blk's prison: beyond the base list, writing to and flushing its image fd.
+pub const BLK: Entry = Entry {
+    name: "virtio-blk",
+    protocol: PROTOCOL,
+    serve: serve_blk,
+    syscalls: &["pwrite64", "fdatasync"],
+    limits: LIMITS,
+};
+pub const ENTRIES: [Entry; 2] = [RNG, BLK];
+
+impl Kind {
+    pub fn entry(self) -> Entry {
+        match self {
+            Kind::Rng => RNG,
+            Kind::Blk => BLK,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Rng => "rng",
+            Kind::Blk => "blk",
+        }
+    }
+
+    /// The backend, from the resources the VMM handed over.
+    pub fn backend(
+        self,
+        image: Option<File>,
+        read_only: bool,
+    ) -> std::io::Result<Box<dyn Backend>> {
+        Ok(match (self, image) {
+            (Kind::Rng, None) => Box::new(Rng::default()),
+            (Kind::Blk, Some(f)) => Box::new(Blk::new(f, read_only)?),
+            _ => return Err(std::io::Error::other("the wrong resources for this device")),
+        })
+    }
+}
+
+fn serve_rng(ch: Channel) -> i32 {
+    serve(ch, Kind::Rng)
+}
+
+fn serve_blk(ch: Channel) -> i32 {
+    serve(ch, Kind::Blk)
+}
+
+/// A device access as the register file takes it: the low `len` bytes of `value`.
+fn access(mmio: &mut Mmio, q: ToDevice) -> FromDevice {
+    match q {
+        ToDevice::Read { offset, len } => {
+            let mut b = [0u8; 8];
+            mmio.read(offset as u64, &mut b[..len as usize]);
+            FromDevice::Value(u64::from_le_bytes(b))
+        }
+        ToDevice::Write { offset, len, value } => {
+            mmio.write(offset as u64, &value.to_le_bytes()[..len as usize]);
+            FromDevice::Done
+        }
+        ToDevice::Stats => FromDevice::Stats(mmio.stats.clone()),
+        ToDevice::Setup { .. } => {
+            mmio.stats.refuse(Refusal::Register);
+            FromDevice::Done
+        }
+    }
+}
+
+/// Reads an ioeventfd's counter; `false` when it is gone.
+fn drain(notify: &mut File) -> bool {
+    let mut n = [0u8; 8];
+    notify.read_exact(&mut n).is_ok()
+}
+
+/// The device process: set up from the first request, then serve registers and notifications
+/// until the VMM closes the channel (exit 0) or breaks the protocol (exit 1).
+fn serve(mut ch: Channel, kind: Kind) -> i32 {
+    let Ok(first) = ch.next_request::<ToDevice>(Duration::from_secs(10)) else { return 1 };
+    let ToDevice::Setup { memory, size, notify, image, read_only } = first.msg else { return 1 };
+    let made = super::map_memory(File::from(memory), size)
+        .and_then(|mem| Ok(Mmio::new(kind.backend(image.map(File::from), read_only)?, mem)));
+    let mut mmio = match made {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = ch.reply::<FromDevice>(first.id, Err(e.to_string()));
+            return 1;
+        }
+    };
+    if ch.reply(first.id, Ok(FromDevice::Ready)).is_err() {
+        return 1;
+    }
+    let mut notify = File::from(notify);
+    loop {
+        let ready = match brig_sys::process::poll_readable(&[ch.fd(), notify.as_fd()], None) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return 1,
+        };
+        if ready[1] {
+            if !drain(&mut notify) {
+                return 1;
+            }
+            mmio.notified();
+        }
+        if ready[0] {
+            // poll said a message is there: the wait only bounds a peer that lied to poll.
+            match ch.next_request::<ToDevice>(Duration::from_secs(1)) {
+                Ok(r) => {
+                    let answer = access(&mut mmio, r.msg);
+                    if ch.reply(r.id, Ok(answer)).is_err() {
+                        return 1;
+                    }
+                }
+                Err(Error::PeerGone) => return 0,
+                Err(Error::Timeout) => {}
+                Err(_) => return 1,
+            }
+        }
+    }
+}
+
+/// A device on a thread of the VMM (`--devices in-process`): the same register file and queue
+/// code, behind a lock instead of a channel.
+#[derive(Debug, Clone)]
+pub struct Local(pub Arc<Mutex<Mmio>>);
+
+impl Local {
+    /// Starts the thread that serves `notify`; it ends when the eventfd is closed or fails.
+    pub fn start(mmio: Mmio, notify: File) -> std::io::Result<Local> {
+        let dev = Local(Arc::new(Mutex::new(mmio)));
+        let shared = dev.0.clone();
+        let mut notify = notify;
+        std::thread::Builder::new().name("device".into()).spawn(move || {
+            while drain(&mut notify) {
+                shared.lock().unwrap_or_else(|p| p.into_inner()).notified();
+            }
+        })?;
+        Ok(dev)
+    }
+
+    pub fn access(&self, q: ToDevice) -> FromDevice {
+        access(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()), q)
+    }
+}
