@@ -81,7 +81,11 @@ struct Cli {
     /// What the guest is asked to do (the table's mode).
     #[arg(long, value_enum, default_value_t = Mode::Check)]
     mode: Mode,
-    /// The mode's argument (bench: MiB per measurement).
+    /// `/dev/kvm` as an inherited fd (3 or more) instead of opening it: for a caller that may
+    /// not open it itself (not in the kvm group) but is handed it by one that may.
+    #[arg(long, value_name = "FD")]
+    kvm_fd: Option<i32>,
+    /// The mode's argument (check: soak rounds after the checklist; bench: MiB per measurement).
     #[arg(long, default_value_t = 0)]
     arg: u32,
 }
@@ -147,7 +151,15 @@ fn run(cli: Cli) -> Result<vm::End, Error> {
     let wants = wants(&cli)?;
     let mut guest = File::open(&cli.guest)
         .map_err(|e| Error::io("open the guest", cli.guest.display().to_string(), e))?;
-    let kvm = kvm_ioctls::Kvm::new().map_err(|e| Error::io("open", "/dev/kvm", e.into()))?;
+    let kvm = match cli.kvm_fd {
+        Some(fd) => brig_sys::fdpass::claim_inherited(fd)
+            .map(brig_sys::kvm::kvm_from_fd)
+            .map_err(|e| Error::io("claim --kvm-fd", fd.to_string(), e))?,
+        None => kvm_ioctls::Kvm::new().map_err(|e| Error::io("open", "/dev/kvm", e.into()))?,
+    };
+    if kvm.get_api_version() != 12 {
+        return Err(Error::Guest("the KVM fd does not answer as /dev/kvm (API version 12)".into()));
+    }
     let memory = vm::Memory::new(cli.mem << 20)?;
     let mut seed = [0u8; 8];
     brig_sys::getrandom(&mut seed).map_err(|e| Error::io("getrandom", "the boot seed", e))?;

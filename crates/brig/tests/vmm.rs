@@ -1,0 +1,314 @@
+//! brig-vmm (docs/vmm.md) on the real /dev/kvm: brig-guest boots with its devices in their own
+//! prisons and in-process, its blk pattern lands in the image, a device process killed mid-run
+//! is contained, and each device's prison holds only what it was given. As root and as the test
+//! uid (who gets /dev/kvm as an fd, since only root may open it here).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use common::*;
+
+/// brig-guest, built for bare metal into the tests' own target directory.
+fn guest() -> &'static Path {
+    static GUEST: OnceLock<PathBuf> = OnceLock::new();
+    GUEST.get_or_init(|| {
+        let target = brig_bin().ancestors().nth(3).expect("target dir").join("guest");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../brig-guest");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "--release", "--quiet", "--target-dir"])
+            .arg(&target)
+            .current_dir(&src)
+            .status()
+            .expect("run cargo for brig-guest");
+        assert!(st.success(), "building brig-guest failed (scripts/deps installs its target)");
+        target.join("x86_64-unknown-none/release/brig-guest")
+    })
+}
+
+/// brig-vmm and the guest copied where `who` (and the device prisons' uid) can read them.
+fn install_vmm(s: &Scratch, who: Who) -> (String, String) {
+    let src = brig_bin().with_file_name("brig-vmm");
+    let bin = s.join("bin/brig-vmm");
+    std::fs::create_dir_all(bin.parent().expect("bin")).expect("mkdir bin");
+    std::fs::copy(&src, &bin).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+    std::fs::copy(guest(), s.join("bin/brig-guest")).expect("copy the guest");
+    s.own(who);
+    (bin.to_str().expect("utf-8").into(), s.sub("bin/brig-guest"))
+}
+
+/// A 1 MiB image of `byte`s, owned by `who`.
+fn image(s: &Scratch, who: Who, name: &str, byte: u8) -> String {
+    std::fs::write(s.join(name), vec![byte; 1 << 20]).expect("image");
+    s.own(who);
+    s.sub(name)
+}
+
+/// `brig-vmm ARGS` as `who`: root opens /dev/kvm itself; the test uid starts in its delegated
+/// cgroup (the device prisons' --mem needs one) with /dev/kvm at fd 3 (`--kvm-fd 3`).
+fn vmm(who: Who, bin: &str, args: &[&str]) -> Command {
+    let mut c = match who {
+        Who::Root => command(Who::Root, Path::new(bin), args),
+        Who::User(uid) => {
+            let mut script = String::new();
+            for d in delegated(who).expect("a delegated cgroup for the test uid (run as root)") {
+                script.push_str(&format!("echo $$ > {}/cgroup.procs && ", d.display()));
+            }
+            script.push_str(&format!(
+                "exec setpriv --reuid={uid} --regid={uid} --clear-groups \"$@\" --kvm-fd 3 3</dev/kvm"
+            ));
+            let mut a = vec!["-c", &script, "sh", bin];
+            a.extend_from_slice(args);
+            command_outside_cgroup(Who::Root, Path::new("/bin/sh"), &a)
+        }
+    };
+    c.env("BRIG", brig_bin());
+    c
+}
+
+fn checklist(who: Who, devices: &str) -> (Output, Scratch) {
+    let s = Scratch::new(who);
+    let (bin, g) = install_vmm(&s, who);
+    let (rw, ro) = (image(&s, who, "rw.img", 0), image(&s, who, "ro.img", 0x5a));
+    let args = ["--guest", &g, "--rng", "1", "--blk", &rw, "--blk-ro", &ro, "--devices", devices];
+    let o = vmm(who, &bin, &args).output().expect("run brig-vmm");
+    (o, s)
+}
+
+#[track_caller]
+fn assert_checklist_passed(o: &Output, s: &Scratch, what: &str) {
+    let (out, err) = (stdout(o), stderr(o));
+    assert_eq!(code(o), 0, "{what}: exit status\nstdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("BRIG-GUEST-DONE ok=12 failed=0"),
+        "{what}: stdout:\n{out}\nstderr:\n{err}"
+    );
+    for line in ["ok rng0: not all equal", "ok blk0: read it back", "ok blk1: a write is refused"] {
+        assert!(out.contains(line), "{what}: no {line:?} in\n{out}");
+    }
+    // The host sees the guest's pattern in the read-write image, and the read-only one intact.
+    let rw = std::fs::read(s.join("rw.img")).expect("rw image");
+    for sector in 0..brig_vmm_abi::PATTERN_SECTORS {
+        for i in 0..512 {
+            let at = sector as usize * 512 + i;
+            assert_eq!(rw[at], brig_vmm_abi::pattern_byte(sector, i), "{what}: rw.img byte {at}");
+        }
+    }
+    assert!(rw[(brig_vmm_abi::PATTERN_SECTORS as usize) * 512..].iter().all(|b| *b == 0), "{what}");
+    let ro = std::fs::read(s.join("ro.img")).expect("ro image");
+    assert!(ro.iter().all(|b| *b == 0x5a), "{what}: the read-only image changed");
+    // Every device counted its refusals: the read past the end, the write to the read-only disk.
+    assert!(err.contains("blk0: served") && err.contains("(past-end 1)"), "{what}: {err}");
+    assert!(err.contains("(past-end 1, read-only 1)"), "{what}: {err}");
+}
+
+#[test]
+fn the_guest_passes_its_checklist_with_each_device_in_its_own_prison() {
+    for who in everyone() {
+        let (o, s) = checklist(who, "process");
+        assert_checklist_passed(&o, &s, &format!("{who:?}, devices in prisons"));
+    }
+}
+
+#[test]
+fn the_guest_passes_its_checklist_with_devices_in_process() {
+    for who in everyone() {
+        let (o, s) = checklist(who, "in-process");
+        assert_checklist_passed(&o, &s, &format!("{who:?}, devices in-process"));
+    }
+}
+
+#[test]
+fn entropy_differs_from_boot_to_boot() {
+    let who = everyone()[0];
+    let draw = || {
+        let (o, _s) = checklist(who, "process");
+        let out = stdout(&o);
+        let line = out.lines().find(|l| l.starts_with("rng0: entropy")).map(str::to_string);
+        line.unwrap_or_else(|| panic!("no entropy line:\n{out}\n{}", stderr(&o)))
+    };
+    assert_ne!(draw(), draw());
+}
+
+/// Host pids of `root`'s descendants whose command line has `word`.
+fn descendants_with(root: u32, word: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmd).split('\0').any(|a| a == word) {
+            continue;
+        }
+        if is_ancestor(root, pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn is_ancestor(a: u32, mut p: u32) -> bool {
+    while p > 1 {
+        p = brig_sys::process::parent(p as i32).map(|x| x as u32).unwrap_or(1);
+        if p == a {
+            return true;
+        }
+    }
+    false
+}
+
+/// The host pid of the program inside device `word`'s prison under `vmm` (its brig supervisor
+/// has the same words in its command line; the program is below it).
+fn device_program(vmm: u32, word: &str) -> u32 {
+    let pids = descendants_with(vmm, word);
+    let inner = pids.iter().find(|p| pids.iter().any(|a| a != *p && is_ancestor(*a, **p)));
+    *inner.unwrap_or_else(|| panic!("no {word} program under brig-vmm among {pids:?}"))
+}
+
+/// Starts a soak run (rng0 and blk0, `rounds` rounds) and returns once the guest has begun it.
+fn soak(who: Who, s: &Scratch, rounds: &str) -> (Child, BufReader<std::process::ChildStdout>) {
+    let (bin, g) = install_vmm(s, who);
+    let rw = image(s, who, "rw.img", 0);
+    let err = std::fs::File::create(s.join("stderr")).expect("stderr file");
+    let mut child = vmm(who, &bin, &["--guest", &g, "--rng", "1", "--blk", &rw, "--arg", rounds])
+        .stdout(Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .expect("spawn brig-vmm");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while out.read_line(&mut line).expect("read") > 0 && !line.contains("soak: ") {}
+    assert!(line.contains("soak: "), "the guest never began its soak");
+    (child, out)
+}
+
+#[test]
+fn a_device_process_killed_mid_run_is_contained() {
+    for who in everyone() {
+        let s = Scratch::new(who);
+        let (mut child, mut out) = soak(who, &s, "3000");
+        let blk = device_program(child.id(), "virtio-blk");
+        let _ = Command::new("kill").args(["-KILL", &blk.to_string()]).status();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).expect("read");
+        let status = child.wait().expect("wait");
+        let err = std::fs::read_to_string(s.join("stderr")).unwrap_or_default();
+        let what = format!("{who:?}\nstdout:\n{rest}\nstderr:\n{err}");
+        assert_eq!(status.code(), Some(0), "{what}");
+        assert!(
+            rest.contains("soak: blk0 failed at round") && rest.contains("DEVICE_NEEDS_RESET"),
+            "{what}"
+        );
+        assert!(rest.contains("soak: done, 1 rng and 0 blk devices answered to the end"), "{what}");
+        assert!(rest.contains("BRIG-GUEST-DONE ok="), "{what}");
+        assert!(err.contains("device blk0 failed"), "{what}");
+        assert!(
+            err.contains("rng0: served 3002,"),
+            "rng0 served the checklist and every round: {what}"
+        );
+    }
+}
+
+fn status_field(pid: u32, key: &str) -> String {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    st.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_string()).unwrap_or_default()
+}
+
+fn ns(pid: u32, kind: &str) -> PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap_or_default()
+}
+
+/// What each fd of `pid` beyond stdio is (its link target).
+fn fds(pid: u32) -> Vec<String> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fd dir");
+    let mut v: Vec<String> = dir
+        .flatten()
+        .filter(|e| {
+            e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n > 2)
+        })
+        .map(|e| std::fs::read_link(e.path()).unwrap_or_default().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn each_device_prison_holds_only_what_it_was_given() {
+    let who = Who::Root; // reading another process's fd table needs root
+    if everyone()[0] != Who::Root {
+        panic!("this test reads the device processes' /proc entries and must run as root");
+    }
+    let s = Scratch::new(who);
+    let (mut child, mut out) = soak(who, &s, "2000");
+    let vmm = child.id();
+    let (r, b) = (device_program(vmm, "virtio-rng"), device_program(vmm, "virtio-blk"));
+    for (pid, name) in [(r, "rng"), (b, "blk")] {
+        assert_eq!(status_field(pid, "NoNewPrivs:"), "1", "{name}");
+        assert_eq!(status_field(pid, "Seccomp:"), "2", "{name}");
+        assert_eq!(status_field(pid, "CapEff:"), "0000000000000000", "{name}");
+        for kind in ["user", "mnt", "pid", "net", "ipc"] {
+            assert_ne!(ns(pid, kind), ns(vmm, kind), "{name} shares the VMM's {kind} namespace");
+        }
+    }
+    for kind in ["user", "mnt", "pid", "net"] {
+        assert_ne!(ns(r, kind), ns(b, kind), "the two devices share a {kind} namespace");
+    }
+    // Beyond stdio: its channel, guest memory, its ioeventfd; and for blk its image.
+    let rng_fds = fds(r);
+    let blk_fds = fds(b);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    let kinds = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|t| match t {
+                t if t.starts_with("socket:") => "socket".into(),
+                t if t.starts_with("/memfd:brig-vmm guest") => "guest memory".into(),
+                t if t.contains("eventfd") => "eventfd".into(),
+                t if t.starts_with("/dev/pts") || t.starts_with("pipe:") || t == "/dev/null" => {
+                    "stdio".into()
+                }
+                t => t.clone(),
+            })
+            .collect()
+    };
+    let (rk, bk) = (kinds(&rng_fds), kinds(&blk_fds));
+    let strange: Vec<&String> = rk
+        .iter()
+        .filter(|k| !["socket", "guest memory", "eventfd"].contains(&k.as_str()))
+        .collect();
+    assert!(strange.is_empty(), "rng holds {strange:?} (all: {rng_fds:?})");
+    assert!(
+        rk.contains(&"guest memory".to_string()) && rk.contains(&"eventfd".to_string()),
+        "{rng_fds:?}"
+    );
+    let strange: Vec<&String> = bk
+        .iter()
+        .filter(|k| !["socket", "guest memory", "eventfd"].contains(&k.as_str()))
+        .collect();
+    assert_eq!(strange.len(), 1, "blk holds only its image beyond the rest: {blk_fds:?}");
+    assert!(strange[0].ends_with("rw.img"), "{blk_fds:?}");
+}
+
+#[test]
+fn bad_input_is_refused_with_the_step_and_operand() {
+    let who = everyone()[0];
+    let s = Scratch::new(who);
+    let (bin, g) = install_vmm(&s, who);
+    let not_elf = s.write("not-elf", "#!/bin/sh\n");
+    s.own(who);
+    let missing = s.sub("missing.img");
+    for (args, says) in [
+        (vec!["--guest", s.sub("nope").as_str()], "open the guest"),
+        (vec!["--guest", not_elf.to_str().unwrap()], "cannot load the guest ELF"),
+        (vec!["--guest", &g, "--blk", &missing], "open the image"),
+    ] {
+        let o = vmm(who, &bin, &args).output().expect("run");
+        assert_eq!(code(&o), 125, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}
