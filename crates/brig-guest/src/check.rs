@@ -82,11 +82,17 @@ fn failed(base: u64) -> bool {
 
 /// One sector read that gives up when the device fails: the request is polled, and every 2^16
 /// polls the device's status is read.
-fn read_watched(base: u64, dev: &mut Blk, sector: usize, buf: &mut [u8]) -> Result<(), &'static str> {
+fn read_watched(
+    base: u64,
+    dev: &mut Blk,
+    sector: usize,
+    buf: &mut [u8],
+) -> Result<(), &'static str> {
     let (mut req, mut resp) = (BlkReq::default(), BlkResp::default());
     // SAFETY: `req`, `buf` and `resp` outlive the request: it is completed (or the device
     // given up on, never to be touched again) before this returns.
-    let token = unsafe { dev.read_blocks_nb(sector, &mut req, buf, &mut resp) }.map_err(|_| "submit")?;
+    let token =
+        unsafe { dev.read_blocks_nb(sector, &mut req, buf, &mut resp) }.map_err(|_| "submit")?;
     let mut polls = 0u64;
     while dev.peek_used() != Some(token) {
         polls += 1;
@@ -106,7 +112,8 @@ fn soak(rounds: u32, rngs: &mut [Option<(u64, Rng)>], blks: &mut [Option<(u64, B
     let mut buf = [0u8; 4096];
     let mut alive = [true; MAX_DEVICES];
     for round in 0..rounds {
-        for (i, (_, dev)) in rngs.iter_mut().enumerate().filter_map(|(i, d)| Some((i, d.as_mut()?))) {
+        for (i, (_, dev)) in rngs.iter_mut().enumerate().filter_map(|(i, d)| Some((i, d.as_mut()?)))
+        {
             if dev.request_entropy(&mut buf[..64]).is_err() {
                 println!("soak: rng{i} failed at round {round}");
             }

@@ -7,6 +7,7 @@
 
 mod check;
 mod hal;
+mod hostile;
 mod io;
 
 use brig_vmm_abi::{Boot, Mode, TABLE_SIZE};
@@ -47,7 +48,8 @@ pub extern "C" fn _start(table: u64) -> ! {
     let mut report = Report::default();
     match boot.mode {
         Mode::Check => check::run(&boot, &mut report),
-        Mode::Hostile | Mode::Bench => fail("mode not built yet"),
+        Mode::Hostile => hostile::run(&boot, &mut report),
+        Mode::Bench => fail("mode not built yet"),
     }
     println!("BRIG-GUEST-DONE ok={} failed={}", report.ok, report.failed);
     io::exit(report.failed.min(1))

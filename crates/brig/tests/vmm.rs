@@ -312,3 +312,51 @@ fn bad_input_is_refused_with_the_step_and_operand() {
         assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// `kind count` pairs from a stats line's parenthesis: `(loop 1, overlap 2)`.
+fn refusals(stats: &str) -> std::collections::BTreeMap<String, u64> {
+    let inner = stats.split_once('(').map(|(_, r)| r.trim_end_matches(')')).unwrap_or("");
+    inner
+        .split(", ")
+        .filter_map(|kv| kv.rsplit_once(' '))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("a count")))
+        .collect()
+}
+
+#[test]
+fn a_hostile_guest_is_refused_and_counted_and_every_device_lives() {
+    for who in everyone() {
+        for devices in ["process", "in-process"] {
+            let s = Scratch::new(who);
+            let (bin, g) = install_vmm(&s, who);
+            let (rw, ro) = (image(&s, who, "rw.img", 0), image(&s, who, "ro.img", 0x5a));
+            let args =
+                ["--guest", &g, "--rng", "1", "--blk", &rw, "--blk-ro", &ro, "--mode", "hostile"];
+            let mut c = vmm(who, &bin, &args);
+            let o = c.args(["--devices", devices]).output().expect("run brig-vmm");
+            let (out, err) = (stdout(&o), stderr(&o));
+            let what = format!("{who:?}, {devices}\nstdout:\n{out}\nstderr:\n{err}");
+            assert_eq!(code(&o), 0, "{what}");
+            assert!(out.contains(" failed=0") && out.contains("BRIG-GUEST-DONE"), "{what}");
+            for name in ["rng0", "blk0", "blk1"] {
+                // What the guest says it did to this device, by the refusal each attack expects.
+                let mut want = std::collections::BTreeMap::<String, u64>::new();
+                let prefix = format!("hostile: {name}: ");
+                let attacks: Vec<&str> =
+                    out.lines().filter_map(|l| l.strip_prefix(&prefix)).collect();
+                for kind in attacks.iter().filter_map(|l| l.rsplit_once(" -> ")).map(|(_, k)| k) {
+                    if kind != "none" {
+                        *want.entry(kind.to_string()).or_default() += 1;
+                    }
+                }
+                assert!(want.values().sum::<u64>() >= 25, "{name}: too few attacks: {what}");
+                let line =
+                    err.lines().find(|l| l.starts_with(&format!("brig-vmm: {name}: served")));
+                let got = refusals(line.unwrap_or_else(|| panic!("no stats for {name}: {what}")));
+                assert_eq!(got, want, "{name}: what the device counted vs what was done: {what}");
+                assert!(out.contains(&format!("{name}: alive after")), "{name} untouched: {what}");
+            }
+            assert!(std::fs::read(s.join("ro.img")).expect("ro").iter().all(|b| *b == 0x5a));
+        }
+    }
+}

@@ -15,7 +15,7 @@ pub const MAX_INDIRECT: u32 = 256;
 /// Why a chain, register write or request was refused. The device counts each kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Refusal {
-    /// A chain longer than its table: a loop.
+    /// A chain that comes back to a descriptor it has visited.
     Loop,
     /// A `next` or head index beyond the table.
     BadIndex,
@@ -141,17 +141,21 @@ fn range(mem: &GuestMemoryMmap, addr: u64, len: u64, l: &Limits) -> Result<u64, 
 /// The buffers of the chain whose head is `head`, or why it is refused.
 pub fn walk(mem: &GuestMemoryMmap, head: u16, l: &Limits) -> Result<Vec<Seg>, Refusal> {
     let (mut table, mut size) = (l.table, l.size as u32);
-    let (mut index, mut budget, mut nested) = (head as u32, size, false);
+    let (mut index, mut nested) = (head as u32, false);
+    // Descriptors of the current table already visited: a second visit is a loop. Tables are at
+    // most 2^16 (the queue) or MAX_INDIRECT entries.
+    let mut seen = vec![0u64; (size as usize).div_ceil(64)];
     let mut segs: Vec<Seg> = Vec::new();
     let mut total = 0u64;
     loop {
         if index >= size {
             return Err(Refusal::BadIndex);
         }
-        if budget == 0 {
+        let (word, bit) = (index as usize / 64, 1u64 << (index % 64));
+        if seen[word] & bit != 0 {
             return Err(Refusal::Loop);
         }
-        budget -= 1;
+        seen[word] |= bit;
         let d: Descriptor = mem
             .read_obj(GuestAddress(table + index as u64 * 16))
             .map_err(|_| Refusal::OutsideMemory)?;
@@ -171,7 +175,8 @@ pub fn walk(mem: &GuestMemoryMmap, head: u16, l: &Limits) -> Result<Vec<Seg>, Re
                 return Err(Refusal::IndirectBad);
             }
             range(mem, d.addr().0, d.len() as u64, l)?;
-            (table, size, index, budget, nested) = (d.addr().0, entries, 0, entries, true);
+            (table, size, index, nested) = (d.addr().0, entries, 0, true);
+            seen = vec![0u64; (size as usize).div_ceil(64)];
             continue;
         }
         total += d.len() as u64;

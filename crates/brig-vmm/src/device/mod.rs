@@ -332,6 +332,9 @@ impl Mmio {
                     Some(r) => self.stats.refuse(r),
                     None => self.stats.served += 1,
                 }
+                if head >= self.queue.size() {
+                    continue; // no used element can name it
+                }
                 if self.queue.add_used(&*mem, head, len).is_err() {
                     return self.stats.refuse(Refusal::QueueInvalid);
                 }

@@ -214,7 +214,7 @@ fn access(mmio: &mut Mmio, q: ToDevice) -> FromDevice {
 }
 
 /// Reads an ioeventfd's counter; `false` when it is gone.
-fn drain(notify: &mut File) -> bool {
+fn drain(mut notify: impl Read) -> bool {
     let mut n = [0u8; 8];
     notify.read_exact(&mut n).is_ok()
 }
@@ -236,7 +236,7 @@ fn serve(mut ch: Channel, kind: Kind) -> i32 {
     if ch.reply(first.id, Ok(FromDevice::Ready)).is_err() {
         return 1;
     }
-    let mut notify = File::from(notify);
+    let notify = File::from(notify);
     loop {
         let ready = match brig_sys::process::poll_readable(&[ch.fd(), notify.as_fd()], None) {
             Ok(r) => r,
@@ -244,7 +244,7 @@ fn serve(mut ch: Channel, kind: Kind) -> i32 {
             Err(_) => return 1,
         };
         if ready[1] {
-            if !drain(&mut notify) {
+            if !drain(&notify) {
                 return 1;
             }
             mmio.notified();
@@ -267,25 +267,43 @@ fn serve(mut ch: Channel, kind: Kind) -> i32 {
 }
 
 /// A device on a thread of the VMM (`--devices in-process`): the same register file and queue
-/// code, behind a lock instead of a channel.
+/// code, behind a lock instead of a channel. The eventfd is read only under the lock, by the
+/// thread or by a register access that finds it readable, so a register access always comes
+/// after the notifications before it, as it does over a channel (the device process serves
+/// its eventfd first).
 #[derive(Debug, Clone)]
-pub struct Local(pub Arc<Mutex<Mmio>>);
+pub struct Local {
+    mmio: Arc<Mutex<Mmio>>,
+    notify: Arc<File>,
+}
+
+fn readable(f: &File, wait: Option<Duration>) -> bool {
+    matches!(brig_sys::process::poll_readable(&[f.as_fd()], wait).as_deref(), Ok([true]))
+}
 
 impl Local {
-    /// Starts the thread that serves `notify`; it ends when the eventfd is closed or fails.
+    /// Starts the thread that serves `notify`.
     pub fn start(mmio: Mmio, notify: File) -> std::io::Result<Local> {
-        let dev = Local(Arc::new(Mutex::new(mmio)));
-        let shared = dev.0.clone();
-        let mut notify = notify;
-        std::thread::Builder::new().name("device".into()).spawn(move || {
-            while drain(&mut notify) {
-                shared.lock().unwrap_or_else(|p| p.into_inner()).notified();
+        let dev = Local { mmio: Arc::new(Mutex::new(mmio)), notify: Arc::new(notify) };
+        let d = dev.clone();
+        std::thread::Builder::new().name("device".into()).spawn(move || loop {
+            if readable(&d.notify, None) {
+                d.locked(|_| {});
             }
         })?;
         Ok(dev)
     }
 
+    /// Runs `f` under the lock, after serving a pending notification.
+    fn locked<R>(&self, f: impl FnOnce(&mut Mmio) -> R) -> R {
+        let mut m = self.mmio.lock().unwrap_or_else(|p| p.into_inner());
+        if readable(&self.notify, Some(Duration::ZERO)) && drain(&mut &*self.notify) {
+            m.notified();
+        }
+        f(&mut m)
+    }
+
     pub fn access(&self, q: ToDevice) -> FromDevice {
-        access(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()), q)
+        self.locked(|m| access(m, q))
     }
 }
