@@ -85,6 +85,9 @@ struct Cli {
     /// not open it itself (not in the kvm group) but is handed it by one that may.
     #[arg(long, value_name = "FD")]
     kvm_fd: Option<i32>,
+    /// Tests only: run the named device (`blk0`) with an exploit hook that attacks its prison.
+    #[arg(long, value_name = "DEVICE", hide = true)]
+    compromised: Option<String>,
     /// The mode's argument (check: soak rounds after the checklist; bench: MiB per measurement).
     #[arg(long, default_value_t = 0)]
     arg: u32,
@@ -115,6 +118,7 @@ fn start(
     name: String,
     w: Want,
     devices: Devices,
+    compromised: bool,
     mem: &vm::Memory,
     notify: std::os::fd::OwnedFd,
 ) -> Result<Slot, Error> {
@@ -130,8 +134,8 @@ fn start(
             Carrier::Local(Local::start(mmio, File::from(notify)).map_err(|e| fail(e.to_string()))?)
         }
         Devices::Process => {
-            let mut c =
-                Component::start(Spec::new(w.kind.entry())).map_err(|e| fail(e.to_string()))?;
+            let mut c = Component::start(Spec::new(w.kind.entry(compromised)))
+                .map_err(|e| fail(e.to_string()))?;
             let memory = mem.fd.try_clone().map_err(|e| fail(e.to_string()))?.into();
             let image = w.image.map(|(f, _)| f.into());
             let setup = ToDevice::Setup { memory, size: mem.size, notify, image, read_only };
@@ -149,6 +153,11 @@ fn start(
 
 fn run(cli: Cli) -> Result<vm::End, Error> {
     let wants = wants(&cli)?;
+    if cli.compromised.is_some() && cli.devices != Devices::Process {
+        return Err(Error::Guest(
+            "--compromised attacks a device's prison: it needs --devices process".into(),
+        ));
+    }
     let mut guest = File::open(&cli.guest)
         .map_err(|e| Error::io("open the guest", cli.guest.display().to_string(), e))?;
     let kvm = match cli.kvm_fd {
@@ -189,7 +198,11 @@ fn run(cli: Cli) -> Result<vm::End, Error> {
         *n += 1;
         let notify =
             vm.ioeventfd(abi::MMIO_BASE + i as u64 * abi::MMIO_SIZE + device::NOTIFY_OFFSET)?;
-        slots.push(start(name, w, cli.devices, &memory, notify)?);
+        let compromised = cli.compromised.as_deref() == Some(name.as_str());
+        slots.push(start(name, w, cli.devices, compromised, &memory, notify)?);
+    }
+    if let Some(c) = cli.compromised.as_deref().filter(|c| !slots.iter().any(|s| s.name == *c)) {
+        return Err(Error::Guest(format!("--compromised {c}: no such device")));
     }
     let end = vm.run(&mut slots);
     for s in &mut slots {

@@ -6,6 +6,8 @@
 
 pub mod blk;
 pub mod chain;
+mod compromised;
+mod lockdown;
 pub mod process;
 pub mod rng;
 

@@ -138,29 +138,38 @@ pub enum Kind {
     Blk,
 }
 
-/// virtio-rng's prison: beyond brig-component's base list, nothing (`getrandom` is in it).
+/// virtio-rng's prison: beyond brig-component's base list (which has `getrandom`), only
+/// `seccomp`, for the device's own last filter ([`super::lockdown`]).
 pub const RNG: Entry = Entry {
     name: "virtio-rng",
     protocol: PROTOCOL,
-    serve: serve_rng,
-    syscalls: &[],
+    serve: |ch| serve(ch, Kind::Rng, false),
+    syscalls: &["seccomp"],
     limits: LIMITS,
 };
-/// virtio-blk's prison: beyond the base list, writing to and flushing its image fd.
+/// virtio-blk's prison: beyond the base list, writing to and flushing its image fd, and
+/// `seccomp`.
 pub const BLK: Entry = Entry {
     name: "virtio-blk",
     protocol: PROTOCOL,
-    serve: serve_blk,
-    syscalls: &["pwrite64", "fdatasync"],
+    serve: |ch| serve(ch, Kind::Blk, false),
+    syscalls: &["pwrite64", "fdatasync", "seccomp"],
     limits: LIMITS,
 };
-pub const ENTRIES: [Entry; 2] = [RNG, BLK];
+/// The same devices with the tests' exploit hook ([`super::compromised`]), in the same prisons.
+pub const RNG_COMPROMISED: Entry =
+    Entry { name: "virtio-rng-compromised", serve: |ch| serve(ch, Kind::Rng, true), ..RNG };
+pub const BLK_COMPROMISED: Entry =
+    Entry { name: "virtio-blk-compromised", serve: |ch| serve(ch, Kind::Blk, true), ..BLK };
+pub const ENTRIES: [Entry; 4] = [RNG, BLK, RNG_COMPROMISED, BLK_COMPROMISED];
 
 impl Kind {
-    pub fn entry(self) -> Entry {
-        match self {
-            Kind::Rng => RNG,
-            Kind::Blk => BLK,
+    pub fn entry(self, compromised: bool) -> Entry {
+        match (self, compromised) {
+            (Kind::Rng, false) => RNG,
+            (Kind::Blk, false) => BLK,
+            (Kind::Rng, true) => RNG_COMPROMISED,
+            (Kind::Blk, true) => BLK_COMPROMISED,
         }
     }
 
@@ -183,14 +192,6 @@ impl Kind {
             _ => return Err(std::io::Error::other("the wrong resources for this device")),
         })
     }
-}
-
-fn serve_rng(ch: Channel) -> i32 {
-    serve(ch, Kind::Rng)
-}
-
-fn serve_blk(ch: Channel) -> i32 {
-    serve(ch, Kind::Blk)
 }
 
 /// A device access as the register file takes it: the low `len` bytes of `value`.
@@ -219,13 +220,18 @@ fn drain(mut notify: impl Read) -> bool {
     notify.read_exact(&mut n).is_ok()
 }
 
-/// The device process: set up from the first request, then serve registers and notifications
-/// until the VMM closes the channel (exit 0) or breaks the protocol (exit 1).
-fn serve(mut ch: Channel, kind: Kind) -> i32 {
+/// The device process: set up from the first request (then its own last filter), then serve
+/// registers and notifications until the VMM closes the channel (exit 0) or breaks the
+/// protocol (exit 1). `compromised`: the tests' exploit hook runs first.
+fn serve(mut ch: Channel, kind: Kind, compromised: bool) -> i32 {
     let Ok(first) = ch.next_request::<ToDevice>(Duration::from_secs(10)) else { return 1 };
     let ToDevice::Setup { memory, size, notify, image, read_only } = first.msg else { return 1 };
-    let made = super::map_memory(File::from(memory), size)
-        .and_then(|mem| Ok(Mmio::new(kind.backend(image.map(File::from), read_only)?, mem)));
+    let memory = File::from(memory);
+    let made = memory
+        .try_clone()
+        .and_then(|m| super::map_memory(m, size))
+        .and_then(|mem| Ok(Mmio::new(kind.backend(image.map(File::from), read_only)?, mem)))
+        .and_then(|m| super::lockdown::enter().map(|()| m));
     let mut mmio = match made {
         Ok(m) => m,
         Err(e) => {
@@ -233,6 +239,10 @@ fn serve(mut ch: Channel, kind: Kind) -> i32 {
             return 1;
         }
     };
+    if compromised {
+        super::compromised::attack(&memory, size);
+    }
+    drop(memory);
     if ch.reply(first.id, Ok(FromDevice::Ready)).is_err() {
         return 1;
     }
