@@ -366,6 +366,17 @@ impl Component {
         self.failures_in_a_row += 1;
     }
 
+    /// A second handle on the channel's socket, for a process the caller lends the component
+    /// to (brig-vmm's VMM prison talks to the devices it starts). Only one side may have a
+    /// request in flight at a time; the caller takes the channel back when the borrower is done.
+    pub fn lend(&self) -> Result<std::os::fd::OwnedFd, Error> {
+        let name = self.name();
+        let Some((ch, _)) = self.running.as_ref() else {
+            return Err(Error::Stopped { name, why: "not running".into() });
+        };
+        ch.fd().try_clone_to_owned().map_err(|source| Error::Start { name, source })
+    }
+
     /// How many times it was started.
     pub fn starts(&self) -> usize {
         self.starts.len()

@@ -23,6 +23,15 @@ pub fn memfd(name: &str, flags: u32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `eventfd(0, EFD_CLOEXEC)`: a counter one side signals and the other reads (brig-vmm's
+/// queue notifications, which KVM signals).
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers.
+    let fd = check_int(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) })?;
+    // SAFETY: eventfd just returned this fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// A sealed memfd holding `data`, opened read-only: nobody, the holder included, can change,
 /// grow or shrink it, re-seal it, or execute it. Close-on-exec.
 pub fn sealed_memfd(name: &str, data: &[u8]) -> io::Result<OwnedFd> {

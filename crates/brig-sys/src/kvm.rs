@@ -6,7 +6,7 @@
 use std::io;
 use std::sync::Arc;
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 
 use kvm_ioctls::{IoEventAddress, Kvm, NoDatamatch, VcpuFd, VmFd};
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
@@ -53,16 +53,16 @@ impl Machine {
         &mut self.vcpus[i]
     }
 
-    /// An eventfd that KVM signals when the guest writes (any width, any value) to the MMIO
-    /// address `addr`: the write does not leave the kernel.
-    pub fn ioeventfd(&self, addr: u64) -> io::Result<OwnedFd> {
-        let evt = EventFd::new(libc::EFD_CLOEXEC)?;
+    /// Has KVM signal `evt` (an eventfd) when the guest writes, with any width and value, to
+    /// the MMIO address `addr`: the write does not leave the kernel.
+    pub fn ioeventfd(&self, evt: BorrowedFd<'_>, addr: u64) -> io::Result<()> {
+        let own = evt.try_clone_to_owned()?;
+        // SAFETY: `into_raw_fd` gives up ownership of the duplicate, so the EventFd is its only
+        // owner (KVM keeps its own reference; closing ours does not unregister).
+        let evt = unsafe { EventFd::from_raw_fd(own.into_raw_fd()) };
         self.vm
             .register_ioevent(&evt, &IoEventAddress::Mmio(addr), NoDatamatch)
-            .map_err(io::Error::from)?;
-        // SAFETY: `evt` stays open for the whole borrow; the clone is a new fd of our own (KVM
-        // holds its own reference to the eventfd, so closing `evt` after does not unregister).
-        unsafe { BorrowedFd::borrow_raw(evt.as_raw_fd()) }.try_clone_to_owned()
+            .map_err(io::Error::from)
     }
 
     pub fn vm(&self) -> &VmFd {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use brig_component::Component;
+use brig_ipc::Channel;
 
 use crate::device::process::{FromDevice, Local, ToDevice};
 use crate::device::{Stats, NEEDS_RESET, STATUS_OFFSET};
@@ -16,7 +16,8 @@ const ACCESS_WAIT: Duration = Duration::from_secs(2);
 /// Where a device runs.
 #[derive(Debug)]
 pub enum Carrier {
-    Process(Box<Component>),
+    /// Its prison, over the channel the launcher lent the VMM.
+    Process(Channel),
     Local(Local),
     /// Its process failed: why.
     Failed(String),
@@ -35,7 +36,7 @@ impl Slot {
             Carrier::Local(l) => Some(l.access(q)),
             Carrier::Failed(_) => None,
             Carrier::Process(c) => match c.call::<ToDevice, FromDevice>(q, ACCESS_WAIT) {
-                Ok(a) => Some(a.verify(Ok::<_, ()>).unwrap_or(FromDevice::Done)),
+                Ok(a) => Some(a),
                 Err(e) => {
                     eprintln!(
                         "brig-vmm: device {} failed: {e}; the guest sees it as failed",

@@ -7,6 +7,7 @@
 
 mod bus;
 mod device;
+mod jail;
 mod vm;
 
 use std::fs::File;
@@ -17,8 +18,11 @@ use brig_component::{Component, Spec};
 use brig_vmm_abi as abi;
 use clap::{Parser, ValueEnum};
 
+use std::os::fd::OwnedFd;
+
 use bus::{Carrier, Slot};
 use device::process::{FromDevice, Kind, Local, ToDevice};
+use jail::{FromVmm, ToVmm};
 
 /// Exit status when brig-vmm could not set the VM up (nothing ran).
 const SETUP_FAILED: u8 = 125;
@@ -101,8 +105,8 @@ struct Want {
 
 fn wants(cli: &Cli) -> Result<Vec<Want>, Error> {
     let mut v: Vec<Want> = (0..cli.rng).map(|_| Want { kind: Kind::Rng, image: None }).collect();
-    for (path, ro) in cli.blk.iter().map(|p| (p, false)).chain(cli.blk_ro.iter().map(|p| (p, true)))
-    {
+    let blks = cli.blk.iter().map(|p| (p, false)).chain(cli.blk_ro.iter().map(|p| (p, true)));
+    for (path, ro) in blks {
         let f = std::fs::OpenOptions::new().read(true).write(!ro).open(path);
         let f = f.map_err(|e| Error::io("open the image", path.display().to_string(), e))?;
         v.push(Want { kind: Kind::Blk, image: Some((f, ro)) });
@@ -113,63 +117,33 @@ fn wants(cli: &Cli) -> Result<Vec<Want>, Error> {
     Ok(v)
 }
 
-/// Starts a device where `--devices` says and hands it memory, its ioeventfd and resource.
-fn start(
-    name: String,
-    w: Want,
-    devices: Devices,
-    compromised: bool,
-    mem: &vm::Memory,
-    notify: std::os::fd::OwnedFd,
-) -> Result<Slot, Error> {
-    let fail = |why: String| Error::Device { name: name.clone(), why };
-    let read_only = w.image.as_ref().is_some_and(|(_, ro)| *ro);
-    let carrier = match devices {
-        Devices::InProcess => {
-            let backend = w
-                .kind
-                .backend(w.image.map(|(f, _)| f), read_only)
-                .map_err(|e| fail(e.to_string()))?;
-            let mmio = device::Mmio::new(backend, mem.map.clone());
-            Carrier::Local(Local::start(mmio, File::from(notify)).map_err(|e| fail(e.to_string()))?)
-        }
-        Devices::Process => {
-            let mut c = Component::start(Spec::new(w.kind.entry(compromised)))
-                .map_err(|e| fail(e.to_string()))?;
-            let memory = mem.fd.try_clone().map_err(|e| fail(e.to_string()))?.into();
-            let image = w.image.map(|(f, _)| f.into());
-            let setup = ToDevice::Setup { memory, size: mem.size, notify, image, read_only };
-            let ready = c.call::<ToDevice, FromDevice>(setup, std::time::Duration::from_secs(10));
-            let ready = ready.map_err(|e| fail(e.to_string()))?;
-            ready.verify(|a| match a {
-                FromDevice::Ready => Ok(()),
-                a => Err(fail(format!("answered {a:?} to its setup"))),
-            })?;
-            Carrier::Process(Box::new(c))
-        }
+/// Device names as the guest counts them: by kind, from 0 (`rng0`, `blk1`).
+fn names(wants: &[Want]) -> Vec<String> {
+    let mut counts = std::collections::HashMap::<&str, usize>::new();
+    let mut name = |k: Kind| {
+        let n = counts.entry(k.name()).or_default();
+        *n += 1;
+        format!("{}{}", k.name(), *n - 1)
     };
-    Ok(Slot { name, carrier })
+    wants.iter().map(|w| name(w.kind)).collect()
 }
 
-fn run(cli: Cli) -> Result<vm::End, Error> {
-    let wants = wants(&cli)?;
-    if cli.compromised.is_some() && cli.devices != Devices::Process {
-        return Err(Error::Guest(
-            "--compromised attacks a device's prison: it needs --devices process".into(),
-        ));
-    }
-    let mut guest = File::open(&cli.guest)
-        .map_err(|e| Error::io("open the guest", cli.guest.display().to_string(), e))?;
-    let kvm = match cli.kvm_fd {
+/// `/dev/kvm`: the inherited `--kvm-fd`, or opened.
+fn kvm_fd(cli: &Cli) -> Result<OwnedFd, Error> {
+    match cli.kvm_fd {
         Some(fd) => brig_sys::fdpass::claim_inherited(fd)
-            .map(brig_sys::kvm::kvm_from_fd)
-            .map_err(|e| Error::io("claim --kvm-fd", fd.to_string(), e))?,
-        None => kvm_ioctls::Kvm::new().map_err(|e| Error::io("open", "/dev/kvm", e.into()))?,
-    };
-    if kvm.get_api_version() != 12 {
-        return Err(Error::Guest("the KVM fd does not answer as /dev/kvm (API version 12)".into()));
+            .map_err(|e| Error::io("claim --kvm-fd", fd.to_string(), e)),
+        None => std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .map(OwnedFd::from)
+            .map_err(|e| Error::io("open", "/dev/kvm", e)),
     }
-    let memory = vm::Memory::new(cli.mem << 20)?;
+}
+
+/// The device table the guest finds at `rdi`.
+fn table(cli: &Cli, wants: &[Want]) -> Result<abi::Boot, Error> {
     let mut seed = [0u8; 8];
     brig_sys::getrandom(&mut seed).map_err(|e| Error::io("getrandom", "the boot seed", e))?;
     let mut boot = abi::Boot {
@@ -178,7 +152,7 @@ fn run(cli: Cli) -> Result<vm::End, Error> {
             Mode::Hostile => abi::Mode::Hostile,
             Mode::Bench => abi::Mode::Bench,
         },
-        mem_size: memory.size,
+        mem_size: cli.mem << 20,
         seed: u64::from_le_bytes(seed),
         arg: cli.arg,
         ndev: wants.len(),
@@ -189,21 +163,27 @@ fn run(cli: Cli) -> Result<vm::End, Error> {
         let kind = if w.kind == Kind::Blk { 2 } else { 4 };
         boot.devices[i] = abi::Device { base, size: abi::MMIO_SIZE, kind, irq: 0 };
     }
-    let mut vm = vm::Vm::new(&kvm, &memory, &mut guest, &boot)?;
-    let mut counts = std::collections::HashMap::<&str, usize>::new();
-    let mut slots = Vec::new();
-    for (i, w) in wants.into_iter().enumerate() {
-        let n = counts.entry(w.kind.name()).or_default();
-        let name = format!("{}{}", w.kind.name(), n);
-        *n += 1;
-        let notify =
-            vm.ioeventfd(abi::MMIO_BASE + i as u64 * abi::MMIO_SIZE + device::NOTIFY_OFFSET)?;
-        let compromised = cli.compromised.as_deref() == Some(name.as_str());
-        slots.push(start(name, w, cli.devices, compromised, &memory, notify)?);
+    Ok(boot)
+}
+
+/// Builds the machine on `memory` and runs it; `devices` makes the device slots once the VM
+/// exists (their ioeventfds need it, in-process devices its memory). Prints, after the
+/// guest's serial output, each device's figures and the guest's marks. The same in the VMM's
+/// prison and in-process.
+pub fn boot_and_run(
+    kvm: &kvm_ioctls::Kvm,
+    memory: File,
+    size: u64,
+    mut guest: File,
+    boot: &abi::Boot,
+    devices: impl FnOnce(&vm::Vm, &vm::Memory) -> Result<Vec<Slot>, Error>,
+) -> Result<vm::End, Error> {
+    if kvm.get_api_version() != 12 {
+        return Err(Error::Guest("the KVM fd does not answer as /dev/kvm (API version 12)".into()));
     }
-    if let Some(c) = cli.compromised.as_deref().filter(|c| !slots.iter().any(|s| s.name == *c)) {
-        return Err(Error::Guest(format!("--compromised {c}: no such device")));
-    }
+    let memory = vm::Memory::map(memory, size)?;
+    let mut vm = vm::Vm::new(kvm, &memory, &mut guest, boot)?;
+    let mut slots = devices(&vm, &memory)?;
     let end = vm.run(&mut slots);
     for s in &mut slots {
         match s.stats() {
@@ -219,8 +199,125 @@ fn run(cli: Cli) -> Result<vm::End, Error> {
     Ok(end)
 }
 
+/// `--devices in-process`: one process, the VMM with each device on a thread of its own.
+fn in_process(
+    kvm: OwnedFd,
+    memory: File,
+    guest: File,
+    boot: &abi::Boot,
+    wants: Vec<Want>,
+) -> Result<vm::End, Error> {
+    let names = names(&wants);
+    let kvm = brig_sys::kvm::kvm_from_fd(kvm);
+    boot_and_run(&kvm, memory, boot.mem_size, guest, boot, |vm, mem| {
+        let mut slots = Vec::new();
+        for (i, (w, name)) in wants.into_iter().zip(names).enumerate() {
+            let fail = |why: String| Error::Device { name: name.clone(), why };
+            let evt = brig_sys::fdpass::eventfd().map_err(|e| fail(e.to_string()))?;
+            vm.notify(i, std::os::fd::AsFd::as_fd(&evt))?;
+            let read_only = w.image.as_ref().is_some_and(|(_, ro)| *ro);
+            let backend = w
+                .kind
+                .backend(w.image.map(|(f, _)| f), read_only)
+                .map_err(|e| fail(e.to_string()))?;
+            let mmio = device::Mmio::new(backend, mem.map.clone());
+            let local = Local::start(mmio, File::from(evt)).map_err(|e| fail(e.to_string()))?;
+            slots.push(Slot { name, carrier: Carrier::Local(local) });
+        }
+        Ok(slots)
+    })
+}
+
+/// `--devices process`: each device in its own prison, and the VMM in one too. This process,
+/// the launcher, opens what the paths name and hands the prisons fds.
+fn jailed(
+    cli: &Cli,
+    kvm: OwnedFd,
+    memory: File,
+    guest: File,
+    boot: &abi::Boot,
+    wants: Vec<Want>,
+) -> Result<vm::End, Error> {
+    let fail = |name: &str, why: String| Error::Device { name: name.to_string(), why };
+    let spec = Spec { memory: Some(format!("{}M", cli.mem + 64)), ..Spec::new(jail::VMM) };
+    let mut vmm = Component::start(spec).map_err(|e| fail("vmm", e.to_string()))?;
+    let wait = std::time::Duration::from_secs(10);
+    let mut devices = Vec::new();
+    let names = names(&wants);
+    for (w, name) in wants.into_iter().zip(names) {
+        let compromised = cli.compromised.as_deref() == Some(name.as_str());
+        let mut c = Component::start(Spec::new(w.kind.entry(compromised)))
+            .map_err(|e| fail(&name, e.to_string()))?;
+        let notify = brig_sys::fdpass::eventfd().map_err(|e| fail(&name, e.to_string()))?;
+        let dup = |f: &dyn std::os::fd::AsFd| {
+            f.as_fd().try_clone_to_owned().map_err(|e| fail(&name, e.to_string()))
+        };
+        let read_only = w.image.as_ref().is_some_and(|(_, ro)| *ro);
+        let setup = ToDevice::Setup {
+            memory: dup(&memory)?,
+            size: boot.mem_size,
+            notify: dup(&notify)?,
+            image: w.image.map(|(f, _)| f.into()),
+            read_only,
+        };
+        let ready =
+            c.call::<ToDevice, FromDevice>(setup, wait).map_err(|e| fail(&name, e.to_string()))?;
+        ready.verify(|a| match a {
+            FromDevice::Ready => Ok(()),
+            a => Err(fail(&name, format!("answered {a:?} to its setup"))),
+        })?;
+        let channel = c.lend().map_err(|e| fail(&name, e.to_string()))?;
+        let added =
+            vmm.call::<ToVmm, FromVmm>(ToVmm::Device { name: name.clone(), notify, channel }, wait);
+        added.map_err(|e| fail("vmm", e.to_string()))?.verify(|a| match a {
+            FromVmm::Added => Ok(()),
+            a => Err(fail("vmm", format!("answered {a:?} to a device"))),
+        })?;
+        devices.push(c);
+    }
+    let mut table = vec![0u8; abi::TABLE_SIZE];
+    boot.encode(&mut table);
+    let run =
+        ToVmm::Run { kvm, guest: guest.into(), memory: memory.into(), size: boot.mem_size, table };
+    let end = match vmm.call::<ToVmm, FromVmm>(run, std::time::Duration::from_secs(365 * 86400)) {
+        Ok(a) => a.verify(|a| match a {
+            FromVmm::Exit(s) => Ok(vm::End::Exit(s)),
+            FromVmm::Stopped(why) => Ok(vm::End::Stopped(why)),
+            FromVmm::Added => Err(fail("vmm", "answered Added to the run".into())),
+        }),
+        Err(brig_component::Error::Refused { reason, .. }) => Err(Error::Guest(reason)),
+        Err(e) => Err(fail("vmm", e.to_string())),
+    };
+    drop(devices);
+    end
+}
+
+fn run(cli: Cli) -> Result<vm::End, Error> {
+    let wants = wants(&cli)?;
+    if let Some(c) = cli.compromised.as_deref() {
+        if cli.devices != Devices::Process {
+            return Err(Error::Guest(
+                "--compromised attacks a device's prison: it needs --devices process".into(),
+            ));
+        }
+        if !names(&wants).iter().any(|n| n == c) {
+            return Err(Error::Guest(format!("--compromised {c}: no such device")));
+        }
+    }
+    let guest = File::open(&cli.guest)
+        .map_err(|e| Error::io("open the guest", cli.guest.display().to_string(), e))?;
+    let kvm = kvm_fd(&cli)?;
+    let memory = vm::Memory::memfd(cli.mem << 20)?;
+    let boot = table(&cli, &wants)?;
+    match cli.devices {
+        Devices::InProcess => in_process(kvm, memory, guest, &boot, wants),
+        Devices::Process => jailed(&cli, kvm, memory, guest, &boot, wants),
+    }
+}
+
 fn main() -> ExitCode {
-    brig_component::dispatch(&device::process::ENTRIES);
+    let [rng, blk, rng_c, blk_c] = device::process::ENTRIES;
+    brig_component::dispatch(&[jail::VMM, rng, blk, rng_c, blk_c]);
     let cli = Cli::parse();
     match run(cli) {
         Ok(vm::End::Exit(status)) => ExitCode::from(status.min(119) as u8),

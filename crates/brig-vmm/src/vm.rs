@@ -29,20 +29,24 @@ pub struct Memory {
 }
 
 impl Memory {
-    pub fn new(size: u64) -> Result<Memory, Error> {
+    /// A memfd of `size` bytes, sealed against shrinking and growing.
+    pub fn memfd(size: u64) -> Result<File, Error> {
         let step = |s: &'static str| move |e| Error::io(s, "guest memory", e);
         let fd = File::from(
             brig_sys::fdpass::memfd("brig-vmm guest", brig_sys::fdpass::MFD_NOEXEC_SEAL)
                 .map_err(step("memfd_create"))?,
         );
         fd.set_len(size).map_err(step("ftruncate"))?;
-        brig_sys::fdpass::add_seals(
-            fd.as_fd(),
-            libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
-        )
-        .map_err(step("seal"))?;
-        let map = crate::device::map_memory(fd.try_clone().map_err(step("dup"))?, size)
-            .map_err(step("mmap"))?;
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        brig_sys::fdpass::add_seals(fd.as_fd(), seals).map_err(step("seal"))?;
+        Ok(fd)
+    }
+
+    /// Maps `fd` (from [`memfd`](Self::memfd)) as the VMM's guest memory.
+    pub fn map(fd: File, size: u64) -> Result<Memory, Error> {
+        let dup = fd.try_clone().map_err(|e| Error::io("dup", "guest memory", e))?;
+        let map = crate::device::map_memory(dup, size)
+            .map_err(|e| Error::io("mmap", "guest memory", e))?;
         Ok(Memory { fd, size, map })
     }
 }
@@ -179,9 +183,10 @@ impl Vm {
         Ok(Vm { machine, serial: Serial::new(NoIrq, Lines(Vec::new())), marks: Vec::new() })
     }
 
-    /// An ioeventfd on `addr` (a device's QueueNotify register).
-    pub fn ioeventfd(&self, addr: u64) -> Result<std::os::fd::OwnedFd, Error> {
-        self.machine.ioeventfd(addr).map_err(|e| Error::io("KVM_IOEVENTFD", "/dev/kvm", e))
+    /// Has KVM signal `evt` when the guest writes to device `i`'s QueueNotify register.
+    pub fn notify(&self, i: usize, evt: std::os::fd::BorrowedFd<'_>) -> Result<(), Error> {
+        let addr = abi::MMIO_BASE + i as u64 * abi::MMIO_SIZE + crate::device::NOTIFY_OFFSET;
+        self.machine.ioeventfd(evt, addr).map_err(|e| Error::io("KVM_IOEVENTFD", "/dev/kvm", e))
     }
 
     /// Runs the vCPU until the guest exits or the VM stops.

@@ -236,7 +236,7 @@ fn fds(pid: u32) -> Vec<String> {
 }
 
 #[test]
-fn each_device_prison_holds_only_what_it_was_given() {
+fn each_prison_holds_only_what_it_was_given() {
     let who = Who::Root; // reading another process's fd table needs root
     if everyone()[0] != Who::Root {
         panic!("this test reads the device processes' /proc entries and must run as root");
@@ -245,7 +245,10 @@ fn each_device_prison_holds_only_what_it_was_given() {
     let (mut child, mut out) = soak(who, &s, "2000");
     let vmm = child.id();
     let (r, b) = (device_program(vmm, "virtio-rng"), device_program(vmm, "virtio-blk"));
-    for (pid, name) in [(r, "rng"), (b, "blk")] {
+    let machine = device_program(vmm, "vmm");
+    for (pid, name) in [(r, "rng"), (b, "blk"), (machine, "the VMM")] {
+        let uid = status_field(pid, "Uid:");
+        assert!(!uid.starts_with("0\t") && !uid.is_empty(), "{name} runs as host uid {uid:?}");
         assert_eq!(status_field(pid, "NoNewPrivs:"), "1", "{name}");
         assert_eq!(status_field(pid, "Seccomp:"), "2", "{name}");
         assert_eq!(status_field(pid, "CapEff:"), "0000000000000000", "{name}");
@@ -259,6 +262,24 @@ fn each_device_prison_holds_only_what_it_was_given() {
     // Beyond stdio: its channel, guest memory, its ioeventfd; and for blk its image.
     let rng_fds = fds(r);
     let blk_fds = fds(b);
+    // The VMM: /dev/kvm and what KVM made from it, guest memory, the ioeventfds, its channels
+    // and the guest's ELF, which it read: nothing that names a place in a filesystem but those.
+    let vmm_fds = fds(machine);
+    for t in &vmm_fds {
+        let known = [
+            "socket:",
+            "anon_inode:kvm-vm",
+            "anon_inode:kvm-vcpu",
+            "anon_inode:[eventfd]",
+            "/dev/kvm",
+            "/memfd:brig-vmm guest",
+        ];
+        assert!(
+            known.iter().any(|k| t.starts_with(k)) || t.ends_with("/bin/brig-guest"),
+            "the VMM holds {t} (all: {vmm_fds:?})"
+        );
+    }
+    assert!(vmm_fds.iter().any(|t| t.starts_with("anon_inode:kvm-vcpu")), "{vmm_fds:?}");
     let _ = child.kill();
     let _ = child.wait();
     let mut rest = String::new();
