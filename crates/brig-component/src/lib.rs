@@ -165,6 +165,9 @@ pub struct Spec {
     pub cpu: Option<String>,
     /// Extra `brig run` flags, before `--` (e.g. `--explain`).
     pub brig_flags: Vec<String>,
+    /// The runtime's part of the allow-list: [`BASE_SYSCALLS`], or a shorter list of the
+    /// caller's for a component that was measured to need less (brig-vmm's devices).
+    pub base: &'static [&'static str],
 }
 
 impl Spec {
@@ -177,12 +180,14 @@ impl Spec {
             memory: Some("256M".into()),
             cpu: None,
             brig_flags: Vec::new(),
+            base: BASE_SYSCALLS,
         }
     }
 
-    /// Its allow-list: [`BASE_SYSCALLS`] and the entry's own.
+    /// Its allow-list: `base` and the entry's own (brig adds `execve`, `execveat` and
+    /// `exit_group`, which its exec of the component needs).
     pub fn syscalls(&self) -> Vec<&'static str> {
-        let mut v: Vec<&str> = BASE_SYSCALLS.iter().chain(self.entry.syscalls).copied().collect();
+        let mut v: Vec<&str> = self.base.iter().chain(self.entry.syscalls).copied().collect();
         v.sort_unstable();
         v.dedup();
         v

@@ -16,8 +16,8 @@ use crate::device::process;
 
 pub const PROTOCOL: &str = "vmm/1";
 
-/// The VMM's prison: beyond brig-component's base list, `ioctl` (KVM's whole interface: the VM,
-/// its memory slot, the vCPU, ioeventfds, KVM_RUN).
+/// The VMM's prison: beyond the devices' [`process::RUNTIME`], `ioctl` (KVM's whole interface:
+/// the VM, its memory slot, the vCPU, ioeventfds, KVM_RUN).
 pub const VMM: Entry = Entry {
     name: "vmm",
     protocol: PROTOCOL,

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use brig_component::{Component, Spec};
+use brig_component::Component;
 use brig_vmm_abi as abi;
 use clap::{Parser, ValueEnum};
 
@@ -65,8 +65,11 @@ enum Mode {
 #[command(name = "brig-vmm", version)]
 struct Cli {
     /// The guest: a 64-bit ELF entered in long mode (docs/vmm.md, "Boot state").
-    #[arg(long, value_name = "FILE")]
-    guest: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "print_policy")]
+    guest: Option<PathBuf>,
+    /// Print the seccomp allow-list of each prison (the VMM's, each device type's) and exit.
+    #[arg(long)]
+    print_policy: bool,
     /// Guest memory in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(4..=4096))]
     mem: u64,
@@ -239,14 +242,14 @@ fn jailed(
     wants: Vec<Want>,
 ) -> Result<vm::End, Error> {
     let fail = |name: &str, why: String| Error::Device { name: name.to_string(), why };
-    let spec = Spec { memory: Some(format!("{}M", cli.mem + 64)), ..Spec::new(jail::VMM) };
+    let spec = device::process::spec(jail::VMM, &format!("{}M", cli.mem + 64));
     let mut vmm = Component::start(spec).map_err(|e| fail("vmm", e.to_string()))?;
     let wait = std::time::Duration::from_secs(10);
     let mut devices = Vec::new();
     let names = names(&wants);
     for (w, name) in wants.into_iter().zip(names) {
         let compromised = cli.compromised.as_deref() == Some(name.as_str());
-        let mut c = Component::start(Spec::new(w.kind.entry(compromised)))
+        let mut c = Component::start(device::process::spec(w.kind.entry(compromised), "64M"))
             .map_err(|e| fail(&name, e.to_string()))?;
         let notify = brig_sys::fdpass::eventfd().map_err(|e| fail(&name, e.to_string()))?;
         let dup = |f: &dyn std::os::fd::AsFd| {
@@ -292,6 +295,22 @@ fn jailed(
     end
 }
 
+/// Each prison's allow-list, as brig installs it (with the three calls brig always keeps), and
+/// the devices' own last filter.
+fn print_policy() {
+    let [rng, blk, ..] = device::process::ENTRIES;
+    for (what, entry) in [("the VMM", jail::VMM), ("virtio-rng", rng), ("virtio-blk", blk)] {
+        let mut list = device::process::spec(entry, "0").syscalls();
+        list.extend(["execve", "execveat", "exit_group"]);
+        list.sort_unstable();
+        println!("{what} ({} syscalls): {}", list.len(), list.join(" "));
+    }
+    println!(
+        "every device, once it has mapped guest memory, adds: mmap with MAP_SHARED or PROT_EXEC, \
+         mprotect and pkey_mprotect with PROT_EXEC -> EPERM"
+    );
+}
+
 fn run(cli: Cli) -> Result<vm::End, Error> {
     let wants = wants(&cli)?;
     if let Some(c) = cli.compromised.as_deref() {
@@ -304,8 +323,9 @@ fn run(cli: Cli) -> Result<vm::End, Error> {
             return Err(Error::Guest(format!("--compromised {c}: no such device")));
         }
     }
-    let guest = File::open(&cli.guest)
-        .map_err(|e| Error::io("open the guest", cli.guest.display().to_string(), e))?;
+    let path = cli.guest.clone().unwrap_or_default();
+    let guest = File::open(&path)
+        .map_err(|e| Error::io("open the guest", path.display().to_string(), e))?;
     let kvm = kvm_fd(&cli)?;
     let memory = vm::Memory::memfd(cli.mem << 20)?;
     let boot = table(&cli, &wants)?;
@@ -319,6 +339,10 @@ fn main() -> ExitCode {
     let [rng, blk, rng_c, blk_c] = device::process::ENTRIES;
     brig_component::dispatch(&[jail::VMM, rng, blk, rng_c, blk_c]);
     let cli = Cli::parse();
+    if cli.print_policy {
+        print_policy();
+        return ExitCode::SUCCESS;
+    }
     match run(cli) {
         Ok(vm::End::Exit(status)) => ExitCode::from(status.min(119) as u8),
         Ok(vm::End::Stopped(why)) => {

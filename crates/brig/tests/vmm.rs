@@ -406,3 +406,30 @@ fn a_compromised_device_is_refused_by_its_prison() {
         }
     }
 }
+
+#[test]
+fn each_prison_has_an_allow_list_of_at_most_30_syscalls_without_open() {
+    let s = Scratch::new(Who::Root);
+    let (bin, _) = install_vmm(&s, Who::Root);
+    let o = Command::new(&bin).arg("--print-policy").output().expect("run brig-vmm");
+    let out = stdout(&o);
+    for prison in ["the VMM", "virtio-rng", "virtio-blk"] {
+        let line = out.lines().find(|l| l.starts_with(prison)).unwrap_or_else(|| panic!("{out}"));
+        let (head, list) = line.split_once("): ").expect("a list");
+        let n: usize = head
+            .rsplit_once('(')
+            .expect("a count")
+            .1
+            .trim_end_matches(" syscalls")
+            .parse()
+            .expect("n");
+        let names: Vec<&str> = list.split(' ').collect();
+        assert_eq!(names.len(), n, "{line}");
+        assert!(n <= 30, "{prison}: {n} syscalls");
+        assert!(
+            !names.iter().any(|s| s.contains("open") || *s == "socket" || *s == "kill"),
+            "{line}"
+        );
+    }
+    assert!(out.contains("MAP_SHARED or PROT_EXEC"), "{out}");
+}

@@ -138,7 +138,45 @@ pub enum Kind {
     Blk,
 }
 
-/// virtio-rng's prison: beyond brig-component's base list (which has `getrandom`), only
+/// What a device's static Rust runtime and its channel need, measured (brig-component's
+/// `BASE_SYSCALLS` less what a device never calls): the start (TLS, signals, the alternate
+/// stack std installs), memory, reading brig's capability description, the channel and the fds
+/// on it. Each device type adds its own.
+pub const RUNTIME: &[&str] = &[
+    "arch_prctl",
+    "getrandom",
+    "poll",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sigaltstack",
+    "brk",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "futex",
+    "recvmsg",
+    "sendmsg",
+    "setsockopt",
+    "read",
+    "write",
+    "lseek",
+    "newfstatat",
+    "fcntl",
+    "close",
+];
+
+/// How brig-vmm starts a prison for `entry`: brig-component's defaults with [`RUNTIME`] as
+/// the base of its allow-list, and `memory` (brig's `--mem` syntax).
+pub fn spec(entry: Entry, memory: &str) -> brig_component::Spec {
+    brig_component::Spec {
+        base: RUNTIME,
+        memory: Some(memory.into()),
+        ..brig_component::Spec::new(entry)
+    }
+}
+
+/// virtio-rng's prison: beyond [`RUNTIME`] (which has `getrandom`), only
 /// `seccomp`, for the device's own last filter ([`super::lockdown`]).
 pub const RNG: Entry = Entry {
     name: "virtio-rng",
@@ -147,13 +185,13 @@ pub const RNG: Entry = Entry {
     syscalls: &["seccomp"],
     limits: LIMITS,
 };
-/// virtio-blk's prison: beyond the base list, writing to and flushing its image fd, and
+/// virtio-blk's prison: beyond [`RUNTIME`], reading, writing to and flushing its image fd, and
 /// `seccomp`.
 pub const BLK: Entry = Entry {
     name: "virtio-blk",
     protocol: PROTOCOL,
     serve: |ch| serve(ch, Kind::Blk, false),
-    syscalls: &["pwrite64", "fdatasync", "seccomp"],
+    syscalls: &["pread64", "pwrite64", "fdatasync", "seccomp"],
     limits: LIMITS,
 };
 /// The same devices with the tests' exploit hook ([`super::compromised`]), in the same prisons.
