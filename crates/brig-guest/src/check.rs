@@ -96,7 +96,7 @@ fn read_watched(
     let mut polls = 0u64;
     while dev.peek_used() != Some(token) {
         polls += 1;
-        if polls % (1 << 16) == 0 && failed(base) {
+        if polls & 0xffff == 0 && failed(base) {
             return Err("DEVICE_NEEDS_RESET");
         }
         core::hint::spin_loop();

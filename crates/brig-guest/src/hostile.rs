@@ -137,7 +137,7 @@ impl Raw {
                 return Some(r32(slot + 4));
             }
             polls += 1;
-            if polls % (1 << 16) == 0 && self.reg(0x70) & NEEDS_RESET != 0 {
+            if polls & 0xffff == 0 && self.reg(0x70) & NEEDS_RESET != 0 {
                 return None;
             }
             core::hint::spin_loop();

@@ -30,7 +30,6 @@ pub fn exit(status: u32) -> ! {
 }
 
 /// Notes the host's time under `label` (benchmarks).
-#[allow(dead_code)] // the bench mode (next)
 pub fn mark(label: u32) {
     outl(MARK_PORT, label);
 }

@@ -5,6 +5,7 @@
 #![no_std]
 #![no_main]
 
+mod bench;
 mod check;
 mod hal;
 mod hostile;
@@ -49,7 +50,7 @@ pub extern "C" fn _start(table: u64) -> ! {
     match boot.mode {
         Mode::Check => check::run(&boot, &mut report),
         Mode::Hostile => hostile::run(&boot, &mut report),
-        Mode::Bench => fail("mode not built yet"),
+        Mode::Bench => bench::run(&boot, &mut report),
     }
     println!("BRIG-GUEST-DONE ok={} failed={}", report.ok, report.failed);
     io::exit(report.failed.min(1))

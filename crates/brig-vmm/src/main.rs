@@ -242,15 +242,23 @@ fn jailed(
     wants: Vec<Want>,
 ) -> Result<vm::End, Error> {
     let fail = |name: &str, why: String| Error::Device { name: name.to_string(), why };
-    let spec = device::process::spec(jail::VMM, &format!("{}M", cli.mem + 64));
-    let mut vmm = Component::start(spec).map_err(|e| fail("vmm", e.to_string()))?;
+    let names = names(&wants);
+    // Every prison starts at once (each start is mostly waiting for brig to build it).
+    let mut specs = vec![device::process::spec(jail::VMM, &format!("{}M", cli.mem + 64))];
+    for (w, name) in wants.iter().zip(&names) {
+        let compromised = cli.compromised.as_deref() == Some(name.as_str());
+        specs.push(device::process::spec(w.kind.entry(compromised), "64M"));
+    }
+    let mut started: Vec<Result<Component, brig_component::Error>> = std::thread::scope(|s| {
+        let starting: Vec<_> =
+            specs.into_iter().map(|spec| s.spawn(|| Component::start(spec))).collect();
+        starting.into_iter().map(|t| t.join().expect("a start thread")).collect()
+    });
+    let mut vmm = started.remove(0).map_err(|e| fail("vmm", e.to_string()))?;
     let wait = std::time::Duration::from_secs(10);
     let mut devices = Vec::new();
-    let names = names(&wants);
-    for (w, name) in wants.into_iter().zip(names) {
-        let compromised = cli.compromised.as_deref() == Some(name.as_str());
-        let mut c = Component::start(device::process::spec(w.kind.entry(compromised), "64M"))
-            .map_err(|e| fail(&name, e.to_string()))?;
+    for ((w, name), c) in wants.into_iter().zip(names).zip(started) {
+        let mut c = c.map_err(|e| fail(&name, e.to_string()))?;
         let notify = brig_sys::fdpass::eventfd().map_err(|e| fail(&name, e.to_string()))?;
         let dup = |f: &dyn std::os::fd::AsFd| {
             f.as_fd().try_clone_to_owned().map_err(|e| fail(&name, e.to_string()))
@@ -291,7 +299,8 @@ fn jailed(
         Err(brig_component::Error::Refused { reason, .. }) => Err(Error::Guest(reason)),
         Err(e) => Err(fail("vmm", e.to_string())),
     };
-    drop(devices);
+    // Each device's brig is waited for as it ends: all at once.
+    std::thread::scope(|s| devices.into_iter().for_each(|c| drop(s.spawn(move || drop(c)))));
     end
 }
 
