@@ -7,6 +7,8 @@
 pub mod blk;
 pub mod chain;
 mod compromised;
+#[cfg(test)]
+mod fuzz;
 mod lockdown;
 pub mod process;
 pub mod rng;
