@@ -73,6 +73,10 @@ struct Cli {
     /// Guest memory in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(4..=4096))]
     mem: u64,
+    /// Each device prison's memory limit in MiB. The page cache of a blk image counts against
+    /// it: a limit below the working set slows the device (docs/vmm.md, "Figures").
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..))]
+    device_mem: u64,
     /// virtio-rng devices.
     #[arg(long, value_name = "N", default_value_t = 0)]
     rng: u32,
@@ -247,7 +251,10 @@ fn jailed(
     let mut specs = vec![device::process::spec(jail::VMM, &format!("{}M", cli.mem + 64))];
     for (w, name) in wants.iter().zip(&names) {
         let compromised = cli.compromised.as_deref() == Some(name.as_str());
-        specs.push(device::process::spec(w.kind.entry(compromised), "64M"));
+        specs.push(device::process::spec(
+            w.kind.entry(compromised),
+            &format!("{}M", cli.device_mem),
+        ));
     }
     let mut started: Vec<Result<Component, brig_component::Error>> = std::thread::scope(|s| {
         let starting: Vec<_> =
