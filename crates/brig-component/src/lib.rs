@@ -246,6 +246,8 @@ pub struct Component {
     running: Option<(Channel, i32)>,
     /// Why it last failed, and when it was (re)started, for the restart policy.
     failed: Option<String>,
+    /// The pid of its brig once its channel was handed over (it is still ours to reap).
+    handed_over: Option<i32>,
     starts: Vec<Instant>,
     failures_in_a_row: u32,
 }
@@ -274,6 +276,7 @@ impl Component {
             brig: brig_binary()?,
             running: None,
             failed: None,
+            handed_over: None,
             starts: Vec::new(),
             failures_in_a_row: 0,
         };
@@ -371,15 +374,17 @@ impl Component {
         self.failures_in_a_row += 1;
     }
 
-    /// A second handle on the channel's socket, for a process the caller lends the component
-    /// to (brig-vmm's VMM prison talks to the devices it starts). Only one side may have a
-    /// request in flight at a time; the caller takes the channel back when the borrower is done.
-    pub fn lend(&self) -> Result<std::os::fd::OwnedFd, Error> {
+    /// Hands the channel's socket to another process (brig-vmm's VMM prison talks to the
+    /// devices it did not start): the component stays the caller's to end and reap, but only
+    /// the new holder talks to it, and it ends when the new holder closes the channel.
+    pub fn hand_over(&mut self) -> Result<std::os::fd::OwnedFd, Error> {
         let name = self.name();
-        let Some((ch, _)) = self.running.as_ref() else {
+        let Some((ch, pid)) = self.running.take() else {
             return Err(Error::Stopped { name, why: "not running".into() });
         };
-        ch.fd().try_clone_to_owned().map_err(|source| Error::Start { name, source })
+        self.handed_over = Some(pid);
+        self.failed = Some("handed over".into());
+        Ok(ch.into_fd())
     }
 
     /// How many times it was started.
@@ -393,7 +398,8 @@ impl Component {
         }
         let name = self.name();
         let why = self.failed.clone().unwrap_or_default();
-        let Restart::OnFailure { backoff, max, within } = self.spec.restart else {
+        let restart = if self.handed_over.is_some() { Restart::Never } else { self.spec.restart };
+        let Restart::OnFailure { backoff, max, within } = restart else {
             return Err(Error::Stopped { name, why });
         };
         let recent = self.starts.iter().filter(|t| t.elapsed() < within).count();
@@ -411,6 +417,9 @@ impl Drop for Component {
         if let Some((ch, pid)) = self.running.take() {
             // Closing the channel ends a well-behaved component; brig then exits.
             drop(ch);
+            end(pid, Duration::from_millis(500));
+        }
+        if let Some(pid) = self.handed_over.take() {
             end(pid, Duration::from_millis(500));
         }
     }

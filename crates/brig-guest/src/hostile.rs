@@ -481,6 +481,27 @@ fn setup_attacks(d: &mut Raw, r: &mut Report, name: &str) {
     d.set(0x50, 0);
     d.sync();
     println!("hostile: {name}: a notification before the queue is ready -> notify");
+    // A queue set up wrongly: a misaligned table, then rings on top of each other.
+    d.set(0x70, ACK | DRIVER);
+    d.set(0x24, 1);
+    d.set(0x20, 1); // VERSION_1
+    d.set(0x70, ACK | DRIVER | FEATURES_OK);
+    d.set(0x30, 0);
+    d.set(0x38, QSIZE as u32);
+    d.set(0x80, d.ring as u32 + 1);
+    d.sync();
+    println!("hostile: {name}: a misaligned descriptor table -> queue-config");
+    for (off, addr) in [(0x80, d.ring), (0x90, d.ring), (0xa0, d.ring + 0x200)] {
+        d.set(off, addr as u32);
+        d.set(off + 4, (addr >> 32) as u32);
+    }
+    d.set(0x44, 1);
+    println!("hostile: {name}: the available ring on the descriptor table -> queue-invalid");
+    r.check(
+        format_args!("{name}: a queue with overlapping rings stays not ready"),
+        d.reg(0x44) == 0,
+    );
+    d.set(0x70, 0);
 }
 
 pub fn run(boot: &Boot, r: &mut Report) {

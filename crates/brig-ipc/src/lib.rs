@@ -123,6 +123,11 @@ impl Channel {
         }
     }
 
+    /// The socket, for another process to hold (the channel's state is not carried over).
+    pub fn into_fd(self) -> OwnedFd {
+        self.sock
+    }
+
     /// The socket, for polling.
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.sock.as_fd()

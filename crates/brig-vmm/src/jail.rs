@@ -126,9 +126,9 @@ fn serve(mut ch: Channel) -> i32 {
             ToVmm::Run { kvm, guest, memory, size, table } => {
                 let answer = match abi::Boot::decode(&table) {
                     None => Err("a device table that does not decode".to_string()),
-                    Some(boot) => {
-                        let kvm = brig_sys::kvm::kvm_from_fd(kvm);
-                        crate::boot_and_run(
+                    Some(boot) => match brig_sys::kvm::kvm_from_fd(kvm) {
+                        Err(e) => Err(format!("the KVM fd: {e}")),
+                        Ok(kvm) => crate::boot_and_run(
                             &kvm,
                             File::from(memory),
                             size,
@@ -145,8 +145,8 @@ fn serve(mut ch: Channel) -> i32 {
                             crate::vm::End::Exit(s) => FromVmm::Exit(s),
                             crate::vm::End::Stopped(why) => FromVmm::Stopped(why),
                         })
-                        .map_err(|e| e.to_string())
-                    }
+                        .map_err(|e| e.to_string()),
+                    },
                 };
                 let _ = ch.reply(r.id, answer);
                 return 0;

@@ -24,6 +24,9 @@ use bus::{Carrier, Slot};
 use device::process::{FromDevice, Kind, Local, ToDevice};
 use jail::{FromVmm, ToVmm};
 
+/// Guest RAM ends below the first device window.
+const MAX_MEM_MIB: u64 = abi::MMIO_BASE >> 20;
+
 /// Exit status when brig-vmm could not set the VM up (nothing ran).
 const SETUP_FAILED: u8 = 125;
 /// Exit status when the VM stopped without the guest writing its status.
@@ -71,7 +74,7 @@ struct Cli {
     #[arg(long)]
     print_policy: bool,
     /// Guest memory in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(4..=4096))]
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(4..=MAX_MEM_MIB))]
     mem: u64,
     /// Each device prison's memory limit in MiB. The page cache of a blk image counts against
     /// it: a limit below the working set slows the device (docs/vmm.md, "Figures").
@@ -110,6 +113,12 @@ struct Want {
     image: Option<(File, bool)>,
 }
 
+impl Want {
+    fn read_only(&self) -> bool {
+        self.image.as_ref().is_some_and(|(_, ro)| *ro)
+    }
+}
+
 fn wants(cli: &Cli) -> Result<Vec<Want>, Error> {
     let mut v: Vec<Want> = (0..cli.rng).map(|_| Want { kind: Kind::Rng, image: None }).collect();
     let blks = cli.blk.iter().map(|p| (p, false)).chain(cli.blk_ro.iter().map(|p| (p, true)));
@@ -138,7 +147,9 @@ fn names(wants: &[Want]) -> Vec<String> {
 /// `/dev/kvm`: the inherited `--kvm-fd`, or opened.
 fn kvm_fd(cli: &Cli) -> Result<OwnedFd, Error> {
     match cli.kvm_fd {
+        // A close-on-exec copy: the inherited one would reach every brig the launcher starts.
         Some(fd) => brig_sys::fdpass::claim_inherited(fd)
+            .and_then(|f| f.try_clone())
             .map_err(|e| Error::io("claim --kvm-fd", fd.to_string(), e)),
         None => std::fs::OpenOptions::new()
             .read(true)
@@ -215,14 +226,14 @@ fn in_process(
     wants: Vec<Want>,
 ) -> Result<vm::End, Error> {
     let names = names(&wants);
-    let kvm = brig_sys::kvm::kvm_from_fd(kvm);
+    let kvm = brig_sys::kvm::kvm_from_fd(kvm).map_err(|e| Error::io("check", "the KVM fd", e))?;
     boot_and_run(&kvm, memory, boot.mem_size, guest, boot, |vm, mem| {
         let mut slots = Vec::new();
         for (i, (w, name)) in wants.into_iter().zip(names).enumerate() {
             let fail = |why: String| Error::Device { name: name.clone(), why };
             let evt = brig_sys::fdpass::eventfd().map_err(|e| fail(e.to_string()))?;
             vm.notify(i, std::os::fd::AsFd::as_fd(&evt))?;
-            let read_only = w.image.as_ref().is_some_and(|(_, ro)| *ro);
+            let read_only = w.read_only();
             let backend = w
                 .kind
                 .backend(w.image.map(|(f, _)| f), read_only)
@@ -233,6 +244,12 @@ fn in_process(
         }
         Ok(slots)
     })
+}
+
+/// Text from the VMM's prison as the launcher prints it: no control characters (a compromised
+/// VMM could otherwise write terminal escapes through the launcher).
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// `--devices process`: each device in its own prison, and the VMM in one too. This process,
@@ -261,16 +278,18 @@ fn jailed(
             specs.into_iter().map(|spec| s.spawn(|| Component::start(spec))).collect();
         starting.into_iter().map(|t| t.join().expect("a start thread")).collect()
     });
+    // Declared before the VMM, so that on every way out the VMM ends first: its end closes the
+    // channels handed to it, which ends the devices.
+    let mut devices = Vec::new();
     let mut vmm = started.remove(0).map_err(|e| fail("vmm", e.to_string()))?;
     let wait = std::time::Duration::from_secs(10);
-    let mut devices = Vec::new();
     for ((w, name), c) in wants.into_iter().zip(names).zip(started) {
         let mut c = c.map_err(|e| fail(&name, e.to_string()))?;
         let notify = brig_sys::fdpass::eventfd().map_err(|e| fail(&name, e.to_string()))?;
         let dup = |f: &dyn std::os::fd::AsFd| {
             f.as_fd().try_clone_to_owned().map_err(|e| fail(&name, e.to_string()))
         };
-        let read_only = w.image.as_ref().is_some_and(|(_, ro)| *ro);
+        let read_only = w.read_only();
         let setup = ToDevice::Setup {
             memory: dup(&memory)?,
             size: boot.mem_size,
@@ -284,7 +303,7 @@ fn jailed(
             FromDevice::Ready => Ok(()),
             a => Err(fail(&name, format!("answered {a:?} to its setup"))),
         })?;
-        let channel = c.lend().map_err(|e| fail(&name, e.to_string()))?;
+        let channel = c.hand_over().map_err(|e| fail(&name, e.to_string()))?;
         let added =
             vmm.call::<ToVmm, FromVmm>(ToVmm::Device { name: name.clone(), notify, channel }, wait);
         added.map_err(|e| fail("vmm", e.to_string()))?.verify(|a| match a {
@@ -300,12 +319,14 @@ fn jailed(
     let end = match vmm.call::<ToVmm, FromVmm>(run, std::time::Duration::from_secs(365 * 86400)) {
         Ok(a) => a.verify(|a| match a {
             FromVmm::Exit(s) => Ok(vm::End::Exit(s)),
-            FromVmm::Stopped(why) => Ok(vm::End::Stopped(why)),
+            FromVmm::Stopped(why) => Ok(vm::End::Stopped(printable(&why))),
             FromVmm::Added => Err(fail("vmm", "answered Added to the run".into())),
         }),
-        Err(brig_component::Error::Refused { reason, .. }) => Err(Error::Guest(reason)),
+        Err(brig_component::Error::Refused { reason, .. }) => Err(Error::Guest(printable(&reason))),
         Err(e) => Err(fail("vmm", e.to_string())),
     };
+    // The VMM first: its end closes the devices' channels, which ends them.
+    drop(vmm);
     // Each device's brig is waited for as it ends: all at once.
     std::thread::scope(|s| devices.into_iter().for_each(|c| drop(s.spawn(move || drop(c)))));
     end

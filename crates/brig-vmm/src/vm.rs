@@ -146,9 +146,13 @@ fn boot_state(mem: &GuestMemoryMmap, boot: &abi::Boot) -> Result<(), vm_memory::
 pub struct Vm {
     machine: brig_sys::kvm::Machine,
     serial: Serial<NoIrq, NoEvents, Lines>,
-    /// Host times of the guest's marks (bench mode).
+    /// Host times of the guest's marks: bench mode only, at most [`MAX_MARKS`].
     pub marks: Vec<(u32, Instant)>,
+    bench: bool,
 }
+
+/// The most marks kept: a guest cannot grow the VMM's memory by marking.
+const MAX_MARKS: usize = 1024;
 
 impl std::fmt::Debug for Vm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -180,7 +184,8 @@ impl Vm {
         machine.vcpu(i).set_cpuid2(&cpuid).map_err(kvm_err("KVM_SET_CPUID2"))?;
         enter(machine.vcpu(i), loaded.kernel_load.0)
             .map_err(kvm_err("set the vCPU's registers"))?;
-        Ok(Vm { machine, serial: Serial::new(NoIrq, Lines(Vec::new())), marks: Vec::new() })
+        let bench = boot.mode == abi::Mode::Bench;
+        Ok(Vm { machine, serial: Serial::new(NoIrq, Lines(Vec::new())), marks: Vec::new(), bench })
     }
 
     /// Has KVM signal `evt` when the guest writes to device `i`'s QueueNotify register.
@@ -206,7 +211,9 @@ impl Vm {
             match exit {
                 VcpuExit::IoOut(port, data) => match port {
                     abi::EXIT_PORT => break End::Exit(le32(data)),
-                    abi::MARK_PORT => self.marks.push((le32(data), Instant::now())),
+                    abi::MARK_PORT if self.bench && self.marks.len() < MAX_MARKS => {
+                        self.marks.push((le32(data), Instant::now()))
+                    }
                     p if (abi::COM1..abi::COM1 + 8).contains(&p) => {
                         let _ = self.serial.write((p - abi::COM1) as u8, data[0]);
                     }

@@ -100,8 +100,9 @@ impl Refusal {
         }
     }
 
+    /// Its place in [`Refusal::ALL`] (declaration order).
     pub fn index(self) -> usize {
-        Refusal::ALL.iter().position(|r| *r == self).unwrap_or(0)
+        self as usize
     }
 }
 

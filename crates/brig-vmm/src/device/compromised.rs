@@ -46,4 +46,13 @@ pub fn attack(memory: &File, size: u64) {
     );
     say("map executable memory", exec.map(drop).map_err(std::io::Error::other));
     say("spawn a shell", std::process::Command::new("/bin/sh").status().map(drop));
+    // The control: what the device itself needs still works under the same filters.
+    let private = vm_memory::MmapRegion::<()>::build(
+        None,
+        4 << 20,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+    );
+    let how = if private.is_ok() { "allowed" } else { "REFUSED" };
+    eprintln!("compromised device: control: map 4 MiB of private anonymous memory: {how}");
 }

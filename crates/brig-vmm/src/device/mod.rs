@@ -20,10 +20,12 @@ use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 use chain::{Refusal, Seg};
 
-/// VIRTIO_F_VERSION_1 and VIRTIO_F_RING_INDIRECT_DESC: offered by every device.
-const COMMON_FEATURES: u64 = (1 << 32) | (1 << 28);
-const F_INDIRECT: u64 = 1 << 28;
+/// VIRTIO_F_RING_INDIRECT_DESC and VIRTIO_F_VERSION_1, offered by every device.
+const FEATURE_INDIRECT: u64 = 1 << 28;
 const VERSION_1: u64 = 1 << 32;
+const COMMON_FEATURES: u64 = VERSION_1 | FEATURE_INDIRECT;
+/// The most chains one call of [`Mmio::notified`] serves before it lets register accesses in.
+const BATCH: usize = 64;
 /// The one queue each device has, and its largest size.
 pub const QUEUE_MAX: u16 = 256;
 
@@ -146,6 +148,7 @@ impl Mmio {
         self.status = 0;
         self.driver_features = 0;
         self.interrupt_status = 0;
+        (self.queue_sel, self.device_features_sel, self.driver_features_sel) = (0, 0, 0);
     }
 
     /// A guest read of `data.len()` bytes at `offset`.
@@ -219,10 +222,7 @@ impl Mmio {
                 Ok(())
             }
             0x70 => self.set_status(v),
-            0x80 | 0x84 | 0x90 | 0x94 | 0xa0 | 0xa4 if q && !ready => {
-                self.ring_address(offset, v);
-                Ok(())
-            }
+            0x80 | 0x84 | 0x90 | 0x94 | 0xa0 | 0xa4 if q && !ready => self.ring_address(offset, v),
             0x38 | 0x80 | 0x84 | 0x90 | 0x94 | 0xa0 | 0xa4 => Err(Refusal::QueueConfig),
             _ => Err(Refusal::Register),
         };
@@ -231,13 +231,26 @@ impl Mmio {
         }
     }
 
-    fn ring_address(&mut self, offset: u64, v: u32) {
-        let (lo, hi) = if offset & 4 == 0 { (Some(v), None) } else { (None, Some(v)) };
-        match offset & !4 {
-            0x80 => self.queue.set_desc_table_address(lo, hi),
-            0x90 => self.queue.set_avail_ring_address(lo, hi),
-            _ => self.queue.set_used_ring_address(lo, hi),
-        }
+    /// Half of a ring's address; refused (the ring stays where it was) if the whole address is
+    /// misaligned for its ring.
+    fn ring_address(&mut self, offset: u64, v: u32) -> Result<(), Refusal> {
+        let q = &mut self.queue;
+        let old = match offset & !4 {
+            0x80 => q.desc_table(),
+            0x90 => q.avail_ring(),
+            _ => q.used_ring(),
+        };
+        let new = if offset & 4 == 0 {
+            (old & !0xffff_ffff) | v as u64
+        } else {
+            (old & 0xffff_ffff) | (v as u64) << 32
+        };
+        let set = match offset & !4 {
+            0x80 => q.try_set_desc_table_address(GuestAddress(new)),
+            0x90 => q.try_set_avail_ring_address(GuestAddress(new)),
+            _ => q.try_set_used_ring_address(GuestAddress(new)),
+        };
+        set.map_err(|_| Refusal::QueueConfig)
     }
 
     fn driver_features(&mut self, v: u32) -> Result<(), Refusal> {
@@ -265,7 +278,8 @@ impl Mmio {
         if v & FEATURES_OK != 0 && self.status & FEATURES_OK == 0 {
             let f = self.driver_features;
             if f & !self.offered() != 0 || f & VERSION_1 == 0 {
-                self.status = v & !FEATURES_OK; // the driver reads FEATURES_OK back and sees no
+                // The driver reads FEATURES_OK back and sees no; DRIVER_OK cannot stand without it.
+                self.status = v & !(FEATURES_OK | DRIVER_OK);
                 return Err(Refusal::Features);
             }
         }
@@ -284,7 +298,18 @@ impl Mmio {
         if self.status & FEATURES_OK == 0 {
             return Err(Refusal::Status);
         }
-        self.queue.set_ready(true); // virtio-queue checks only a ready queue
+        // Rings at 0 (never set) or overlapping each other are refused, as are rings that do
+        // not fit in guest memory (virtio-queue checks only a ready queue).
+        let r = self.rings();
+        let apart = |(a, b): (u64, u64), (c, d): (u64, u64)| b <= c || d <= a;
+        if r.iter().any(|(start, _)| *start == 0)
+            || !apart(r[0], r[1])
+            || !apart(r[0], r[2])
+            || !apart(r[1], r[2])
+        {
+            return Err(Refusal::QueueInvalid);
+        }
+        self.queue.set_ready(true);
         if !self.queue.is_valid(&*self.mem) {
             self.queue.set_ready(false);
             return Err(Refusal::QueueInvalid);
@@ -292,59 +317,65 @@ impl Mmio {
         Ok(())
     }
 
-    /// The device's rings and table, which no buffer may touch.
+    /// The device's rings and table, which no buffer may touch (saturating: before the queue
+    /// is ready they are the guest's unchecked values).
     fn rings(&self) -> [(u64, u64); 3] {
         let (q, n) = (&self.queue, self.queue.size() as u64);
+        let span = |at: u64, len: u64| (at, at.saturating_add(len));
         [
-            (q.desc_table(), q.desc_table() + 16 * n),
-            (q.avail_ring(), q.avail_ring() + 6 + 2 * n),
-            (q.used_ring(), q.used_ring() + 6 + 8 * n),
+            span(q.desc_table(), 16 * n),
+            span(q.avail_ring(), 6 + 2 * n),
+            span(q.used_ring(), 6 + 8 * n),
         ]
     }
 
-    /// The guest notified the queue: serve every chain it made available.
-    pub fn notified(&mut self) {
+    /// The guest notified the queue: serve the chains it made available, at most [`BATCH`] of
+    /// them. True when more are waiting: the caller serves register accesses, then calls again
+    /// (so a guest that keeps adding chains, or whose requests are slow, never holds up its
+    /// registers, nor, in-process, the vCPU waiting on the lock).
+    pub fn notified(&mut self) -> bool {
         self.stats.notifies += 1;
         if self.status & DRIVER_OK == 0 || !self.queue.ready() {
-            return self.stats.refuse(Refusal::Notify);
+            self.stats.refuse(Refusal::Notify);
+            return false;
         }
         let mem = self.mem.clone();
         let forbidden = self.rings();
         let limits = chain::Limits {
             table: self.queue.desc_table(),
             size: self.queue.size(),
-            indirect: self.driver_features & F_INDIRECT != 0,
+            indirect: self.driver_features & FEATURE_INDIRECT != 0,
             forbidden: &forbidden,
             max_bytes: self.backend.max_bytes(),
         };
-        // At most a few rounds per notification: a guest that keeps adding chains cannot keep
-        // the device (and, in-process, the vCPU waiting on its lock) here forever.
-        for _ in 0..4 {
-            let heads: Vec<u16> = match self.queue.iter(&*mem) {
-                Ok(it) => it.map(|c| c.head_index()).collect(),
-                Err(_) => return self.stats.refuse(Refusal::BadIndex), // avail idx ran ahead
+        let heads: Vec<u16> = match self.queue.iter(&*mem) {
+            Ok(it) => it.take(BATCH).map(|c| c.head_index()).collect(),
+            Err(_) => {
+                self.stats.refuse(Refusal::BadIndex); // the available index ran ahead
+                return false;
+            }
+        };
+        for &head in &heads {
+            let (len, refusal) = match chain::walk(&mem, head, &limits) {
+                Ok(segs) => self.backend.serve(&mem, &segs),
+                Err(r) => (0, Some(r)),
             };
-            if heads.is_empty() {
-                return;
+            match refusal {
+                Some(r) => self.stats.refuse(r),
+                None => self.stats.served += 1,
             }
-            for head in heads {
-                let (len, refusal) = match chain::walk(&mem, head, &limits) {
-                    Ok(segs) => self.backend.serve(&mem, &segs),
-                    Err(r) => (0, Some(r)),
-                };
-                match refusal {
-                    Some(r) => self.stats.refuse(r),
-                    None => self.stats.served += 1,
-                }
-                if head >= self.queue.size() {
-                    continue; // no used element can name it
-                }
-                if self.queue.add_used(&*mem, head, len).is_err() {
-                    return self.stats.refuse(Refusal::QueueInvalid);
-                }
-                self.interrupt_status |= 1;
+            if head >= self.queue.size() {
+                continue; // no used element can name it
             }
+            if self.queue.add_used(&*mem, head, len).is_err() {
+                self.stats.refuse(Refusal::QueueInvalid);
+                return false;
+            }
+            self.interrupt_status |= 1;
         }
+        let next = self.queue.next_avail();
+        let avail = self.queue.avail_idx(&*mem, std::sync::atomic::Ordering::Acquire);
+        heads.len() == BATCH && avail.is_ok_and(|a| a.0 != next)
     }
 }
 

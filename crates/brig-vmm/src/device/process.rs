@@ -12,7 +12,6 @@ use std::time::Duration;
 use brig_component::Entry;
 use brig_ipc::{Channel, Dec, Enc, Error, FdKind, Wire};
 
-use super::chain::Refusal;
 use super::{blk::Blk, rng::Rng, Backend, Mmio, Stats};
 
 pub const PROTOCOL: &str = "vmm-device/1";
@@ -232,9 +231,10 @@ impl Kind {
     }
 }
 
-/// A device access as the register file takes it: the low `len` bytes of `value`.
-fn access(mmio: &mut Mmio, q: ToDevice) -> FromDevice {
-    match q {
+/// A device access as the register file takes it: the low `len` bytes of `value`. A second
+/// `Setup` is the VMM breaking the protocol, not the guest: refused, not counted.
+fn access(mmio: &mut Mmio, q: ToDevice) -> Result<FromDevice, String> {
+    Ok(match q {
         ToDevice::Read { offset, len } => {
             let mut b = [0u8; 8];
             mmio.read(offset as u64, &mut b[..len as usize]);
@@ -245,11 +245,8 @@ fn access(mmio: &mut Mmio, q: ToDevice) -> FromDevice {
             FromDevice::Done
         }
         ToDevice::Stats => FromDevice::Stats(mmio.stats.clone()),
-        ToDevice::Setup { .. } => {
-            mmio.stats.refuse(Refusal::Register);
-            FromDevice::Done
-        }
-    }
+        ToDevice::Setup { .. } => return Err("the device is set up already".into()),
+    })
 }
 
 /// Reads an ioeventfd's counter; `false` when it is gone.
@@ -285,24 +282,26 @@ fn serve(mut ch: Channel, kind: Kind, compromised: bool) -> i32 {
         return 1;
     }
     let notify = File::from(notify);
+    // Chains left over from the last batch: serve them once the channel has had its turn.
+    let mut more = false;
     loop {
-        let ready = match brig_sys::process::poll_readable(&[ch.fd(), notify.as_fd()], None) {
+        let wait = if more { Some(Duration::ZERO) } else { None };
+        let ready = match brig_sys::process::poll_readable(&[ch.fd(), notify.as_fd()], wait) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return 1,
         };
-        if ready[1] {
-            if !drain(&notify) {
-                return 1;
-            }
-            mmio.notified();
+        if ready[1] && !drain(&notify) {
+            return 1;
+        }
+        if ready[1] || more {
+            more = mmio.notified();
         }
         if ready[0] {
             // poll said a message is there: the wait only bounds a peer that lied to poll.
             match ch.next_request::<ToDevice>(Duration::from_secs(1)) {
                 Ok(r) => {
-                    let answer = access(&mut mmio, r.msg);
-                    if ch.reply(r.id, Ok(answer)).is_err() {
+                    if ch.reply(r.id, access(&mut mmio, r.msg)).is_err() {
                         return 1;
                     }
                 }
@@ -321,7 +320,7 @@ fn serve(mut ch: Channel, kind: Kind, compromised: bool) -> i32 {
 /// its eventfd first).
 #[derive(Debug, Clone)]
 pub struct Local {
-    mmio: Arc<Mutex<Mmio>>,
+    dev: Arc<Mutex<(Mmio, bool)>>,
     notify: Arc<File>,
 }
 
@@ -332,26 +331,29 @@ fn readable(f: &File, wait: Option<Duration>) -> bool {
 impl Local {
     /// Starts the thread that serves `notify`.
     pub fn start(mmio: Mmio, notify: File) -> std::io::Result<Local> {
-        let dev = Local { mmio: Arc::new(Mutex::new(mmio)), notify: Arc::new(notify) };
+        let dev = Local { dev: Arc::new(Mutex::new((mmio, false))), notify: Arc::new(notify) };
         let d = dev.clone();
         std::thread::Builder::new().name("device".into()).spawn(move || loop {
-            if readable(&d.notify, None) {
-                d.locked(|_| {});
+            if !d.locked(|_| ()).1 {
+                readable(&d.notify, None);
             }
         })?;
         Ok(dev)
     }
 
-    /// Runs `f` under the lock, after serving a pending notification.
-    fn locked<R>(&self, f: impl FnOnce(&mut Mmio) -> R) -> R {
-        let mut m = self.mmio.lock().unwrap_or_else(|p| p.into_inner());
-        if readable(&self.notify, Some(Duration::ZERO)) && drain(&mut &*self.notify) {
-            m.notified();
+    /// Runs `f` under the lock, after serving a pending notification or the rest of the last
+    /// batch; also says whether chains are still waiting.
+    fn locked<R>(&self, f: impl FnOnce(&mut Mmio) -> R) -> (R, bool) {
+        let mut g = self.dev.lock().unwrap_or_else(|p| p.into_inner());
+        let (m, more) = &mut *g;
+        let notified = readable(&self.notify, Some(Duration::ZERO)) && drain(&mut &*self.notify);
+        if notified || *more {
+            *more = m.notified();
         }
-        f(&mut m)
+        (f(m), *more)
     }
 
-    pub fn access(&self, q: ToDevice) -> FromDevice {
-        self.locked(|m| access(m, q))
+    pub fn access(&self, q: ToDevice) -> Result<FromDevice, String> {
+        self.locked(|m| access(m, q)).0
     }
 }
