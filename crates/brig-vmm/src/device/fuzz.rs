@@ -3,7 +3,8 @@
 //! anonymous guest memory). Whatever the input: no panic, one used element per valid head and
 //! none for the others, every head counted as served or refused, the descriptor table and
 //! available ring never written, the image never grown. `PROPTEST_CASES` sets the count per
-//! device type (docs/vmm.md has the figures).
+//! device type (docs/vmm.md has the figures). A third test drives the register file itself with
+//! random access sequences (set-up, resets, ring moves, notifications at random points).
 
 use std::sync::Arc;
 
@@ -54,7 +55,10 @@ fn header() -> impl Strategy<Value = (u64, u32, u64)> {
     )
 }
 
-fn device(blk: bool) -> (Mmio, Arc<GuestMemoryMmap>, Option<std::fs::File>) {
+type Device = (Mmio, Arc<GuestMemoryMmap>, Option<std::fs::File>);
+
+/// A device as the guest first finds it.
+fn fresh(blk: bool) -> Device {
     let mem = Arc::new(GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap());
     let (backend, image): (Box<dyn Backend>, _) = if blk {
         let f = std::fs::File::from(brig_sys::fdpass::memfd("fuzz image", 0).unwrap());
@@ -63,9 +67,13 @@ fn device(blk: bool) -> (Mmio, Arc<GuestMemoryMmap>, Option<std::fs::File>) {
     } else {
         (Box::new(Rng::default()), None)
     };
-    let mut m = Mmio::new(backend, mem.clone());
-    // A driver's set-up: features VERSION_1 | INDIRECT, one queue of QSIZE at DESC/AVAIL/USED.
-    for (off, v) in [
+    (Mmio::new(backend, mem.clone()), mem, image)
+}
+
+/// A driver's set-up, register by register: features VERSION_1 | INDIRECT, queue 0 of `size`
+/// with its rings at `rings`, DRIVER_OK.
+fn set_up(size: u32, rings: [u64; 3]) -> Vec<(u64, u32)> {
+    vec![
         (0x70, 3),
         (0x24, 0),
         (0x20, 1 << 28),
@@ -73,13 +81,20 @@ fn device(blk: bool) -> (Mmio, Arc<GuestMemoryMmap>, Option<std::fs::File>) {
         (0x20, 1),
         (0x70, 11),
         (0x30, 0),
-        (0x38, QSIZE as u32),
-        (0x80, DESC as u32),
-        (0x90, AVAIL as u32),
-        (0xa0, USED as u32),
+        (0x38, size),
+        (0x80, rings[0] as u32),
+        (0x90, rings[1] as u32),
+        (0xa0, rings[2] as u32),
         (0x44, 1),
         (0x70, 15),
-    ] {
+    ]
+}
+
+/// A device a driver has set up: features VERSION_1 | INDIRECT, one queue of QSIZE at
+/// DESC/AVAIL/USED, DRIVER_OK.
+fn device(blk: bool) -> Device {
+    let (mut m, mem, image) = fresh(blk);
+    for (off, v) in set_up(QSIZE as u32, [DESC, AVAIL, USED]) {
         m.write(off, &u32::to_le_bytes(v));
     }
     assert_eq!(m.stats.refusals(), 0, "the harness's own set-up was refused");
@@ -129,6 +144,67 @@ fn run(
     }
 }
 
+/// A ring's place: 16-byte aligned, among the random words.
+fn ring() -> impl Strategy<Value = u64> {
+    (0x100u64..0x900).prop_map(|x| x << 4)
+}
+
+/// One register access: (offset, width, value, write). Mostly the registers that exist, with
+/// values that mean something to them (sizes, small status and feature words, ring addresses
+/// in memory), so that random sequences reach ready queues.
+fn access() -> impl Strategy<Value = (u64, usize, u64, bool)> {
+    let regs = prop::sample::select(vec![
+        0x00u64, 0x10, 0x14, 0x20, 0x24, 0x30, 0x34, 0x38, 0x44, 0x50, 0x60, 0x64, 0x70, 0x80,
+        0x84, 0x90, 0x94, 0xa0, 0xa4, 0xfc, 0x100, 0x108,
+    ]);
+    let offset = prop_oneof![8 => regs, 1 => 0u64..0x200];
+    let width =
+        prop_oneof![8 => Just(4usize), 1 => Just(1usize), 1 => Just(2usize), 1 => Just(8usize)];
+    let value = prop_oneof![
+        4 => 0u64..32,
+        2 => (1u64..8).prop_map(|k| k << 12),
+        1 => Just(1u64 << 28),
+        1 => any::<u64>(),
+    ];
+    (offset, width, value, any::<bool>())
+}
+
+/// The first `k` steps of a driver's set-up (random queue size and ring places), then random
+/// register sequences, with notifications between them, over guest memory sprinkled with random
+/// words (so a queue that becomes ready finds random rings).
+type Prefix = (usize, u32, [u64; 3]);
+fn sequence(
+    blk: bool,
+    prefix: Prefix,
+    ops: Vec<(u64, usize, u64, bool)>,
+    every: usize,
+    noise: Vec<(u64, u64)>,
+) {
+    let (mut m, mem, image) = fresh(blk);
+    for (at, v) in noise {
+        mem.write_obj(v, GuestAddress(at & !7)).unwrap();
+    }
+    let (k, size, rings) = prefix;
+    for (off, v) in set_up(size, rings).into_iter().take(k) {
+        m.write(off, &u32::to_le_bytes(v));
+    }
+    let mut buf = [0u8; 8];
+    for (i, (off, w, v, write)) in ops.into_iter().enumerate() {
+        if write {
+            m.write(off, &v.to_le_bytes()[..w]);
+        } else {
+            m.read(off, &mut buf[..w]);
+        }
+        if i % every == 0 {
+            m.notified();
+        }
+    }
+    m.notified();
+    if let Some(f) = image {
+        assert_eq!(f.metadata().unwrap().len(), 64 << 10, "the image changed size");
+    }
+}
+
 /// 4096 inputs per device type in the test suite, unless `PROPTEST_CASES` says otherwise.
 fn config() -> ProptestConfig {
     let mut c = ProptestConfig::default();
@@ -148,6 +224,17 @@ proptest! {
         headers in prop::collection::vec(header(), 0..4),
     ) {
         run(true, descs, heads, headers);
+    }
+
+    #[test]
+    fn registers_survive_any_sequence(
+        blk in any::<bool>(),
+        prefix in (prop_oneof![3 => Just(13usize), 1 => 0usize..13], prop_oneof![4 => Just(16u32), 1 => 0u32..300], [ring(), ring(), ring()]),
+        ops in prop::collection::vec(access(), 0..64),
+        every in 1usize..8,
+        noise in prop::collection::vec((0u64..0x9000, any::<u64>()), 0..64),
+    ) {
+        sequence(blk, prefix, ops, every, noise);
     }
 
     #[test]
