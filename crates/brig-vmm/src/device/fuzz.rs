@@ -169,10 +169,12 @@ fn access() -> impl Strategy<Value = (u64, usize, u64, bool)> {
     (offset, width, value, any::<bool>())
 }
 
+/// How far a driver's set-up gets: its first `k` steps, with this queue size and rings.
+type Prefix = (usize, u32, [u64; 3]);
+
 /// The first `k` steps of a driver's set-up (random queue size and ring places), then random
 /// register sequences, with notifications between them, over guest memory sprinkled with random
 /// words (so a queue that becomes ready finds random rings).
-type Prefix = (usize, u32, [u64; 3]);
 fn sequence(
     blk: bool,
     prefix: Prefix,
