@@ -11,7 +11,10 @@ use brig_component::Entry;
 use brig_ipc::{Channel, Dec, Enc, Error as IpcError, FdKind, Wire};
 use brig_vmm_abi as abi;
 
-use crate::bus::{Carrier, Slot};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::bus::{Carrier, Restarter, Slot};
 use crate::device::process;
 
 pub const PROTOCOL: &str = "vmm/1";
@@ -23,7 +26,7 @@ pub const VMM: Entry = Entry {
     protocol: PROTOCOL,
     serve,
     syscalls: &["ioctl"],
-    limits: brig_ipc::Limits { max_bytes: abi::TABLE_SIZE + 512, max_fds: 3 },
+    limits: brig_ipc::Limits { max_bytes: abi::TABLE_SIZE + 512, max_fds: 4 },
 };
 
 /// The launcher to the VMM.
@@ -31,8 +34,50 @@ pub const VMM: Entry = Entry {
 pub enum ToVmm {
     /// Device `name`, in table order: its ioeventfd and the channel to its prison.
     Device { name: String, notify: OwnedFd, channel: OwnedFd },
-    /// The machine: `/dev/kvm`, the guest ELF, guest memory (`size` bytes), the device table.
-    Run { kvm: OwnedFd, guest: OwnedFd, memory: OwnedFd, size: u64, table: Vec<u8> },
+    /// The machine: `/dev/kvm`, the guest ELF, guest memory (`size` bytes), the device table;
+    /// and, with `--restart`, a channel on which to ask the launcher for replacement devices.
+    Run {
+        kvm: OwnedFd,
+        guest: OwnedFd,
+        memory: OwnedFd,
+        size: u64,
+        table: Vec<u8>,
+        restarts: Option<OwnedFd>,
+    },
+}
+
+/// The VMM to the launcher, on the restart channel: a replacement for device `n` (table order).
+#[derive(Debug)]
+pub enum ToLauncher {
+    Restart(u32),
+}
+
+/// The launcher's answer: the replacement's channel (set up, not yet restored).
+#[derive(Debug)]
+pub enum FromLauncher {
+    Restarted(OwnedFd),
+}
+
+impl Wire for ToLauncher {
+    fn encode(self, e: &mut Enc) {
+        let ToLauncher::Restart(n) = self;
+        e.u32(n);
+    }
+
+    fn decode(d: &mut Dec<'_>) -> Result<Self, IpcError> {
+        Ok(ToLauncher::Restart(d.u32()?))
+    }
+}
+
+impl Wire for FromLauncher {
+    fn encode(self, e: &mut Enc) {
+        let FromLauncher::Restarted(fd) = self;
+        e.fd(fd);
+    }
+
+    fn decode(d: &mut Dec<'_>) -> Result<Self, IpcError> {
+        Ok(FromLauncher::Restarted(d.fd(FdKind::Socket)?))
+    }
 }
 
 /// How the VM ended: the guest's status, or why it stopped without one.
@@ -52,13 +97,17 @@ impl Wire for ToVmm {
                 e.fd(notify);
                 e.fd(channel);
             }
-            ToVmm::Run { kvm, guest, memory, size, table } => {
+            ToVmm::Run { kvm, guest, memory, size, table, restarts } => {
                 e.u8(1);
                 e.u64(size);
                 e.bytes(&table);
+                e.bool(restarts.is_some());
                 e.fd(kvm);
                 e.fd(guest);
                 e.fd(memory);
+                if let Some(r) = restarts {
+                    e.fd(r);
+                }
             }
         }
     }
@@ -70,13 +119,14 @@ impl Wire for ToVmm {
                 notify: d.fd(FdKind::Event)?,
                 channel: d.fd(FdKind::Socket)?,
             },
-            1 => ToVmm::Run {
-                size: d.u64()?,
-                table: d.bytes(abi::TABLE_SIZE)?.to_vec(),
-                kvm: d.fd(FdKind::Other)?,
-                guest: d.fd(FdKind::File)?,
-                memory: d.fd(FdKind::Shared)?,
-            },
+            1 => {
+                let (size, table) = (d.u64()?, d.bytes(abi::TABLE_SIZE)?.to_vec());
+                let has_restarts = d.bool()?;
+                let (kvm, guest, memory) =
+                    (d.fd(FdKind::Other)?, d.fd(FdKind::File)?, d.fd(FdKind::Shared)?);
+                let restarts = if has_restarts { Some(d.fd(FdKind::Socket)?) } else { None };
+                ToVmm::Run { kvm, guest, memory, size, table, restarts }
+            }
             _ => return Err(IpcError::Garbage("a request of unknown kind")),
         })
     }
@@ -110,20 +160,31 @@ impl Wire for FromVmm {
 /// The VMM prison's serve loop: devices, then one run, answered with how it ended (or, if the
 /// machine could not be built, the reason as a failure reply).
 fn serve(mut ch: Channel) -> i32 {
-    let mut slots = Vec::new();
+    let mut devices = Vec::new();
     let mut notify = Vec::new();
     loop {
         let Ok(r) = ch.next_request::<ToVmm>(Duration::from_secs(60)) else { return 1 };
         match r.msg {
             ToVmm::Device { name, notify: n, channel } => {
-                let carrier = Carrier::Process(Channel::new(channel, process::LIMITS));
-                slots.push(Slot { name, carrier });
+                devices.push((name, Channel::new(channel, process::LIMITS)));
                 notify.push(n);
                 if ch.reply(r.id, Ok(FromVmm::Added)).is_err() {
                     return 1;
                 }
             }
-            ToVmm::Run { kvm, guest, memory, size, table } => {
+            ToVmm::Run { kvm, guest, memory, size, table, restarts } => {
+                let launcher = restarts
+                    .map(|fd| Rc::new(RefCell::new(Channel::new(fd, brig_ipc::Limits::DEFAULT))));
+                let slots = std::mem::take(&mut devices)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (name, ch))| {
+                        let restarter = launcher
+                            .clone()
+                            .map(|launcher| Restarter { index: i as u32, launcher });
+                        Slot::new(name, Carrier::Process(ch), restarter)
+                    })
+                    .collect::<Vec<_>>();
                 let answer = match abi::Boot::decode(&table) {
                     None => Err("a device table that does not decode".to_string()),
                     Some(boot) => match brig_sys::kvm::kvm_from_fd(kvm) {
@@ -138,7 +199,7 @@ fn serve(mut ch: Channel) -> i32 {
                                 for (i, n) in notify.iter().enumerate() {
                                     vm.notify(i, std::os::fd::AsFd::as_fd(n))?;
                                 }
-                                Ok(std::mem::take(&mut slots))
+                                Ok(slots)
                             },
                         )
                         .map(|end| match end {

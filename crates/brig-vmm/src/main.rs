@@ -19,10 +19,12 @@ use brig_vmm_abi as abi;
 use clap::{Parser, ValueEnum};
 
 use std::os::fd::OwnedFd;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use bus::{Carrier, Slot};
 use device::process::{FromDevice, Kind, Local, ToDevice};
-use jail::{FromVmm, ToVmm};
+use jail::{FromLauncher, FromVmm, ToLauncher, ToVmm};
 
 /// Guest RAM ends below the first device window.
 const MAX_MEM_MIB: u64 = abi::MMIO_BASE >> 20;
@@ -99,6 +101,10 @@ struct Cli {
     /// not open it itself (not in the kvm group) but is handed it by one that may.
     #[arg(long, value_name = "FD")]
     kvm_fd: Option<i32>,
+    /// How many times each device's prison is replaced when its process fails, the replacement
+    /// taking the queue up where the used ring says (devices in prisons only).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    restart: u32,
     /// Tests only: run the named device (`blk0`) with an exploit hook that attacks its prison.
     #[arg(long, value_name = "DEVICE", hide = true)]
     compromised: Option<String>,
@@ -134,14 +140,18 @@ fn wants(cli: &Cli) -> Result<Vec<Want>, Error> {
 }
 
 /// Device names as the guest counts them: by kind, from 0 (`rng0`, `blk1`).
-fn names(wants: &[Want]) -> Vec<String> {
+fn names(kinds: impl Iterator<Item = Kind>) -> Vec<String> {
     let mut counts = std::collections::HashMap::<&str, usize>::new();
     let mut name = |k: Kind| {
         let n = counts.entry(k.name()).or_default();
         *n += 1;
         format!("{}{}", k.name(), *n - 1)
     };
-    wants.iter().map(|w| name(w.kind)).collect()
+    kinds.map(&mut name).collect()
+}
+
+fn names_of(boot: &abi::Boot) -> Vec<String> {
+    names(boot.devices[..boot.ndev].iter().map(|d| if d.kind == 2 { Kind::Blk } else { Kind::Rng }))
 }
 
 /// `/dev/kvm`: the inherited `--kvm-fd`, or opened.
@@ -204,10 +214,8 @@ pub fn boot_and_run(
     let mut slots = devices(&vm, &memory)?;
     let end = vm.run(&mut slots);
     for s in &mut slots {
-        match s.stats() {
-            Ok(st) => eprintln!("brig-vmm: {}: {}", s.name, st.describe()),
-            Err(why) => eprintln!("brig-vmm: {}: {why}", s.name),
-        }
+        let report = s.report();
+        eprintln!("brig-vmm: {}: {report}", s.name);
     }
     if let Some((_, t0)) = vm.marks.first() {
         for (label, t) in &vm.marks {
@@ -225,7 +233,7 @@ fn in_process(
     boot: &abi::Boot,
     wants: Vec<Want>,
 ) -> Result<vm::End, Error> {
-    let names = names(&wants);
+    let names = names_of(boot);
     let kvm = brig_sys::kvm::kvm_from_fd(kvm).map_err(|e| Error::io("check", "the KVM fd", e))?;
     boot_and_run(&kvm, memory, boot.mem_size, guest, boot, |vm, mem| {
         let mut slots = Vec::new();
@@ -240,7 +248,7 @@ fn in_process(
                 .map_err(|e| fail(e.to_string()))?;
             let mmio = device::Mmio::new(backend, mem.map.clone());
             let local = Local::start(mmio, File::from(evt)).map_err(|e| fail(e.to_string()))?;
-            slots.push(Slot { name, carrier: Carrier::Local(local) });
+            slots.push(Slot::new(name, Carrier::Local(local), None));
         }
         Ok(slots)
     })
@@ -250,6 +258,78 @@ fn in_process(
 /// VMM could otherwise write terminal escapes through the launcher).
 fn printable(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// What starting device `name` takes, kept for its replacements (`--restart`).
+struct Spare {
+    name: String,
+    spec: brig_component::Spec,
+    notify: OwnedFd,
+    image: Option<File>,
+    read_only: bool,
+}
+
+impl Spare {
+    /// Gives a started device its resources (`resume`: it replaces one that failed) and hands
+    /// its channel over, for the VMM.
+    fn set_up(
+        &self,
+        c: &mut Component,
+        memory: &File,
+        size: u64,
+        resume: bool,
+    ) -> Result<OwnedFd, String> {
+        let dup =
+            |f: &dyn std::os::fd::AsFd| f.as_fd().try_clone_to_owned().map_err(|e| e.to_string());
+        let setup = ToDevice::Setup {
+            memory: dup(memory)?,
+            size,
+            notify: dup(&self.notify)?,
+            image: self.image.as_ref().map(|f| dup(f)).transpose()?,
+            read_only: self.read_only,
+            resume,
+        };
+        let ready = c
+            .call::<ToDevice, FromDevice>(setup, Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        ready.verify(|a| match a {
+            FromDevice::Ready => Ok(()),
+            a => Err(format!("answered {a:?} to its setup")),
+        })?;
+        c.hand_over().map_err(|e| e.to_string())
+    }
+}
+
+/// The launcher's side of the VMM's restart channel: a replacement prison for a device whose
+/// process failed, at most `max` per device (the VMM is not trusted to ask within reason).
+fn serve_restarts(
+    ours: OwnedFd,
+    spares: &[Spare],
+    memory: &File,
+    size: u64,
+    max: u32,
+    made: &Mutex<Vec<Component>>,
+) {
+    let mut ch = brig_ipc::Channel::new(ours, brig_ipc::Limits::DEFAULT);
+    let mut count = vec![0u32; spares.len()];
+    while let Ok(r) = ch.next_request::<ToLauncher>(Duration::from_secs(365 * 86400)) {
+        let ToLauncher::Restart(i) = r.msg;
+        let mut replace = || -> Result<FromLauncher, String> {
+            let spare = spares.get(i as usize).ok_or("no such device")?;
+            if count[i as usize] >= max {
+                return Err(format!("{} was restarted {max} times already", spare.name));
+            }
+            count[i as usize] += 1;
+            let mut c = Component::start(spare.spec.clone()).map_err(|e| e.to_string())?;
+            let channel = spare.set_up(&mut c, memory, size, true);
+            made.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+            Ok(FromLauncher::Restarted(channel?))
+        };
+        let answer = replace();
+        if ch.reply(r.id, answer).is_err() {
+            return;
+        }
+    }
 }
 
 /// `--devices process`: each device in its own prison, and the VMM in one too. This process,
@@ -263,16 +343,18 @@ fn jailed(
     wants: Vec<Want>,
 ) -> Result<vm::End, Error> {
     let fail = |name: &str, why: String| Error::Device { name: name.to_string(), why };
-    let names = names(&wants);
+    let mut spares = Vec::new();
+    for (w, name) in wants.into_iter().zip(names_of(boot)) {
+        let compromised = cli.compromised.as_deref() == Some(name.as_str());
+        let spec =
+            device::process::spec(w.kind.entry(compromised), &format!("{}M", cli.device_mem));
+        let notify = brig_sys::fdpass::eventfd().map_err(|e| fail(&name, e.to_string()))?;
+        let read_only = w.read_only();
+        spares.push(Spare { name, spec, notify, image: w.image.map(|(f, _)| f), read_only });
+    }
     // Every prison starts at once (each start is mostly waiting for brig to build it).
     let mut specs = vec![device::process::spec(jail::VMM, &format!("{}M", cli.mem + 64))];
-    for (w, name) in wants.iter().zip(&names) {
-        let compromised = cli.compromised.as_deref() == Some(name.as_str());
-        specs.push(device::process::spec(
-            w.kind.entry(compromised),
-            &format!("{}M", cli.device_mem),
-        ));
-    }
+    specs.extend(spares.iter().map(|s| s.spec.clone()));
     let mut started: Vec<Result<Component, brig_component::Error>> = std::thread::scope(|s| {
         let starting: Vec<_> =
             specs.into_iter().map(|spec| s.spawn(|| Component::start(spec))).collect();
@@ -280,55 +362,68 @@ fn jailed(
     });
     // Declared before the VMM, so that on every way out the VMM ends first: its end closes the
     // channels handed to it, which ends the devices.
+    let replacements = Mutex::new(Vec::new());
     let mut devices = Vec::new();
     let mut vmm = started.remove(0).map_err(|e| fail("vmm", e.to_string()))?;
-    let wait = std::time::Duration::from_secs(10);
-    for ((w, name), c) in wants.into_iter().zip(names).zip(started) {
-        let mut c = c.map_err(|e| fail(&name, e.to_string()))?;
-        let notify = brig_sys::fdpass::eventfd().map_err(|e| fail(&name, e.to_string()))?;
-        let dup = |f: &dyn std::os::fd::AsFd| {
-            f.as_fd().try_clone_to_owned().map_err(|e| fail(&name, e.to_string()))
-        };
-        let read_only = w.read_only();
-        let setup = ToDevice::Setup {
-            memory: dup(&memory)?,
-            size: boot.mem_size,
-            notify: dup(&notify)?,
-            image: w.image.map(|(f, _)| f.into()),
-            read_only,
-        };
-        let ready =
-            c.call::<ToDevice, FromDevice>(setup, wait).map_err(|e| fail(&name, e.to_string()))?;
-        ready.verify(|a| match a {
-            FromDevice::Ready => Ok(()),
-            a => Err(fail(&name, format!("answered {a:?} to its setup"))),
-        })?;
-        let channel = c.hand_over().map_err(|e| fail(&name, e.to_string()))?;
+    let wait = Duration::from_secs(10);
+    for (spare, c) in spares.iter().zip(started) {
+        let name = &spare.name;
+        let mut c = c.map_err(|e| fail(name, e.to_string()))?;
+        let channel =
+            spare.set_up(&mut c, &memory, boot.mem_size, false).map_err(|e| fail(name, e))?;
+        devices.push(c);
+        let notify = spare.notify.try_clone().map_err(|e| fail(name, e.to_string()))?;
         let added =
             vmm.call::<ToVmm, FromVmm>(ToVmm::Device { name: name.clone(), notify, channel }, wait);
         added.map_err(|e| fail("vmm", e.to_string()))?.verify(|a| match a {
             FromVmm::Added => Ok(()),
             a => Err(fail("vmm", format!("answered {a:?} to a device"))),
         })?;
-        devices.push(c);
     }
     let mut table = vec![0u8; abi::TABLE_SIZE];
     boot.encode(&mut table);
-    let run =
-        ToVmm::Run { kvm, guest: guest.into(), memory: memory.into(), size: boot.mem_size, table };
-    let end = match vmm.call::<ToVmm, FromVmm>(run, std::time::Duration::from_secs(365 * 86400)) {
-        Ok(a) => a.verify(|a| match a {
-            FromVmm::Exit(s) => Ok(vm::End::Exit(s)),
-            FromVmm::Stopped(why) => Ok(vm::End::Stopped(printable(&why))),
-            FromVmm::Added => Err(fail("vmm", "answered Added to the run".into())),
-        }),
-        Err(brig_component::Error::Refused { reason, .. }) => Err(Error::Guest(printable(&reason))),
-        Err(e) => Err(fail("vmm", e.to_string())),
+    let (ours, theirs) = match cli.restart {
+        0 => (None, None),
+        _ => {
+            let (a, b) =
+                brig_sys::fdpass::seqpacket_pair().map_err(|e| fail("vmm", e.to_string()))?;
+            (Some(a), Some(b))
+        }
     };
-    // The VMM first: its end closes the devices' channels, which ends them.
-    drop(vmm);
+    let dup = memory.try_clone().map_err(|e| fail("vmm", e.to_string()))?;
+    let run = ToVmm::Run {
+        kvm,
+        guest: guest.into(),
+        memory: dup.into(),
+        size: boot.mem_size,
+        table,
+        restarts: theirs,
+    };
+    let end = std::thread::scope(|s| {
+        if let Some(ours) = ours {
+            let (spares, memory, made) = (&spares, &memory, &replacements);
+            s.spawn(move || serve_restarts(ours, spares, memory, boot.mem_size, cli.restart, made));
+        }
+        let end = match vmm.call::<ToVmm, FromVmm>(run, Duration::from_secs(365 * 86400)) {
+            Ok(a) => a.verify(|a| match a {
+                FromVmm::Exit(s) => Ok(vm::End::Exit(s)),
+                FromVmm::Stopped(why) => Ok(vm::End::Stopped(printable(&why))),
+                FromVmm::Added => Err(fail("vmm", "answered Added to the run".into())),
+            }),
+            Err(brig_component::Error::Refused { reason, .. }) => {
+                Err(Error::Guest(printable(&reason)))
+            }
+            Err(e) => Err(fail("vmm", e.to_string())),
+        };
+        // The VMM first: its end closes the devices' channels and the restart channel, which
+        // ends the devices and the restart thread.
+        drop(vmm);
+        end
+    });
     // Each device's brig is waited for as it ends: all at once.
-    std::thread::scope(|s| devices.into_iter().for_each(|c| drop(s.spawn(move || drop(c)))));
+    let all =
+        devices.into_iter().chain(replacements.into_inner().unwrap_or_else(|p| p.into_inner()));
+    std::thread::scope(|s| all.for_each(|c| drop(s.spawn(move || drop(c)))));
     end
 }
 
@@ -350,13 +445,18 @@ fn print_policy() {
 
 fn run(cli: Cli) -> Result<vm::End, Error> {
     let wants = wants(&cli)?;
+    if cli.restart > 0 && cli.devices != Devices::Process {
+        return Err(Error::Guest(
+            "--restart replaces device prisons: it needs --devices process".into(),
+        ));
+    }
     if let Some(c) = cli.compromised.as_deref() {
         if cli.devices != Devices::Process {
             return Err(Error::Guest(
                 "--compromised attacks a device's prison: it needs --devices process".into(),
             ));
         }
-        if !names(&wants).iter().any(|n| n == c) {
+        if !names(wants.iter().map(|w| w.kind)).iter().any(|n| n == c) {
             return Err(Error::Guest(format!("--compromised {c}: no such device")));
         }
     }

@@ -169,15 +169,14 @@ fn device_program(vmm: u32, word: &str) -> u32 {
 }
 
 /// Starts a soak run (rng0 and blk0, `rounds` rounds) and returns once the guest has begun it.
-fn soak(who: Who, s: &Scratch, rounds: &str) -> (Child, BufReader<std::process::ChildStdout>) {
+fn soak(who: Who, s: &Scratch, args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) {
     let (bin, g) = install_vmm(s, who);
     let rw = image(s, who, "rw.img", 0);
     let err = std::fs::File::create(s.join("stderr")).expect("stderr file");
-    let mut child = vmm(who, &bin, &["--guest", &g, "--rng", "1", "--blk", &rw, "--arg", rounds])
-        .stdout(Stdio::piped())
-        .stderr(err)
-        .spawn()
-        .expect("spawn brig-vmm");
+    let mut all = vec!["--guest", &g, "--rng", "1", "--blk", &rw];
+    all.extend_from_slice(args);
+    let mut child =
+        vmm(who, &bin, &all).stdout(Stdio::piped()).stderr(err).spawn().expect("spawn brig-vmm");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     while out.read_line(&mut line).expect("read") > 0 && !line.contains("soak: ") {}
@@ -185,19 +184,36 @@ fn soak(who: Who, s: &Scratch, rounds: &str) -> (Child, BufReader<std::process::
     (child, out)
 }
 
+/// A soak (with `args`) whose blk process is killed with SIGKILL once it has begun: the
+/// guest's output after that, the launcher's stderr, its exit status. No process of the run is
+/// left afterwards.
+fn kill_blk_mid_soak(who: Who, args: &[&str]) -> (Option<i32>, String, String) {
+    let s = Scratch::new(who);
+    let (mut child, mut out) = soak(who, &s, args);
+    let blk = device_program(child.id(), "virtio-blk");
+    let _ = Command::new("kill").args(["-KILL", &blk.to_string()]).status();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("read");
+    let status = child.wait().expect("wait");
+    let err = std::fs::read_to_string(s.join("stderr")).unwrap_or_default();
+    let ours = s.sub("bin/brig-vmm");
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&ours))
+        .collect();
+    assert!(left.is_empty(), "{who:?}: processes left behind: {left:?}");
+    (status.code(), rest, err)
+}
+
 #[test]
 fn a_device_process_killed_mid_run_is_contained() {
     for who in everyone() {
-        let s = Scratch::new(who);
-        let (mut child, mut out) = soak(who, &s, "3000");
-        let blk = device_program(child.id(), "virtio-blk");
-        let _ = Command::new("kill").args(["-KILL", &blk.to_string()]).status();
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut out, &mut rest).expect("read");
-        let status = child.wait().expect("wait");
-        let err = std::fs::read_to_string(s.join("stderr")).unwrap_or_default();
+        let (status, rest, err) = kill_blk_mid_soak(who, &["--arg", "3000"]);
         let what = format!("{who:?}\nstdout:\n{rest}\nstderr:\n{err}");
-        assert_eq!(status.code(), Some(0), "{what}");
+        assert_eq!(status, Some(0), "{what}");
         assert!(
             rest.contains("soak: blk0 failed at round") && rest.contains("DEVICE_NEEDS_RESET"),
             "{what}"
@@ -209,6 +225,23 @@ fn a_device_process_killed_mid_run_is_contained() {
             err.contains("rng0: served 3002,"),
             "rng0 served the checklist and every round: {what}"
         );
+    }
+}
+
+#[test]
+fn a_killed_device_is_replaced_with_its_queue_state() {
+    for who in everyone() {
+        let (status, rest, err) = kill_blk_mid_soak(who, &["--arg", "3000", "--restart", "1"]);
+        let what = format!("{who:?}\nstdout:\n{rest}\nstderr:\n{err}");
+        assert_eq!(status, Some(0), "{what}");
+        // The guest never saw the failure: its request in flight was served by the replacement.
+        assert!(!rest.contains("failed at round"), "{what}");
+        assert!(rest.contains("soak: done, 1 rng and 1 blk devices answered to the end"), "{what}");
+        assert!(
+            err.contains("device blk0 failed") && err.contains("replaced, with its queue state"),
+            "{what}"
+        );
+        assert!(err.contains("(restarted 1 times"), "{what}");
     }
 }
 
@@ -248,7 +281,7 @@ fn each_prison_holds_only_what_it_was_given() {
 
 fn prison_holds_only_what_it_was_given(who: Who) {
     let s = Scratch::new(who);
-    let (mut child, mut out) = soak(who, &s, "2000");
+    let (mut child, mut out) = soak(who, &s, &["--arg", "2000"]);
     let vmm = child.id();
     let (r, b) = (device_program(vmm, "virtio-rng"), device_program(vmm, "virtio-blk"));
     let machine = device_program(vmm, "vmm");

@@ -329,6 +329,17 @@ impl Mmio {
         ]
     }
 
+    /// A replacement device takes the queue up where the used ring says the failed one was:
+    /// what it had taken but not answered is served again.
+    pub fn restore(&mut self) -> bool {
+        let Ok(idx) = self.queue.used_idx(&*self.mem, std::sync::atomic::Ordering::Acquire) else {
+            return false;
+        };
+        self.queue.set_next_avail(idx.0);
+        self.queue.set_next_used(idx.0);
+        true
+    }
+
     /// The guest notified the queue: serve the chains it made available, at most [`BATCH`] of
     /// them. True when more are waiting: the caller serves register accesses, then calls again
     /// (so a guest that keeps adding chains, or whose requests are slow, never holds up its

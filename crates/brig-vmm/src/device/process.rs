@@ -21,14 +21,25 @@ pub const LIMITS: brig_ipc::Limits = brig_ipc::Limits { max_bytes: 512, max_fds:
 #[derive(Debug)]
 pub enum ToDevice {
     /// Once, first: guest memory (a memfd sealed against resizing), the queue's ioeventfd, and
-    /// for blk the image (opened read-only when `read_only`).
-    Setup { memory: OwnedFd, size: u64, notify: OwnedFd, image: Option<OwnedFd>, read_only: bool },
+    /// for blk the image (opened read-only when `read_only`). `resume`: this device replaces
+    /// one that failed; it serves no notification until `Restore`.
+    Setup {
+        memory: OwnedFd,
+        size: u64,
+        notify: OwnedFd,
+        image: Option<OwnedFd>,
+        read_only: bool,
+        resume: bool,
+    },
     /// A guest read of `len` bytes (1, 2, 4 or 8) at `offset` in the device's window.
     Read { offset: u32, len: u8 },
     /// A guest write.
     Write { offset: u32, len: u8, value: u64 },
     /// What the device has served and refused.
     Stats,
+    /// After the VMM replayed the failed device's register writes: take the queue up where the
+    /// used ring says the old one was (chains it had taken but not answered are served again).
+    Restore,
 }
 
 /// A device's answers.
@@ -43,10 +54,11 @@ pub enum FromDevice {
 impl Wire for ToDevice {
     fn encode(self, e: &mut Enc) {
         match self {
-            ToDevice::Setup { memory, size, notify, image, read_only } => {
+            ToDevice::Setup { memory, size, notify, image, read_only, resume } => {
                 e.u8(0);
                 e.u64(size);
                 e.bool(read_only);
+                e.bool(resume);
                 e.bool(image.is_some());
                 e.fd(memory);
                 e.fd(notify);
@@ -66,6 +78,7 @@ impl Wire for ToDevice {
                 e.u64(value);
             }
             ToDevice::Stats => e.u8(3),
+            ToDevice::Restore => e.u8(4),
         }
     }
 
@@ -79,15 +92,17 @@ impl Wire for ToDevice {
         };
         Ok(match d.u8()? {
             0 => {
-                let (size, read_only, has_image) = (d.u64()?, d.bool()?, d.bool()?);
+                let (size, read_only, resume, has_image) =
+                    (d.u64()?, d.bool()?, d.bool()?, d.bool()?);
                 let memory = d.fd(FdKind::Shared)?;
                 let notify = d.fd(FdKind::Event)?;
                 let image = if has_image { Some(d.fd(FdKind::File)?) } else { None };
-                ToDevice::Setup { memory, size, notify, image, read_only }
+                ToDevice::Setup { memory, size, notify, image, read_only, resume }
             }
             1 => ToDevice::Read { offset: d.u32()?, len: width(d.u8()?)? },
             2 => ToDevice::Write { offset: d.u32()?, len: width(d.u8()?)?, value: d.u64()? },
             3 => ToDevice::Stats,
+            4 => ToDevice::Restore,
             _ => return Err(Error::Garbage("a request of unknown kind")),
         })
     }
@@ -245,6 +260,8 @@ fn access(mmio: &mut Mmio, q: ToDevice) -> Result<FromDevice, String> {
             FromDevice::Done
         }
         ToDevice::Stats => FromDevice::Stats(mmio.stats.clone()),
+        ToDevice::Restore if mmio.restore() => FromDevice::Done,
+        ToDevice::Restore => return Err("no used ring to restore from".into()),
         ToDevice::Setup { .. } => return Err("the device is set up already".into()),
     })
 }
@@ -260,7 +277,9 @@ fn drain(mut notify: impl Read) -> bool {
 /// protocol (exit 1). `compromised`: the tests' exploit hook runs first.
 fn serve(mut ch: Channel, kind: Kind, compromised: bool) -> i32 {
     let Ok(first) = ch.next_request::<ToDevice>(Duration::from_secs(10)) else { return 1 };
-    let ToDevice::Setup { memory, size, notify, image, read_only } = first.msg else { return 1 };
+    let ToDevice::Setup { memory, size, notify, image, read_only, resume } = first.msg else {
+        return 1;
+    };
     let memory = File::from(memory);
     let made = memory
         .try_clone()
@@ -284,6 +303,8 @@ fn serve(mut ch: Channel, kind: Kind, compromised: bool) -> i32 {
     let notify = File::from(notify);
     // Chains left over from the last batch: serve them once the channel has had its turn.
     let mut more = false;
+    // A replacement serves nothing until the VMM has replayed the registers and said Restore.
+    let mut waiting = resume;
     loop {
         let wait = if more { Some(Duration::ZERO) } else { None };
         let ready = match brig_sys::process::poll_readable(&[ch.fd(), notify.as_fd()], wait) {
@@ -294,14 +315,19 @@ fn serve(mut ch: Channel, kind: Kind, compromised: bool) -> i32 {
         if ready[1] && !drain(&notify) {
             return 1;
         }
-        if ready[1] || more {
+        if (ready[1] || more) && !waiting {
             more = mmio.notified();
         }
         if ready[0] {
             // poll said a message is there: the wait only bounds a peer that lied to poll.
             match ch.next_request::<ToDevice>(Duration::from_secs(1)) {
                 Ok(r) => {
-                    if ch.reply(r.id, access(&mut mmio, r.msg)).is_err() {
+                    let restore = matches!(r.msg, ToDevice::Restore);
+                    let answer = access(&mut mmio, r.msg);
+                    if restore && answer.is_ok() {
+                        (waiting, more) = (false, true);
+                    }
+                    if ch.reply(r.id, answer).is_err() {
                         return 1;
                     }
                 }
