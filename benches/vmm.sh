@@ -90,7 +90,11 @@ for m in "${rows[@]}"; do
       echo "$(between "$work/$m.$i" "$2" "$3")" >>"$work/$m.$1"
     done
   done
-  row="| $m ${flags[*]}"
+  case $m in
+    in-process) row="| in-process" ;;
+    big-limit) row="| in prisons, --device-mem 2048" ;;
+    default-limit) row="| in prisons, default --device-mem" ;;
+  esac
   for k in w r g; do
     ms=$(median <"$work/$m.$k")
     v=$(awk -v a="$ARG" -v ms="$ms" 'BEGIN {printf "%.0f", a / (ms / 1000)}')
