@@ -84,10 +84,11 @@ impl Drop for Machine {
                 memory_size: 0,
                 ..Default::default()
             };
-            // SAFETY: a region of size 0 deletes the slot: the kernel is given no memory. If
-            // the deletion failed the VM would keep the range, so that is not allowed to pass.
+            // SAFETY: a region of size 0 deletes the slot: the kernel is given no memory.
             if unsafe { self.vm.set_user_memory_region(r) }.is_err() {
-                std::process::abort();
+                // The VM may still use the range (a seccomp filter may forbid the deletion, as
+                // brig-vmm's VMM does once it runs): never unmap it, then.
+                std::mem::forget(Arc::clone(&self.memory));
             }
         }
     }

@@ -15,19 +15,24 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::bus::{Carrier, Restarter, Slot};
-use crate::device::process;
+use crate::device::{compromised, process};
 
 pub const PROTOCOL: &str = "vmm/1";
 
-/// The VMM's prison: beyond the devices' [`process::RUNTIME`], `ioctl` (KVM's whole interface:
-/// the VM, its memory slot, the vCPU, ioeventfds, KVM_RUN).
+/// The VMM's prison: beyond the devices' [`process::RUNTIME`], `ioctl` (KVM's interface: the
+/// VM, its memory slot, the vCPU, ioeventfds, KVM_RUN; once the machine is built its last
+/// filter keeps only KVM_RUN and reading registers) and `seccomp` for that filter.
 pub const VMM: Entry = Entry {
     name: "vmm",
     protocol: PROTOCOL,
-    serve,
-    syscalls: &["ioctl"],
+    serve: |ch| serve(ch, false),
+    syscalls: &["ioctl", "seccomp"],
     limits: brig_ipc::Limits { max_bytes: abi::TABLE_SIZE + 512, max_fds: 4 },
 };
+
+/// The VMM with the tests' exploit hook (`--compromised vmm`), in the same prison.
+pub const VMM_COMPROMISED: Entry =
+    Entry { name: "vmm-compromised", serve: |ch| serve(ch, true), ..VMM };
 
 /// The launcher to the VMM.
 #[derive(Debug)]
@@ -159,7 +164,7 @@ impl Wire for FromVmm {
 
 /// The VMM prison's serve loop: devices, then one run, answered with how it ended (or, if the
 /// machine could not be built, the reason as a failure reply).
-fn serve(mut ch: Channel) -> i32 {
+fn serve(mut ch: Channel, compromised: bool) -> i32 {
     let mut devices = Vec::new();
     let mut notify = Vec::new();
     loop {
@@ -195,9 +200,18 @@ fn serve(mut ch: Channel) -> i32 {
                             size,
                             File::from(guest),
                             &boot,
-                            |vm, _| {
+                            |vm, memory| {
                                 for (i, n) in notify.iter().enumerate() {
                                     vm.notify(i, std::os::fd::AsFd::as_fd(n))?;
+                                }
+                                let why =
+                                    |e| crate::Error::io("seccomp", "the VMM's last filter", e);
+                                crate::lockdown::vmm().map_err(why)?;
+                                if compromised {
+                                    compromised::attack(&memory.fd, size);
+                                    let vm =
+                                        kvm.create_vm().map(drop).map_err(std::io::Error::from);
+                                    compromised::say("create another VM", vm);
                                 }
                                 Ok(slots)
                             },

@@ -8,6 +8,7 @@
 mod bus;
 mod device;
 mod jail;
+mod lockdown;
 mod vm;
 
 use std::fs::File;
@@ -105,7 +106,8 @@ struct Cli {
     /// taking the queue up where the used ring says (devices in prisons only).
     #[arg(long, value_name = "N", default_value_t = 0)]
     restart: u32,
-    /// Tests only: run the named device (`blk0`) with an exploit hook that attacks its prison.
+    /// Tests only: run the named device (`blk0`), or the VMM (`vmm`), with an exploit hook that
+    /// attacks its prison.
     #[arg(long, value_name = "DEVICE", hide = true)]
     compromised: Option<String>,
     /// The mode's argument (check: soak rounds after the checklist; bench: MiB per measurement).
@@ -353,7 +355,9 @@ fn jailed(
         spares.push(Spare { name, spec, notify, image: w.image.map(|(f, _)| f), read_only });
     }
     // Every prison starts at once (each start is mostly waiting for brig to build it).
-    let mut specs = vec![device::process::spec(jail::VMM, &format!("{}M", cli.mem + 64))];
+    let vmm =
+        if cli.compromised.as_deref() == Some("vmm") { jail::VMM_COMPROMISED } else { jail::VMM };
+    let mut specs = vec![device::process::spec(vmm, &format!("{}M", cli.mem + 64))];
     specs.extend(spares.iter().map(|s| s.spec.clone()));
     let mut started: Vec<Result<Component, brig_component::Error>> = std::thread::scope(|s| {
         let starting: Vec<_> =
@@ -438,8 +442,9 @@ fn print_policy() {
         println!("{what} ({} syscalls): {}", list.len(), list.join(" "));
     }
     println!(
-        "every device, once it has mapped guest memory, adds: mmap with MAP_SHARED or PROT_EXEC, \
-         mprotect and pkey_mprotect with PROT_EXEC -> EPERM"
+        "every device, once it has mapped guest memory, and the VMM, once the machine is built, \
+         add: mmap with MAP_SHARED or PROT_EXEC, mprotect and pkey_mprotect with PROT_EXEC, and \
+         ioctl but (the VMM's) KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS -> EPERM"
     );
 }
 
@@ -456,7 +461,7 @@ fn run(cli: Cli) -> Result<vm::End, Error> {
                 "--compromised attacks a device's prison: it needs --devices process".into(),
             ));
         }
-        if !names(wants.iter().map(|w| w.kind)).iter().any(|n| n == c) {
+        if c != "vmm" && !names(wants.iter().map(|w| w.kind)).iter().any(|n| n == c) {
             return Err(Error::Guest(format!("--compromised {c}: no such device")));
         }
     }
@@ -474,7 +479,7 @@ fn run(cli: Cli) -> Result<vm::End, Error> {
 
 fn main() -> ExitCode {
     let [rng, blk, rng_c, blk_c] = device::process::ENTRIES;
-    brig_component::dispatch(&[jail::VMM, rng, blk, rng_c, blk_c]);
+    brig_component::dispatch(&[jail::VMM, jail::VMM_COMPROMISED, rng, blk, rng_c, blk_c]);
     let cli = Cli::parse();
     if cli.print_policy {
         print_policy();

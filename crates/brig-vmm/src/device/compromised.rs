@@ -1,16 +1,17 @@
-//! A compromised device, for the tests only (`brig-vmm --compromised NAME`): the device's own
-//! code, holding its real resources, runs an attacker's first moves before it serves, and says
-//! what each did. Its prison must refuse them all; the test fails on any `ESCAPED`.
+//! A compromised device or VMM, for the tests only (`brig-vmm --compromised NAME|vmm`): the
+//! process's own code, holding its real resources and under its last filter, runs an attacker's
+//! first moves before it goes on, and says what each did. Its prison must refuse them all; the
+//! test fails on any `ESCAPED`.
 
 use std::fs::File;
 use std::time::Duration;
 
-fn say(what: &str, r: std::io::Result<()>) {
+pub fn say(what: &str, r: std::io::Result<()>) {
     let how = match r {
         Ok(()) => "ESCAPED".to_string(),
         Err(e) => format!("refused ({e})"),
     };
-    eprintln!("compromised device: {what}: {how}");
+    eprintln!("compromised: {what}: {how}");
 }
 
 /// The attacker's moves, from inside a device that holds `memory` (guest memory, `size` bytes).
@@ -54,5 +55,5 @@ pub fn attack(memory: &File, size: u64) {
         libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
     );
     let how = if private.is_ok() { "allowed" } else { "REFUSED" };
-    eprintln!("compromised device: control: map 4 MiB of private anonymous memory: {how}");
+    eprintln!("compromised: control: map 4 MiB of private anonymous memory: {how}");
 }

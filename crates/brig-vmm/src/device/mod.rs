@@ -6,10 +6,9 @@
 
 pub mod blk;
 pub mod chain;
-mod compromised;
+pub mod compromised;
 #[cfg(test)]
 mod fuzz;
-mod lockdown;
 pub mod process;
 pub mod rng;
 

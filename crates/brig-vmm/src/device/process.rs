@@ -191,7 +191,7 @@ pub fn spec(entry: Entry, memory: &str) -> brig_component::Spec {
 }
 
 /// virtio-rng's prison: beyond [`RUNTIME`] (which has `getrandom`), only
-/// `seccomp`, for the device's own last filter ([`super::lockdown`]).
+/// `seccomp`, for the device's own last filter ([`crate::lockdown`]).
 pub const RNG: Entry = Entry {
     name: "virtio-rng",
     protocol: PROTOCOL,
@@ -285,7 +285,7 @@ fn serve(mut ch: Channel, kind: Kind, compromised: bool) -> i32 {
         .try_clone()
         .and_then(|m| super::map_memory(m, size))
         .and_then(|mem| Ok(Mmio::new(kind.backend(image.map(File::from), read_only)?, mem)))
-        .and_then(|m| super::lockdown::enter().map(|()| m));
+        .and_then(|m| crate::lockdown::device().map(|()| m));
     let mut mmio = match made {
         Ok(m) => m,
         Err(e) => {
