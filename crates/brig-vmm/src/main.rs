@@ -12,16 +12,15 @@ mod lockdown;
 mod vm;
 
 use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use brig_component::Component;
 use brig_vmm_abi as abi;
 use clap::{Parser, ValueEnum};
-
-use std::os::fd::OwnedFd;
-use std::sync::Mutex;
-use std::time::Duration;
 
 use bus::{Carrier, Slot};
 use device::process::{FromDevice, Kind, Local, ToDevice};
@@ -153,7 +152,7 @@ fn names(kinds: impl Iterator<Item = Kind>) -> Vec<String> {
 }
 
 fn names_of(boot: &abi::Boot) -> Vec<String> {
-    names(boot.devices[..boot.ndev].iter().map(|d| if d.kind == 2 { Kind::Blk } else { Kind::Rng }))
+    names(boot.devices[..boot.ndev].iter().map(|d| Kind::of_id(d.kind)))
 }
 
 /// `/dev/kvm`: the inherited `--kvm-fd`, or opened.
@@ -190,8 +189,7 @@ fn table(cli: &Cli, wants: &[Want]) -> Result<abi::Boot, Error> {
     };
     for (i, w) in wants.iter().enumerate() {
         let base = abi::MMIO_BASE + i as u64 * abi::MMIO_SIZE;
-        let kind = if w.kind == Kind::Blk { 2 } else { 4 };
-        boot.devices[i] = abi::Device { base, size: abi::MMIO_SIZE, kind, irq: 0 };
+        boot.devices[i] = abi::Device { base, size: abi::MMIO_SIZE, kind: w.kind.id(), irq: 0 };
     }
     Ok(boot)
 }
@@ -254,12 +252,6 @@ fn in_process(
         }
         Ok(slots)
     })
-}
-
-/// Text from the VMM's prison as the launcher prints it: no control characters (a compromised
-/// VMM could otherwise write terminal escapes through the launcher).
-fn printable(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// What starting device `name` takes, kept for its replacements (`--restart`).
@@ -411,12 +403,10 @@ fn jailed(
         let end = match vmm.call::<ToVmm, FromVmm>(run, Duration::from_secs(365 * 86400)) {
             Ok(a) => a.verify(|a| match a {
                 FromVmm::Exit(s) => Ok(vm::End::Exit(s)),
-                FromVmm::Stopped(why) => Ok(vm::End::Stopped(printable(&why))),
+                FromVmm::Stopped(why) => Ok(vm::End::Stopped(why)),
                 FromVmm::Added => Err(fail("vmm", "answered Added to the run".into())),
             }),
-            Err(brig_component::Error::Refused { reason, .. }) => {
-                Err(Error::Guest(printable(&reason)))
-            }
+            Err(brig_component::Error::Refused { reason, .. }) => Err(Error::Guest(reason)),
             Err(e) => Err(fail("vmm", e.to_string())),
         };
         // The VMM first: its end closes the devices' channels and the restart channel, which

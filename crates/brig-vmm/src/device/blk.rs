@@ -109,7 +109,7 @@ impl Blk {
 
 impl Backend for Blk {
     fn kind(&self) -> u32 {
-        2
+        super::process::Kind::Blk.id()
     }
 
     fn features(&self) -> u64 {

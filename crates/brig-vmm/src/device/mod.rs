@@ -331,6 +331,9 @@ impl Mmio {
     /// A replacement device takes the queue up where the used ring says the failed one was:
     /// what it had taken but not answered is served again.
     pub fn restore(&mut self) -> bool {
+        if !self.queue.ready() {
+            return true; // the driver had not set the queue up yet: it starts from 0 anyway
+        }
         let Ok(idx) = self.queue.used_idx(&*self.mem, std::sync::atomic::Ordering::Acquire) else {
             return false;
         };

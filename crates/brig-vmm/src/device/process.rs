@@ -232,6 +232,24 @@ impl Kind {
         }
     }
 
+    /// The virtio device id, as the device table and the DeviceID register give it.
+    pub fn id(self) -> u32 {
+        match self {
+            Kind::Rng => 4,
+            Kind::Blk => 2,
+        }
+    }
+
+    /// The kind of a device table entry's id (anything but blk's is an rng: brig-vmm makes
+    /// only these two).
+    pub fn of_id(id: u32) -> Kind {
+        if id == Kind::Blk.id() {
+            Kind::Blk
+        } else {
+            Kind::Rng
+        }
+    }
+
     /// The backend, from the resources the VMM handed over.
     pub fn backend(
         self,

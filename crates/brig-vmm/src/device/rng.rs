@@ -15,7 +15,7 @@ pub struct Rng {
 
 impl Backend for Rng {
     fn kind(&self) -> u32 {
-        4
+        super::process::Kind::Rng.id()
     }
 
     fn features(&self) -> u64 {
