@@ -184,14 +184,25 @@ fn soak(who: Who, s: &Scratch, args: &[&str]) -> (Child, BufReader<std::process:
     (child, out)
 }
 
-/// A soak (with `args`) whose blk process is killed with SIGKILL once it has begun: the
-/// guest's output after that, the launcher's stderr, its exit status. No process of the run is
-/// left afterwards.
-fn kill_blk_mid_soak(who: Who, args: &[&str]) -> (Option<i32>, String, String) {
+/// A soak (with `args`) whose blk process is killed with SIGKILL once it has begun, and then
+/// each replacement, `kills` times in all: the guest's output after that, the launcher's
+/// stderr, its exit status. No process of the run is left afterwards.
+fn kill_blk_mid_soak(who: Who, args: &[&str], kills: u32) -> (Option<i32>, String, String) {
     let s = Scratch::new(who);
     let (mut child, mut out) = soak(who, &s, args);
-    let blk = device_program(child.id(), "virtio-blk");
-    let _ = Command::new("kill").args(["-KILL", &blk.to_string()]).status();
+    for k in 0..kills {
+        if k > 0 {
+            // Wait for replacement k (the VMM notices the death at the guest's next Status read).
+            let said = format!("(restart {k})");
+            let t = std::time::Instant::now();
+            while !std::fs::read_to_string(s.join("stderr")).unwrap_or_default().contains(&said) {
+                assert!(t.elapsed() < std::time::Duration::from_secs(20), "{who:?}: no {said}");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        let blk = device_program(child.id(), "virtio-blk");
+        let _ = Command::new("kill").args(["-KILL", &blk.to_string()]).status();
+    }
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).expect("read");
     let status = child.wait().expect("wait");
@@ -211,7 +222,7 @@ fn kill_blk_mid_soak(who: Who, args: &[&str]) -> (Option<i32>, String, String) {
 #[test]
 fn a_device_process_killed_mid_run_is_contained() {
     for who in everyone() {
-        let (status, rest, err) = kill_blk_mid_soak(who, &["--arg", "3000"]);
+        let (status, rest, err) = kill_blk_mid_soak(who, &["--arg", "3000"], 1);
         let what = format!("{who:?}\nstdout:\n{rest}\nstderr:\n{err}");
         assert_eq!(status, Some(0), "{what}");
         assert!(
@@ -231,7 +242,7 @@ fn a_device_process_killed_mid_run_is_contained() {
 #[test]
 fn a_killed_device_is_replaced_with_its_queue_state() {
     for who in everyone() {
-        let (status, rest, err) = kill_blk_mid_soak(who, &["--arg", "3000", "--restart", "1"]);
+        let (status, rest, err) = kill_blk_mid_soak(who, &["--arg", "3000", "--restart", "1"], 1);
         let what = format!("{who:?}\nstdout:\n{rest}\nstderr:\n{err}");
         assert_eq!(status, Some(0), "{what}");
         // The guest never saw the failure: its request in flight was served by the replacement.
@@ -242,6 +253,23 @@ fn a_killed_device_is_replaced_with_its_queue_state() {
             "{what}"
         );
         assert!(err.contains("(restarted 1 times"), "{what}");
+    }
+}
+
+#[test]
+fn a_device_is_replaced_no_more_often_than_allowed() {
+    for who in everyone() {
+        // --restart 1, two deaths: the launcher grants one replacement, then the device fails.
+        let (status, rest, err) = kill_blk_mid_soak(who, &["--arg", "20000", "--restart", "1"], 2);
+        let what = format!("{who:?}\nstdout:\n{rest}\nstderr:\n{err}");
+        assert_eq!(status, Some(0), "{what}");
+        assert!(err.contains("(restart 1)") && !err.contains("(restart 2)"), "{what}");
+        assert!(err.contains("the guest sees it as failed"), "{what}");
+        assert!(
+            rest.contains("soak: blk0 failed at round") && rest.contains("DEVICE_NEEDS_RESET"),
+            "{what}"
+        );
+        assert!(rest.contains("soak: done, 1 rng and 0 blk devices answered to the end"), "{what}");
     }
 }
 
